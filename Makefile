@@ -1,0 +1,83 @@
+# igpt-suite: one entry point. `make` builds build/igpt (CPU always, CUDA when nvcc is found),
+# `make test` installs what is missing, builds and runs every test, `make reproduce TABLE=x`.
+# SAN=1 builds and tests under ASan+UBSan in build-san/.
+
+SHELL    := /bin/bash
+CC       ?= cc
+SAN      ?= 0
+BUILD    := $(if $(filter 1,$(SAN)),build-san,build)
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+
+# Debian packages: building, testing (HTTP fixtures, sklearn agreement, offline Fashion-MNIST).
+BUILD_PKGS := gcc make pkg-config libcurl4-openssl-dev libjansson-dev libarchive-dev libpng-dev \
+              zlib1g-dev libopenblas-dev libssl-dev libcriterion-dev
+TEST_PKGS  := python3 python3-numpy python3-sklearn dataset-fashion-mnist
+BENCH_PKGS := python3-torch python3-numpy python3-sklearn
+
+PKGS     := jansson libcurl libarchive libpng zlib openblas libcrypto
+CFLAGS   := -std=gnu11 -D_GNU_SOURCE -O2 -g -fopenmp -Wall -Wextra -Werror -MMD -MP \
+            -I. -Iruntime -Ikernels -Idatasets -Ireports \
+            -DIGPT_VERSION='"$(VERSION)"' \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -fopenmp
+ifeq ($(SAN),1)
+CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDLIBS   += -fsanitize=address,undefined
+endif
+
+# Every .c in these folders is part of the engine library; runtime/main.c is the command.
+LIB_SRC  := $(filter-out runtime/main.c,$(wildcard runtime/*.c kernels/cpu/*.c datasets/*.c reports/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+NVCC     := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+CU_SRC   := $(wildcard kernels/cuda/*.cu)
+
+.PHONY: all deps test-deps bench-deps test bench check reproduce clean fuzz
+all: $(BUILD)/igpt
+	@echo "built $(BUILD)/igpt ($(VERSION)); CUDA: $(if $(NVCC),$(NVCC) ($(words $(CU_SRC)) kernel files),not found, CPU only)"
+
+$(BUILD)/igpt: $(BUILD)/runtime/main.o $(BUILD)/libigpt.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libigpt.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libigpt.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libigpt.a $(LDLIBS) -lcriterion
+
+# Install missing Debian packages: apt-get when root, else print the command.
+define apt_install
+	@missing=""; for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "deps: all present ($(words $(1)) packages)"; \
+	elif [ "$$(id -u)" = 0 ]; then echo "deps: installing$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) >/tmp/igpt-apt.log 2>&1 \
+	  || { echo "deps: apt-get failed, see /tmp/igpt-apt.log"; exit 1; }; \
+	else echo "deps: missing$$missing; run: sudo apt-get install -y$$missing"; exit 1; fi
+endef
+
+deps:
+	$(call apt_install,$(BUILD_PKGS))
+test-deps: deps
+	$(call apt_install,$(TEST_PKGS))
+bench-deps: deps
+	$(call apt_install,$(BENCH_PKGS))
+
+test: test-deps
+	@$(MAKE) --no-print-directory all $(TEST_BIN)
+	@BUILD=$(BUILD) ci/test.sh $(TEST_BIN)
+
+bench: bench-deps all
+	ci/bench-cpu.sh
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/runtime/main.d
