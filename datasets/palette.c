@@ -225,7 +225,7 @@ palette_quantizer *palette_quantizer_new(const float *centres, int K, int full_l
 
 void palette_quantize(const palette_quantizer *q, const uint8_t *rgb, size_t n, uint16_t *tokens) {
   if (q->lut) {
-#pragma omp parallel for schedule(static, 65536)
+#pragma omp parallel for schedule(static, 65536) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
       const uint8_t *p = rgb + 3 * i;
       tokens[i] = q->lut[(size_t)p[0] << 16 | (size_t)p[1] << 8 | p[2]];
@@ -244,6 +244,14 @@ void palette_quantizer_free(palette_quantizer *q) {
 }
 
 int palette_tokenize(const float *centres, int K, const uint8_t *rgb, size_t n, uint16_t *tokens) {
+  if ((double)n * K < (double)(1 << 22)) {  // too few pixels to pay for a grid: the rule directly
+    if (palette_check(centres, K, "palette") != 0) return -1;
+    for (size_t i = 0; i < n; i++) {
+      float x[3] = {XV[rgb[3 * i]], XV[rgb[3 * i + 1]], XV[rgb[3 * i + 2]]};
+      tokens[i] = (uint16_t)palette_nearest_brute(centres, K, x, NULL);
+    }
+    return 0;
+  }
   palette_quantizer *q = palette_quantizer_new(centres, K, n >= PALETTE_LUT_MIN);
   if (!q) return -1;
   palette_quantize(q, rgb, n, tokens);
