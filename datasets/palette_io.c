@@ -18,12 +18,12 @@ int palette_load(const char *path, float **centres, int *K) {
   if (got == 6 && memcmp(magic, "\x93NUMPY", 6) == 0) {
     float *c = npy_load(path, ST_F32, 2, shape, NULL);
     if (!c) return -1;
-    if (shape[1] != 3) {
+    if (shape[1] != 3 || shape[0] < 1 || shape[0] > PALETTE_MAX_K) {
       free(c);
-      return igpt_err("%s: palette array has shape (%lld, %lld); expected (K, 3)", path,
-                      (long long)shape[0], (long long)shape[1]);
+      return igpt_err("%s: palette array has shape (%lld, %lld); expected (K, 3) with K in 1..%d",
+                      path, (long long)shape[0], (long long)shape[1], PALETTE_MAX_K);
     }
-    if (palette_check(c, (int)(shape[0] > PALETTE_MAX_K ? 0 : shape[0]), path) != 0) {
+    if (palette_check(c, (int)shape[0], path) != 0) {
       free(c);
       return -1;
     }
@@ -34,7 +34,11 @@ int palette_load(const char *path, float **centres, int *K) {
   st_file sf;
   if (st_open(&sf, path) != 0) return igpt_err_prefix("palette (neither .npy nor safetensors)");
   const st_tensor *t = st_expect(&sf, "clusters", ST_F32, 2, (int64_t[]){-1, 3});
-  if (!t || palette_check(t->data, (int)(t->shape[0] > PALETTE_MAX_K ? 0 : t->shape[0]), path) != 0) {
+  if (t && (t->shape[0] < 1 || t->shape[0] > PALETTE_MAX_K)) {
+    igpt_err("%s: `clusters` has %lld rows; expected 1..%d", path, (long long)t->shape[0], PALETTE_MAX_K);
+    t = NULL;
+  }
+  if (!t || palette_check(t->data, (int)t->shape[0], path) != 0) {
     st_close(&sf);
     return -1;
   }
