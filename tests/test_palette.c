@@ -241,8 +241,7 @@ Test(palette, kmeans_is_deterministic_across_runs_and_threads) {
   cr_assert_eq(memcmp(b, c, sizeof(float) * 3 * K), 0, "two runs differ");
   cr_assert_eq(sa.inertia, sb.inertia);
   cr_assert_neq(memcmp(a, d, sizeof(float) * 3 * K), 0, "another seed gave the same centres");
-  // Lloyd never increases the inertia of the initialisation's assignment... up to the float
-  // initialisation rule: require a real improvement.
+  // Lloyd iterations improve on the k-means++ centres.
   cr_assert_lt(sa.inertia, sa.inertia_init);
   free(a); free(b); free(c); free(d); free(px);
 }
