@@ -147,14 +147,16 @@ static size_t on_body(char *buf, size_t size, size_t n, void *ud) {
       curl_easy_getinfo(x->h, CURLINFO_CONTENT_TYPE, &ct);
       if (ct && !strncasecmp(ct, "text/html", 9))
         return stop(x, "got an HTML page (Content-Type: %s) where %s data was expected", ct, reg_format_name(x->f->format));
+    }
+    if (x->offset == 0 && looks_like_html(buf, len))
+      return stop(x, "got an HTML page where %s data was expected (it starts \"%.40s\")", reg_format_name(x->f->format), buf);
+    if (!x->is_file_url) {
       curl_off_t cl = -1;
       curl_easy_getinfo(x->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
       if (x->f->want.size >= 0 && cl >= 0 && x->offset + cl != x->f->want.size)
         return stop(x, "the server announces %lld bytes%s, expected %lld", (long long)(x->offset + cl),
                     x->offset ? " in all" : "", (long long)x->f->want.size);
     }
-    if (x->offset == 0 && looks_like_html(buf, len))
-      return stop(x, "got an HTML page where %s data was expected (it starts \"%.40s\")", reg_format_name(x->f->format), buf);
   }
   if (!x->is_file_url && x->code >= 300) return len;
   if (x->f->want.size >= 0 && x->offset + x->written + (int64_t)len > x->f->want.size)
@@ -239,7 +241,11 @@ static outcome transfer(const reg_file *f, const char *url, const char *part, co
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "identity");  // the bytes as stored, never re-encoded
-  if (have) curl_easy_setopt(h, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)have);
+  // CURLOPT_RANGE rather than RESUME_FROM: libcurl then leaves a 200 (Range ignored) to on_body,
+  // which restarts the .part from byte 0 instead of failing the transfer.
+  char range[32];
+  snprintf(range, sizeof range, "%lld-", (long long)have);
+  if (have) curl_easy_setopt(h, CURLOPT_RANGE, range);
   x.bar = o->progress >= 0 ? o->progress : isatty(2);
   x.label = f->name;
   x.t0 = x.t_last = now_seconds();
