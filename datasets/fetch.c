@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -347,10 +349,18 @@ int fetch_file(const reg_dataset *ds, const reg_file *f, const fetch_opts *o, js
   char *path = xasprintf("%s/%s", dir, f->name);
   char *part = xasprintf("%s.part", path);
   char *pin = xasprintf("%s.sha256", path);
-  int rc = -1;
+  char *lock = xasprintf("%s/.%s.lock", dir, f->name);
+  int rc = -1, lock_fd = -1;
   verify_info vi;
   json_t *j = NULL;
   if (mkdir_p(dir)) goto out;
+  // One fetch of a file at a time: a second process waits, then finds the file verified.
+  lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) { igpt_err("%s: cannot create the lock file: %s", lock, strerror(errno)); goto out; }
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    log_info("%s: another igpt fetch holds %s; waiting", f->name, lock);
+    if (flock(lock_fd, LOCK_EX) != 0) { igpt_err("%s: cannot lock: %s", lock, strerror(errno)); goto out; }
+  }
   if (path_exists(path)) {
     if (verify_file(f, path, NULL, pin, true, &vi) == 0) {
       log_info("%s: cached and verified (%s)", path, vi.how);
@@ -429,6 +439,8 @@ int fetch_file(const reg_dataset *ds, const reg_file *f, const fetch_opts *o, js
 out:
   if (j && files_out) json_array_append(files_out, j);
   json_decref(j);
+  if (lock_fd >= 0) close(lock_fd);  // releases the lock
+  free(lock);
   free(dir);
   free(path);
   free(part);

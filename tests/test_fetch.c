@@ -51,6 +51,9 @@ static void start_server(void) {
 }
 
 static void setup(void) {
+  // The fixture server is local: a proxy from the environment must not be asked for it.
+  setenv("no_proxy", "127.0.0.1,localhost", 1);
+  setenv("NO_PROXY", "127.0.0.1,localhost", 1);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   start_server();
   tmp = test_tmpdir("fetch");
@@ -509,4 +512,16 @@ Test(fetch, gzip_content_accepts_any_compression) {
   cr_assert_eq(verify_file(&f, repo_path("tests/http_server.py"), NULL, NULL, false, &vi), -1);
   cr_assert(strstr(igpt_errmsg(), "not a gzip file"), "%s", igpt_errmsg());
   free(data); free(fast); free(best); free(cut); free(other); free(b);
+}
+
+// Two fetches of one file at once: the lock serialises them, the second finds the file verified.
+Test(fetch, concurrent_fetches_download_once) {
+  char *bin = igpt_bin();
+  char *one = xasprintf("%s fetch ok --registry %s/registry.json --data %s/cc -q", bin, tmp, tmp);
+  char *cmd = xasprintf("%s & p=$!; %s; s=$?; wait $p && exit $s", one, one);
+  cr_assert_eq(run_cmd(cmd), 0);
+  json_t *h = hits("/ok/blob.bin");
+  cr_assert_eq(json_array_size(h), 1, "downloaded %zu times", json_array_size(h));
+  json_decref(h);
+  free(bin); free(one); free(cmd);
 }
