@@ -175,12 +175,10 @@ static void human(double b, char *out, size_t n) {
   snprintf(out, n, i ? "%.1f %s" : "%.0f %s", b, u[i]);
 }
 
-static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ul, curl_off_t un) {
-  (void)ul; (void)un;
-  xfer *x = ud;
-  if (igpt_log_level < 1 || (!x->is_file_url && x->code >= 300)) return 0;
+static void show_progress(xfer *x, curl_off_t dltotal, curl_off_t dlnow, bool force) {
+  if (igpt_log_level < 1 || (!x->is_file_url && x->code >= 300)) return;
   double t = now_seconds();
-  if (t - x->t_last < (x->bar ? 0.25 : 10.0)) return 0;
+  if (!force && t - x->t_last < (x->bar ? 0.25 : 10.0)) return;
   x->t_last = t;
   double rate = dlnow / fmax(t - x->t0, 1e-3);
   double total = dltotal > 0 ? (double)(x->offset + dltotal) : x->f->want.size >= 0 ? (double)x->f->want.size : -1;
@@ -203,6 +201,11 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     fprintf(stderr, "%s: %s of %s (%.0f%%), %s/s%s\n", x->label, hv, tv, 100 * have / total, rv, eta);
   else
     fprintf(stderr, "%s: %s, %s/s\n", x->label, hv, rv);
+}
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ul, curl_off_t un) {
+  (void)ul; (void)un;
+  show_progress(ud, dltotal, dlnow, false);
   return 0;
 }
 
@@ -256,7 +259,10 @@ static outcome transfer(const reg_file *f, const char *url, const char *part, co
   curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
   if (have) log_info("%s: resuming from byte %lld", url, (long long)have);
   CURLcode rc = curl_easy_perform(h);
-  if (x.bar && igpt_log_level >= 1 && x.written) fputc('\n', stderr);
+  if (x.bar && igpt_log_level >= 1 && x.written) {  // the bar's final state, then end its line
+    show_progress(&x, 0, x.written, true);
+    fputc('\n', stderr);
+  }
   long code = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
   curl_easy_cleanup(h);
