@@ -16,6 +16,7 @@ Modes (a "-once" mode misbehaves on its first request for that path, then serves
   404, 500        that status, always
   503-once, 429-once  that status with "Retry-After: 1", then ok
   503             always 503 with "Retry-After: 1"
+  503-date-once   503 with Retry-After as an HTTP date 2 s ahead, then ok
   408-once        408, then ok
   html            200 with an HTML page, Content-Type text/html
   html-octet      200 with an HTML page, Content-Type application/octet-stream
@@ -28,6 +29,7 @@ GET /hits returns a JSON object: path -> list of the Range headers of its reques
 (--parent PID) or after --lifetime seconds, so a crashed test never leaves it running.
 """
 import argparse
+import email.utils
 import hashlib
 import io
 import json
@@ -132,6 +134,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(int(mode), b"error page\n", "text/plain")
         if mode in ("503-once", "503", "429-once"):
             return self.send(int(mode[:3]), b"busy\n", "text/plain", [("Retry-After", "1")])
+        if mode == "503-date-once":
+            when = email.utils.formatdate(time.time() + 2, usegmt=True)
+            return self.send(503, b"busy\n", "text/plain", [("Retry-After", when)])
         if mode == "408-once":
             return self.send(408, b"timeout\n", "text/plain", [("Connection", "close")])
         if mode == "html":

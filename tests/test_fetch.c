@@ -225,10 +225,15 @@ Test(fetch, not_found_is_permanent) {
   json_decref(h);
 }
 
-Test(fetch, server_error_retried_then_fails) {
+Test(fetch, server_error_retried_with_exponential_backoff) {
+  opts.backoff_s = 0.1;
+  opts.backoff_max_s = 10;
+  double t0 = now_seconds();
   char *u = url_of("500");
   FAILS("500", u, "HTTP 500", "retries exhausted");
   free(u);
+  double waited = now_seconds() - t0;  // 0.1 + 0.2 + 0.4 s of backoff
+  cr_assert(waited >= 0.7 && waited < 3, "backoff of 3 retries took %.2f s, expected 0.7 s", waited);
   json_t *h = hits("/500/blob.bin");
   cr_assert_eq((int)json_array_size(h), 1 + opts.retries);
   json_decref(h);
@@ -247,6 +252,13 @@ Test(fetch, too_many_requests_once_honours_retry_after) {
   cr_assert_eq(fetch_set("429-once"), 0, "%s", igpt_errmsg());
   expect_verified("429-once");
   cr_assert(now_seconds() - t0 >= 1.0, "Retry-After ignored");
+}
+
+Test(fetch, retry_after_as_http_date) {
+  double t0 = now_seconds();
+  cr_assert_eq(fetch_set("503-date-once"), 0, "%s", igpt_errmsg());
+  expect_verified("503-date-once");
+  cr_assert(now_seconds() - t0 >= 1.0, "a Retry-After date 2 s ahead was ignored (%.2f s)", now_seconds() - t0);
 }
 
 Test(fetch, request_timeout_once_retried) {
