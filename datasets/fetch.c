@@ -151,7 +151,13 @@ static size_t on_body(char *buf, size_t size, size_t n, void *ud) {
         return stop(x, "got an HTML page (Content-Type: %s) where %s data was expected", ct, reg_format_name(x->f->format));
     }
     if (x->offset == 0 && looks_like_html(buf, len))
-      return stop(x, "got an HTML page where %s data was expected (it starts \"%.40s\")", reg_format_name(x->f->format), buf);
+    {
+      char start[41];
+      size_t k = len < 40 ? len : 40;
+      for (size_t i = 0; i < k; i++) start[i] = buf[i] >= 32 && buf[i] < 127 ? buf[i] : ' ';
+      start[k] = 0;
+      return stop(x, "got an HTML page where %s data was expected (it starts \"%s\")", reg_format_name(x->f->format), start);
+    }
     if (!x->is_file_url) {
       curl_off_t cl = -1;
       curl_easy_getinfo(x->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
