@@ -60,9 +60,8 @@ static json_t *class_names(prep_ctx *c, const char *rel, const char *const *buil
     }
   }
   free(path);
-  for (int i = 0; !json_array_size(names) && i < n; i++) json_array_append_new(names, json_string(builtin[i]));
-  if ((int)json_array_size(names) != n) json_array_clear(names);
-  for (int i = 0; i < n && !json_array_size(names); i++) json_array_append_new(names, json_sprintf("class_%d", i));
+  if (!json_array_size(names))
+    for (int i = 0; i < n; i++) json_array_append_new(names, json_string(builtin[i]));
   return names;
 }
 
@@ -449,7 +448,7 @@ int cmd_prepare(int argc, char **argv) {
                                                      "seed", (json_int_t)seed, "n_train", (json_int_t)n_train,
                                                      "n_test", (json_int_t)n_test));
   json_object_set(meta, "settings", settings);
-  char *mp = xasprintf("%s/meta.json", tmp), *js = json_dumps(meta, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  char *mp = xasprintf("%s/meta.json", tmp), *js = json_dumps(meta, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
   ok = file_write_atomic(mp, js, strlen(js));
   free(mp);
   free(js);
