@@ -1,0 +1,222 @@
+// prepare: the embedded synthetic set (deterministic, balanced) and `igpt prepare` end to end on
+// crafted CIFAR-10 / STL-10 members, on broken members, and on Debian's Fashion-MNIST files.
+#include "testutil.h"
+#include "decode.h"
+#include "synthetic.h"
+#include <jansson.h>
+
+Test(synthetic, same_seed_same_bytes_balanced) {
+  image_set a, b, c, small;
+  synthetic_generate(&a, 200, 32, 7, 1);
+  synthetic_generate(&b, 200, 32, 7, 1);
+  synthetic_generate(&c, 200, 32, 8, 1);
+  synthetic_generate(&small, 50, 32, 7, 1);
+  size_t bytes = 200 * 32 * 32 * 3;
+  cr_assert_eq(memcmp(a.pixels, b.pixels, bytes), 0, "same seed, same bytes");
+  cr_assert_eq(memcmp(a.labels, b.labels, 200 * 4), 0);
+  cr_assert_neq(memcmp(a.pixels, c.pixels, bytes), 0, "another seed, other images");
+  cr_assert_eq(memcmp(a.pixels, small.pixels, 50 * 32 * 32 * 3), 0, "a smaller set is a prefix");
+  int64_t *cnt = label_counts(a.labels, a.n, SYNTH_CLASSES);
+  for (int k = 0; k < SYNTH_CLASSES; k++) cr_assert_eq(cnt[k], 20, "class %d: %lld", k, (long long)cnt[k]);
+  free(cnt);
+  // not degenerate: images of one class differ, and pixels use most of the range
+  cr_assert_neq(memcmp(a.pixels, a.pixels + 10 * 32 * 32 * 3, 32 * 32 * 3), 0);
+  int lo = 255, hi = 0;
+  for (size_t i = 0; i < bytes; i++) { lo = a.pixels[i] < lo ? a.pixels[i] : lo; hi = a.pixels[i] > hi ? a.pixels[i] : hi; }
+  cr_assert(lo < 20 && hi > 235, "pixel range %d..%d", lo, hi);
+  image_set_free(&a);
+  image_set_free(&b);
+  image_set_free(&c);
+  image_set_free(&small);
+}
+
+// Runs igpt with IGPT_DATA=dir; returns the exit status, output in *out (caller frees).
+static int igpt(const char *dir, const char *args, char **out) {
+  char *bin = igpt_bin(), *log = xasprintf("%s/log.txt", dir);
+  char *cmd = xasprintf("IGPT_DATA=%s %s %s >%s 2>&1", dir, bin, args, log);
+  int rc = run_cmd(cmd);
+  size_t len;
+  uint8_t *buf = NULL;
+  if (file_read_all(log, &buf, &len) != 0) buf = (uint8_t *)xstrdup("");
+  *out = (char *)buf;
+  free(bin); free(log); free(cmd);
+  return rc;
+}
+
+static json_t *load_meta(const char *dir, const char *sub) {
+  char *p = xasprintf("%s/prepared/%s/meta.json", dir, sub);
+  json_error_t e;
+  json_t *m = json_load_file(p, 0, &e);
+  cr_assert_not_null(m, "%s: %s", p, e.text);
+  free(p);
+  return m;
+}
+
+static int64_t count_at(json_t *meta, const char *split, int k) {
+  return json_integer_value(json_array_get(json_object_get(json_object_get(meta, "label_counts"), split), k));
+}
+
+Test(prepare, synthetic_end_to_end_and_rerun) {
+  char *dir = test_tmpdir("prep-syn"), *out;
+  int rc = igpt(dir, "prepare synthetic --n-train 300 --n-test 100 --seed 3 --json", &out);
+  cr_assert_eq(rc, 0, "%s", out);
+  cr_assert(strstr(out, "\"label_counts\""), "%s", out);
+  free(out);
+  json_t *m = load_meta(dir, "synthetic-32");
+  cr_assert_eq(json_integer_value(json_object_get(json_object_get(m, "n"), "val")), 30);
+  for (int k = 0; k < 10; k++) cr_assert_eq(count_at(m, "train", k), 27);
+  cr_assert_eq(json_integer_value(json_object_get(json_object_get(m, "split"), "seed")), 3);
+  json_decref(m);
+  char *p = xasprintf("%s/prepared/synthetic-32/val.safetensors", dir);
+  image_set v;
+  cr_assert_eq(images_load(&v, p), 0, "%s", igpt_errmsg());
+  cr_assert_eq(v.n, 30);
+  image_set_free(&v);
+  rc = igpt(dir, "prepare synthetic --n-train 300 --n-test 100 --seed 3", &out);
+  cr_assert_eq(rc, 0, "%s", out);
+  cr_assert(strstr(out, "already prepared"), "a rerun finds the work done: %s", out);
+  free(out);
+  cr_assert_eq(igpt(dir, "prepare synthetic --size 48", &out), 2, "%s", out);
+  free(out);
+  cr_assert_eq(igpt(dir, "prepare nonesuch", &out), 2, "%s", out);
+  free(out);
+  cr_assert_eq(igpt(dir, "prepare --help", &out), 0, "%s", out);
+  free(out);
+  free(p);
+  rm_rf(dir);
+  free(dir);
+}
+
+static void write_file(const char *dir, const char *rel, const void *data, size_t len) {
+  char *p = xasprintf("%s/%s", dir, rel), *d = xstrdup(p);
+  *strrchr(d, '/') = 0;
+  cr_assert_eq(mkdir_p(d), 0);
+  cr_assert_eq(file_write_atomic(p, data, len), 0);
+  free(p);
+  free(d);
+}
+
+// Six CIFAR-10 batches of 20 records (labels i % 10, image value = its label * 20 + batch).
+static void fake_cifar10(const char *dir) {
+  const char *files[6] = {"data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"};
+  for (int f = 0; f < 6; f++) {
+    uint8_t *b = xmalloc(20 * 3073);
+    for (int i = 0; i < 20; i++) {
+      b[i * 3073] = (uint8_t)(i % 10);
+      memset(b + i * 3073 + 1, (i % 10) * 20 + f, 3072);
+    }
+    char *rel = xasprintf("downloads/cifar10/cifar-10-batches-bin/%s.bin", files[f]);
+    write_file(dir, rel, b, 20 * 3073);
+    free(rel);
+    free(b);
+  }
+}
+
+Test(prepare, cifar10_crafted_members) {
+  char *dir = test_tmpdir("prep-c10"), *out;
+  fake_cifar10(dir);
+  int rc = igpt(dir, "prepare cifar10 --size 48 --json", &out);
+  cr_assert_eq(rc, 0, "%s", out);
+  free(out);
+  json_t *m = load_meta(dir, "cifar10-48");
+  for (int k = 0; k < 10; k++) {
+    cr_assert_eq(count_at(m, "train", k), 9);  // 10 per class, 1 to val
+    cr_assert_eq(count_at(m, "val", k), 1);
+    cr_assert_eq(count_at(m, "test", k), 2);
+  }
+  cr_assert_str_eq(json_string_value(json_array_get(json_object_get(m, "classes"), 1)), "automobile");
+  json_t *src = json_array_get(json_object_get(m, "sources"), 0);
+  cr_assert_str_eq(json_string_value(json_object_get(src, "file")), "cifar-10-batches-bin/data_batch_1.bin");
+  cr_assert_eq(strlen(json_string_value(json_object_get(src, "sha256"))), 64);
+  json_decref(m);
+  char *p = xasprintf("%s/prepared/cifar10-48/test.safetensors", dir);
+  image_set t;
+  cr_assert_eq(images_load(&t, p), 0, "%s", igpt_errmsg());
+  cr_assert_eq(t.h, 48);
+  for (int i = 0; i < t.n; i++)  // constant images stay constant through 32 -> 48
+    cr_assert_eq(t.pixels[(size_t)i * 48 * 48 * 3 + 1000], t.labels[i] * 20 + 5);
+  image_set_free(&t);
+  free(p);
+  // a truncated member: the error names it and its offset, and no output appears
+  char *bad = xasprintf("%s/downloads/cifar10/cifar-10-batches-bin/data_batch_3.bin", dir);
+  cr_assert_eq(truncate(bad, 20 * 3073 - 1), 0);
+  rc = igpt(dir, "prepare cifar10 --size 32", &out);
+  cr_assert_eq(rc, 1, "%s", out);
+  cr_assert(strstr(out, "data_batch_3.bin") && strstr(out, "byte offset 58387"), "%s", out);
+  free(out);
+  char *o32 = xasprintf("%s/prepared/cifar10-32", dir);
+  cr_assert(!path_exists(o32), "no output after a failure");
+  unlink(bad);
+  rc = igpt(dir, "prepare cifar10", &out);
+  cr_assert_eq(rc, 1);
+  cr_assert(strstr(out, "data_batch_3.bin: missing") && strstr(out, "igpt fetch cifar10"), "%s", out);
+  free(out);
+  free(o32);
+  free(bad);
+  rm_rf(dir);
+  free(dir);
+}
+
+Test(prepare, stl10_crafted_members_96_to_32) {
+  char *dir = test_tmpdir("prep-stl"), *out;
+  const size_t rec = 3 * 96 * 96;
+  for (int s = 0; s < 2; s++) {
+    int n = s ? 10 : 20;
+    uint8_t *x = xmalloc(rec * n), *y = xmalloc(n);
+    for (int i = 0; i < n; i++) {
+      y[i] = (uint8_t)(i % 10 + 1);
+      for (size_t j = 0; j < rec; j++) x[i * rec + j] = (uint8_t)(j % 96 < 48 ? 10 * (i % 10) : 200);  // left/top halves
+    }
+    write_file(dir, s ? "downloads/stl10/stl10_binary/test_X.bin" : "downloads/stl10/stl10_binary/train_X.bin", x, rec * n);
+    write_file(dir, s ? "downloads/stl10/stl10_binary/test_y.bin" : "downloads/stl10/stl10_binary/train_y.bin", y, n);
+    free(x);
+    free(y);
+  }
+  int rc = igpt(dir, "prepare stl10 --json", &out);
+  cr_assert_eq(rc, 0, "%s", out);
+  free(out);
+  char *p = xasprintf("%s/prepared/stl10-32/test.safetensors", dir);
+  image_set t;
+  cr_assert_eq(images_load(&t, p), 0, "%s", igpt_errmsg());
+  cr_assert_eq(t.n, 10);
+  cr_assert_eq(t.labels[3], 3);
+  // column-major storage: the first 48 bytes of a column are its top rows, so the top half is dark
+  cr_assert_eq(t.pixels[(3 * 32 * 32 + 0 * 32 + 20) * 3], 30);
+  cr_assert_eq(t.pixels[(3 * 32 * 32 + 20 * 32 + 0) * 3], 200);
+  image_set_free(&t);
+  free(p);
+  rm_rf(dir);
+  free(dir);
+}
+
+// Debian's dataset-fashion-mnist files, linked where `igpt fetch` would put them.
+Test(prepare, fashion_mnist_from_debian) {
+  const char *deb = "/usr/share/datasets/fashion-mnist";
+  char *probe = xasprintf("%s/train-images-idx3-ubyte.gz", deb);
+  if (!path_exists(probe)) { free(probe); cr_skip_test("dataset-fashion-mnist is not installed (%s)", deb); }
+  free(probe);
+  char *dir = test_tmpdir("prep-fm"), *out;
+  char *dl = xasprintf("%s/downloads/fashion-mnist", dir);
+  cr_assert_eq(mkdir_p(dl), 0);
+  const char *f[4] = {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                      "t10k-labels-idx1-ubyte.gz"};
+  for (int i = 0; i < 4; i++) {
+    char *a = xasprintf("%s/%s", deb, f[i]), *b = xasprintf("%s/%s", dl, f[i]);
+    cr_assert_eq(symlink(a, b), 0);
+    free(a);
+    free(b);
+  }
+  int rc = igpt(dir, "prepare fashion-mnist --json", &out);
+  cr_assert_eq(rc, 0, "%s", out);
+  free(out);
+  json_t *m = load_meta(dir, "fashion-mnist-32");
+  for (int k = 0; k < 10; k++) {
+    cr_assert_eq(count_at(m, "train", k) + count_at(m, "val", k), 6000, "class %d", k);
+    cr_assert_eq(count_at(m, "val", k), 600);
+    cr_assert_eq(count_at(m, "test", k), 1000);
+  }
+  json_decref(m);
+  rm_rf(dir);
+  free(dl);
+  free(dir);
+}
