@@ -32,10 +32,9 @@ static void axis_free(axis_weights *a, int d) {
   free(a);
 }
 
-void resize_area(const uint8_t *src, int sh, int sw, uint8_t *dst, int dh, int dw) {
-  if (sh == dh && sw == dw) { memcpy(dst, src, (size_t)sh * sw * 3); return; }
-  int my, mx;
-  axis_weights *ay = axis_plan(sh, dh, &my), *ax = axis_plan(sw, dw, &mx);
+// The box resampling itself, with the two axes' weights planned once per size pair.
+static void resize_planned(const uint8_t *src, int sh, int sw, uint8_t *dst, int dh, int dw,
+                           const axis_weights *ay, const axis_weights *ax) {
   int64_t den = (int64_t)sh * sw;  // sum of all weights of one output pixel
   for (int y = 0; y < dh; y++)
     for (int x = 0; x < dw; x++) {
@@ -52,6 +51,13 @@ void resize_area(const uint8_t *src, int sh, int sw, uint8_t *dst, int dh, int d
       }
       for (int c = 0; c < 3; c++) dst[((size_t)y * dw + x) * 3 + c] = (uint8_t)((2 * acc[c] + den) / (2 * den));
     }
+}
+
+void resize_area(const uint8_t *src, int sh, int sw, uint8_t *dst, int dh, int dw) {
+  if (sh == dh && sw == dw) { memcpy(dst, src, (size_t)sh * sw * 3); return; }
+  int my, mx;
+  axis_weights *ay = axis_plan(sh, dh, &my), *ax = axis_plan(sw, dw, &mx);
+  resize_planned(src, sh, sw, dst, dh, dw, ay, ax);
   axis_free(ay, dh);
   axis_free(ax, dw);
 }
@@ -62,6 +68,12 @@ void image_set_square_resize(const image_set *in, int size, image_set *out) {
   image_set_alloc(out, in->n, size, size, in->n_classes);
   memcpy(out->labels, in->labels, (size_t)in->n * sizeof(int32_t));
   size_t in_px = (size_t)in->h * in->w * 3, out_px = (size_t)size * size * 3;
+  if (side == size && in->h == size && in->w == size) {  // nothing to do
+    memcpy(out->pixels, in->pixels, (size_t)in->n * in_px);
+    return;
+  }
+  int m;
+  axis_weights *plan = axis_plan(side, size, &m);
   #pragma omp parallel
   {
     uint8_t *crop = xmalloc((size_t)side * side * 3);
@@ -70,8 +82,9 @@ void image_set_square_resize(const image_set *in, int size, image_set *out) {
       const uint8_t *src = in->pixels + (size_t)i * in_px;
       for (int y = 0; y < side; y++)
         memcpy(crop + (size_t)y * side * 3, src + ((size_t)(y + oy) * in->w + ox) * 3, (size_t)side * 3);
-      resize_area(crop, side, side, out->pixels + (size_t)i * out_px, size, size);
+      resize_planned(crop, side, side, out->pixels + (size_t)i * out_px, size, size, plan, plan);
     }
     free(crop);
   }
+  axis_free(plan, size);
 }

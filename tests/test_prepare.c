@@ -189,34 +189,56 @@ Test(prepare, stl10_crafted_members_96_to_32) {
   free(dir);
 }
 
-// Debian's dataset-fashion-mnist files, linked where `igpt fetch` would put them.
-Test(prepare, fashion_mnist_from_debian) {
+// Per-class counts straight from an IDX label file (gzip): the reference for the split's counts.
+static void idx_label_counts(const char *path, int64_t counts[10], int64_t *n) {
+  uint8_t *gz, *raw;
+  size_t glen, len;
+  cr_assert_eq(file_read_all(path, &gz, &glen), 0, "%s", igpt_errmsg());
+  cr_assert_eq(gunzip_buf(gz, glen, path, 1 << 24, &raw, &len), 0, "%s", igpt_errmsg());
+  cr_assert(len > 8 && raw[3] == 0x01, "%s: not an IDX label file", path);
+  memset(counts, 0, 10 * sizeof(int64_t));
+  for (size_t i = 8; i < len; i++) counts[raw[i]]++;
+  *n = (int64_t)len - 8;
+  free(gz);
+  free(raw);
+}
+
+// With no network: `igpt fetch` takes Debian's dataset-fashion-mnist files through the registry's
+// file:// mirror, `igpt prepare` decodes them; the counts agree with the IDX label files.
+Test(prepare, fashion_mnist_fetch_then_prepare_offline, .timeout = 120) {
   const char *deb = "/usr/share/datasets/fashion-mnist";
-  char *probe = xasprintf("%s/train-images-idx3-ubyte.gz", deb);
+  char *probe = xasprintf("%s/train-labels-idx1-ubyte.gz", deb);
   if (!path_exists(probe)) { free(probe); cr_skip_test("dataset-fashion-mnist is not installed (%s)", deb); }
-  free(probe);
-  char *dir = test_tmpdir("prep-fm"), *out;
-  char *dl = xasprintf("%s/downloads/fashion-mnist", dir);
-  cr_assert_eq(mkdir_p(dl), 0);
-  const char *f[4] = {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-                      "t10k-labels-idx1-ubyte.gz"};
-  for (int i = 0; i < 4; i++) {
-    char *a = xasprintf("%s/%s", deb, f[i]), *b = xasprintf("%s/%s", dl, f[i]);
-    cr_assert_eq(symlink(a, b), 0);
-    free(a);
-    free(b);
-  }
-  int rc = igpt(dir, "prepare fashion-mnist --json", &out);
-  cr_assert_eq(rc, 0, "%s", out);
+  char *dir = test_tmpdir("prep-fm"), *out, *reg = repo_path("datasets/registry.json");
+  char *args = xasprintf("fetch fashion-mnist --no-progress --registry %s", reg);
+  int rc = igpt(dir, args, &out);
+  cr_assert_eq(rc, 0, "igpt fetch: %s", out);
   free(out);
+  rc = igpt(dir, "prepare fashion-mnist --json", &out);
+  cr_assert_eq(rc, 0, "igpt prepare: %s", out);
+  free(out);
+  int64_t train[10], test[10], ntr, nte;
+  idx_label_counts(probe, train, &ntr);
+  char *t10k = xasprintf("%s/t10k-labels-idx1-ubyte.gz", deb);
+  idx_label_counts(t10k, test, &nte);
+  cr_assert_eq(ntr, 60000);
+  cr_assert_eq(nte, 10000);
   json_t *m = load_meta(dir, "fashion-mnist-32");
+  cr_assert_eq(json_integer_value(json_object_get(json_object_get(m, "n"), "val")), 6000);
   for (int k = 0; k < 10; k++) {
-    cr_assert_eq(count_at(m, "train", k) + count_at(m, "val", k), 6000, "class %d", k);
+    cr_assert_eq(train[k], 6000, "the IDX file has %lld of class %d", (long long)train[k], k);
+    cr_assert_eq(count_at(m, "train", k) + count_at(m, "val", k), train[k], "class %d", k);
     cr_assert_eq(count_at(m, "val", k), 600);
-    cr_assert_eq(count_at(m, "test", k), 1000);
+    cr_assert_eq(count_at(m, "test", k), test[k]);
   }
+  json_t *src = json_array_get(json_object_get(m, "sources"), 0);
+  cr_assert_str_eq(json_string_value(json_object_get(src, "file")), "train-images-idx3-ubyte.gz");
+  cr_assert_not_null(json_object_get(src, "content_sha256"));
   json_decref(m);
   rm_rf(dir);
-  free(dl);
+  free(t10k);
+  free(args);
+  free(reg);
+  free(probe);
   free(dir);
 }
