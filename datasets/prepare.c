@@ -8,7 +8,10 @@
 #include "decode.h"
 #include "synthetic.h"
 #include "util.h"
+#include <errno.h>
 #include <getopt.h>
+#include <glob.h>
+#include <signal.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,6 +251,23 @@ static int publish_dir(const char *tmp, const char *final) {
   return 0;
 }
 
+// Removes FINAL.tmp.PID directories left by interrupted runs whose process is gone.
+static void remove_stale_tmp(const char *final) {
+  char *pat = xasprintf("%s.tmp.*", final);
+  glob_t g;
+  if (glob(pat, GLOB_NOSORT, NULL, &g) == 0) {
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+      long pid = strtol(strrchr(g.gl_pathv[i], '.') + 1, NULL, 10);
+      if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+        log_info("prepare: removing %s, left by an interrupted run", g.gl_pathv[i]);
+        rm_rf(g.gl_pathv[i]);
+      }
+    }
+    globfree(&g);
+  }
+  free(pat);
+}
+
 // The settings that decide the output; a rerun with the same ones finds the work done.
 static json_t *settings_json(const char *name, int size, uint64_t seed, double frac, prep_ctx *c) {
   json_t *s = json_pack("{s:s, s:i, s:I, s:f, s:i}", "name", name, "size", size, "seed", (json_int_t)seed,
@@ -437,6 +457,7 @@ int cmd_prepare(int argc, char **argv) {
     }
     json_decref(old);
   }
+  remove_stale_tmp(final);
   tmp = xasprintf("%s.tmp.%d", final, (int)getpid());
   if (rm_rf(tmp) != 0 || mkdir_p(tmp) != 0) { rc = fail("prepare"); goto done; }
   meta = json_pack("{s:s, s:i}", "name", name, "size", (int)size);

@@ -58,7 +58,11 @@ static int64_t count_at(json_t *meta, const char *split, int k) {
 
 Test(prepare, synthetic_end_to_end_and_rerun) {
   char *dir = test_tmpdir("prep-syn"), *out;
+  char *stale = xasprintf("%s/prepared/synthetic-32.tmp.999999999", dir);  // no such process
+  cr_assert_eq(mkdir_p(stale), 0);
   int rc = igpt(dir, "prepare synthetic --n-train 300 --n-test 100 --seed 3 --json", &out);
+  cr_assert(!path_exists(stale), "an interrupted run's directory is cleaned");
+  free(stale);
   cr_assert_eq(rc, 0, "%s", out);
   cr_assert(strstr(out, "\"label_counts\""), "%s", out);
   free(out);
