@@ -291,7 +291,7 @@ static int prepare_images(const image_dataset *ds, prep_ctx *c, int size, double
   json_t *names = NULL;
   double t0 = now_seconds();
   if (ds->load(c, &raw_train, &raw_test, &names) != 0) return -1;
-  log_info("prepare %s: decoded %lld train and %lld test images of %dx%d in %.1f s", c->name,
+  log_info("prepare %s: loaded %lld train and %lld test images of %dx%d in %.1f s", c->name,
            (long long)raw_train.n, (long long)raw_test.n, raw_train.h, raw_train.w, now_seconds() - t0);
   t0 = now_seconds();
   image_set_square_resize(&raw_train, size, &all);

@@ -3,6 +3,8 @@
 #include "testutil.h"
 #include "decode.h"
 #include "synthetic.h"
+#include "npy.h"
+#include "safetensors.h"
 #include <jansson.h>
 
 Test(synthetic, same_seed_same_bytes_balanced) {
@@ -244,5 +246,46 @@ Test(prepare, fashion_mnist_fetch_then_prepare_offline, .timeout = 120) {
   free(args);
   free(reg);
   free(probe);
+  free(dir);
+}
+
+// The official pre-quantised arrays keep their split and become tokens files.
+Test(prepare, igpt_npy_to_tokens_files) {
+  char *dir = test_tmpdir("prep-npy"), *out;
+  char *dl = xasprintf("%s/downloads/igpt-cifar10", dir);
+  cr_assert_eq(mkdir_p(dl), 0);
+  const char *code[3] = {"tr", "va", "te"};
+  int n[3] = {6, 3, 4};
+  for (int s = 0; s < 3; s++) {
+    int64_t *x = xmalloc(sizeof(int64_t) * n[s] * 1024);
+    float *y = xcalloc((size_t)n[s] * 10, sizeof(float));
+    for (int i = 0; i < n[s] * 1024; i++) x[i] = (i * 37 + s) % 512;
+    for (int i = 0; i < n[s]; i++) y[i * 10 + (i + s) % 10] = 1;
+    char *px = xasprintf("%s/cifar10_%sX.npy", dl, code[s]), *py = xasprintf("%s/cifar10_%sY.npy", dl, code[s]);
+    cr_assert_eq(npy_write(px, ST_I64, 2, (int64_t[]){n[s], 1024}, x), 0, "%s", igpt_errmsg());
+    cr_assert_eq(npy_write(py, ST_F32, 2, (int64_t[]){n[s], 10}, y), 0, "%s", igpt_errmsg());
+    free(x); free(y); free(px); free(py);
+  }
+  int rc = igpt(dir, "prepare igpt-cifar10 --json", &out);
+  cr_assert_eq(rc, 0, "%s", out);
+  free(out);
+  char *p = xasprintf("%s/prepared/igpt-cifar10-32/val.safetensors", dir);
+  st_file f;
+  cr_assert_eq(st_open(&f, p), 0, "%s", igpt_errmsg());
+  const st_tensor *t = st_expect(&f, "tokens", ST_U16, 2, (int64_t[]){3, 1024});
+  const st_tensor *l = st_expect(&f, "labels", ST_I32, 1, (int64_t[]){3});
+  cr_assert(t && l, "%s", igpt_errmsg());
+  const uint16_t *tok = t->data;
+  const int32_t *lab = l->data;
+  for (int i = 0; i < 3 * 1024; i++) cr_assert_eq(tok[i], (i * 37 + 1) % 512);
+  for (int i = 0; i < 3; i++) cr_assert_eq(lab[i], (i + 1) % 10);
+  st_close(&f);
+  json_t *m = load_meta(dir, "igpt-cifar10-32");
+  cr_assert_str_eq(json_string_value(json_object_get(m, "kind")), "tokens");
+  cr_assert_eq(json_integer_value(json_object_get(json_object_get(m, "n"), "test")), 4);
+  json_decref(m);
+  free(p);
+  free(dl);
+  rm_rf(dir);
   free(dir);
 }
