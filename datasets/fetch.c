@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -147,14 +149,22 @@ static size_t on_body(char *buf, size_t size, size_t n, void *ud) {
       curl_easy_getinfo(x->h, CURLINFO_CONTENT_TYPE, &ct);
       if (ct && !strncasecmp(ct, "text/html", 9))
         return stop(x, "got an HTML page (Content-Type: %s) where %s data was expected", ct, reg_format_name(x->f->format));
+    }
+    if (x->offset == 0 && looks_like_html(buf, len))
+    {
+      char start[41];
+      size_t k = len < 40 ? len : 40;
+      for (size_t i = 0; i < k; i++) start[i] = buf[i] >= 32 && buf[i] < 127 ? buf[i] : ' ';
+      start[k] = 0;
+      return stop(x, "got an HTML page where %s data was expected (it starts \"%s\")", reg_format_name(x->f->format), start);
+    }
+    if (!x->is_file_url) {
       curl_off_t cl = -1;
       curl_easy_getinfo(x->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
       if (x->f->want.size >= 0 && cl >= 0 && x->offset + cl != x->f->want.size)
         return stop(x, "the server announces %lld bytes%s, expected %lld", (long long)(x->offset + cl),
                     x->offset ? " in all" : "", (long long)x->f->want.size);
     }
-    if (x->offset == 0 && looks_like_html(buf, len))
-      return stop(x, "got an HTML page where %s data was expected (it starts \"%.40s\")", reg_format_name(x->f->format), buf);
   }
   if (!x->is_file_url && x->code >= 300) return len;
   if (x->f->want.size >= 0 && x->offset + x->written + (int64_t)len > x->f->want.size)
@@ -171,12 +181,10 @@ static void human(double b, char *out, size_t n) {
   snprintf(out, n, i ? "%.1f %s" : "%.0f %s", b, u[i]);
 }
 
-static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ul, curl_off_t un) {
-  (void)ul; (void)un;
-  xfer *x = ud;
-  if (igpt_log_level < 1 || (!x->is_file_url && x->code >= 300)) return 0;
+static void show_progress(xfer *x, curl_off_t dltotal, curl_off_t dlnow, bool force) {
+  if (igpt_log_level < 1 || (!x->is_file_url && x->code >= 300)) return;
   double t = now_seconds();
-  if (t - x->t_last < (x->bar ? 0.25 : 10.0)) return 0;
+  if (!force && t - x->t_last < (x->bar ? 0.25 : 10.0)) return;
   x->t_last = t;
   double rate = dlnow / fmax(t - x->t0, 1e-3);
   double total = dltotal > 0 ? (double)(x->offset + dltotal) : x->f->want.size >= 0 ? (double)x->f->want.size : -1;
@@ -199,6 +207,11 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     fprintf(stderr, "%s: %s of %s (%.0f%%), %s/s%s\n", x->label, hv, tv, 100 * have / total, rv, eta);
   else
     fprintf(stderr, "%s: %s, %s/s\n", x->label, hv, rv);
+}
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ul, curl_off_t un) {
+  (void)ul; (void)un;
+  show_progress(ud, dltotal, dlnow, false);
   return 0;
 }
 
@@ -239,7 +252,11 @@ static outcome transfer(const reg_file *f, const char *url, const char *part, co
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "identity");  // the bytes as stored, never re-encoded
-  if (have) curl_easy_setopt(h, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)have);
+  // CURLOPT_RANGE rather than RESUME_FROM: libcurl then leaves a 200 (Range ignored) to on_body,
+  // which restarts the .part from byte 0 instead of failing the transfer.
+  char range[32];
+  snprintf(range, sizeof range, "%lld-", (long long)have);
+  if (have) curl_easy_setopt(h, CURLOPT_RANGE, range);
   x.bar = o->progress >= 0 ? o->progress : isatty(2);
   x.label = f->name;
   x.t0 = x.t_last = now_seconds();
@@ -248,7 +265,10 @@ static outcome transfer(const reg_file *f, const char *url, const char *part, co
   curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
   if (have) log_info("%s: resuming from byte %lld", url, (long long)have);
   CURLcode rc = curl_easy_perform(h);
-  if (x.bar && igpt_log_level >= 1 && x.written) fputc('\n', stderr);
+  if (x.bar && igpt_log_level >= 1 && x.written) {  // the bar's final state, then end its line
+    show_progress(&x, 0, x.written, true);
+    fputc('\n', stderr);
+  }
   long code = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
   curl_easy_cleanup(h);
@@ -341,10 +361,18 @@ int fetch_file(const reg_dataset *ds, const reg_file *f, const fetch_opts *o, js
   char *path = xasprintf("%s/%s", dir, f->name);
   char *part = xasprintf("%s.part", path);
   char *pin = xasprintf("%s.sha256", path);
-  int rc = -1;
+  char *lock = xasprintf("%s/.%s.lock", dir, f->name);
+  int rc = -1, lock_fd = -1;
   verify_info vi;
   json_t *j = NULL;
   if (mkdir_p(dir)) goto out;
+  // One fetch of a file at a time: a second process waits, then finds the file verified.
+  lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) { igpt_err("%s: cannot create the lock file: %s", lock, strerror(errno)); goto out; }
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    log_info("%s: another igpt fetch holds %s; waiting", f->name, lock);
+    if (flock(lock_fd, LOCK_EX) != 0) { igpt_err("%s: cannot lock: %s", lock, strerror(errno)); goto out; }
+  }
   if (path_exists(path)) {
     if (verify_file(f, path, NULL, pin, true, &vi) == 0) {
       log_info("%s: cached and verified (%s)", path, vi.how);
@@ -423,6 +451,8 @@ int fetch_file(const reg_dataset *ds, const reg_file *f, const fetch_opts *o, js
 out:
   if (j && files_out) json_array_append(files_out, j);
   json_decref(j);
+  if (lock_fd >= 0) close(lock_fd);  // releases the lock
+  free(lock);
   free(dir);
   free(path);
   free(part);

@@ -6,7 +6,9 @@
 #include "util.h"
 #include <ctype.h>
 #include <jansson.h>
+#include <libgen.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 typedef struct {
@@ -328,6 +330,8 @@ static bool safe_set_name(const char *s) {
 int registry_load(registry *r, const char *path) {
   memset(r, 0, sizeof *r);
   json_error_t je;
+  if (!path_exists(path))
+    return igpt_err("%s: no such registry (run from the checkout, or set IGPT_REGISTRY or --registry)", path);
   json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
   if (!root)
     return igpt_err("%s:%d:%d: not valid JSON: %s", path, je.line, je.column, je.text);
@@ -386,5 +390,16 @@ char *registry_default_path(void) {
   if (e && *e) return xstrdup(e);
   const char *root = getenv("IGPT_ROOT");
   if (root && *root) return xasprintf("%s/datasets/registry.json", root);
+  if (path_exists("datasets/registry.json")) return xstrdup("datasets/registry.json");
+  // The checkout the running binary was built in (build/igpt -> ../datasets/registry.json).
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = 0;
+    char *d = dirname(exe);
+    char *p = xasprintf("%s/../datasets/registry.json", d);
+    if (path_exists(p)) return p;
+    free(p);
+  }
   return xstrdup("datasets/registry.json");
 }

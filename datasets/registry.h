@@ -50,7 +50,8 @@ typedef struct {
 } registry;
 
 // The registry path: $IGPT_REGISTRY, else $IGPT_ROOT/datasets/registry.json, else
-// datasets/registry.json under the current directory. Caller frees.
+// datasets/registry.json under the current directory, else the one of the checkout the running
+// binary sits in (<exe dir>/../datasets/registry.json). Caller frees.
 char *registry_default_path(void);
 // Loads and validates; on failure sets the error (file and JSON path) and leaves r empty.
 int registry_load(registry *r, const char *path);

@@ -2,7 +2,8 @@
 // Entries are vetted before anything is written: the path must be relative, free of "..", and
 // under the expected top directory; only directories, regular files and symbolic links whose
 // target stays inside the top directory are accepted. Files are written through libarchive's
-// disk writer with its own secure flags as a second line of defence.
+// disk writer with its own secure flags (no "..", no writing through symlinks) as a second line
+// of defence; its no-absolute-paths flag cannot be used, the vetted paths are made absolute here.
 #include "unpack.h"
 #include "util.h"
 #include "verify.h"
@@ -105,7 +106,7 @@ int unpack_archive(const char *archive, const char *parent, const char *top, con
   archive_read_support_filter_all(in);
   archive_read_support_format_all(in);
   archive_write_disk_set_options(out, ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                                          ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_NO_OVERWRITE |
+                                          ARCHIVE_EXTRACT_NO_OVERWRITE |
                                           ARCHIVE_EXTRACT_TIME);
   int rc = -1;
   long n_entries = 0;
@@ -118,11 +119,12 @@ int unpack_archive(const char *archive, const char *parent, const char *top, con
   int r;
   while ((r = archive_read_next_header(in, &e)) == ARCHIVE_OK) {
     n_entries++;
-    const char *name = archive_entry_pathname(e);
+    char name[1024];  // a copy: setting the pathname below invalidates libarchive's string
+    snprintf(name, sizeof name, "%s", archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
     char *clean = clean_path(name);
     if (!clean) {
-      igpt_err("%s: refused entry '%s': %s", archive, name ? name : "(no name)",
-               name && name[0] == '/' ? "an absolute path" : "a path with '..' (or empty)");
+      igpt_err("%s: refused entry '%s': %s", archive, name,
+               name[0] == '/' ? "an absolute path" : "a path with '..' (or empty)");
       goto out;
     }
     size_t tl = strlen(top);
