@@ -15,6 +15,9 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #define MAX_GZ_OUT (1u << 30)  // decompressed IDX members stay well below this
@@ -25,6 +28,7 @@ typedef struct {
   json_t *sources;    // [{file, bytes, sha256}]
   int64_t n_train, n_test;  // synthetic only
   uint64_t seed;
+  int unlabeled;      // stl10: also unlabeled_X.bin (100000 images) into unlabeled.safetensors
 } prep_ctx;
 
 // Reads DIR/rel whole, records its size and digest in ctx->sources.
@@ -272,6 +276,7 @@ static void remove_stale_tmp(const char *final) {
 static json_t *settings_json(const char *name, int size, uint64_t seed, double frac, prep_ctx *c) {
   json_t *s = json_pack("{s:s, s:i, s:I, s:f, s:i}", "name", name, "size", size, "seed", (json_int_t)seed,
                         "val_fraction", frac, "format", 1);
+  if (c->unlabeled) json_object_set_new(s, "unlabeled", json_true());
   if (!strcmp(name, "synthetic"))
     json_object_update_new(s, json_pack("{s:I, s:I}", "n_train", (json_int_t)c->n_train, "n_test", (json_int_t)c->n_test));
   return s;
@@ -283,6 +288,64 @@ static json_t *result_json(const json_t *meta, const char *out) {
                         "label_counts", json_object_get(meta, "label_counts"));
   json_object_set(r, "split", json_object_get(meta, "split"));
   return r;
+}
+
+// STL-10's unlabeled_X.bin is 2.7 GB: mapped, decoded and resized a chunk at a time, so only
+// the resized images are held. Labels are -1.
+static int prepare_stl10_unlabeled(prep_ctx *c, int size, const char *tmp, json_t *n_json) {
+  const char *rel = "stl10_binary/unlabeled_X.bin";
+  const size_t rec = 3 * STL10_PX * STL10_PX, chunk = 1000;
+  char *path = xasprintf("%s/%s", c->src_dir, rel);
+  int rc = -1, fd = open(path, O_RDONLY);
+  struct stat st;
+  uint8_t *map = MAP_FAILED;
+  image_set out = {0};
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    igpt_err("%s: cannot open (%m); run `igpt fetch stl10` first or leave out --unlabeled", path);
+    goto done;
+  }
+  size_t len = (size_t)st.st_size;
+  if (len == 0 || len % rec != 0) {
+    igpt_err("%s: %zu bytes is not a whole number of %zu-byte STL-10 images (%zu bytes left over from byte "
+             "offset %zu): the file is truncated; fetch it again", rel, len, rec, len % rec, len - len % rec);
+    goto done;
+  }
+  map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (map == MAP_FAILED) { igpt_err("%s: cannot map: %m", path); goto done; }
+  char hex[65];
+  log_info("prepare %s: hashing %s (%.1f GB)", c->name, rel, len / 1e9);
+  sha256_hex(map, len, hex);
+  json_array_append_new(c->sources, json_pack("{s:s, s:I, s:s}", "file", rel, "bytes", (json_int_t)len, "sha256", hex));
+  int64_t n = (int64_t)(len / rec);
+  image_set_alloc(&out, n, size, size, 10);
+  size_t out_px = (size_t)size * size * 3;
+  double t0 = now_seconds(), last = t0;
+  for (int64_t i = 0; i < n; i += (int64_t)chunk) {
+    size_t k = (size_t)(n - i) < chunk ? (size_t)(n - i) : chunk;
+    image_set part, small;
+    if (decode_stl10_images(map + (size_t)i * rec, k * rec, rel, &part) != 0) goto done;
+    image_set_square_resize(&part, size, &small);
+    memcpy(out.pixels + (size_t)i * out_px, small.pixels, k * out_px);
+    image_set_free(&part);
+    image_set_free(&small);
+    double now = now_seconds(), rate = (double)(i + (int64_t)k) / (now - t0 > 1e-9 ? now - t0 : 1e-9);
+    if (now - last > 2 || i + (int64_t)k == n) {
+      log_info("prepare %s: unlabeled %lld/%lld (%.0f images/s, ETA %.0f s)", c->name, (long long)(i + (int64_t)k),
+               (long long)n, rate, (double)(n - i - (int64_t)k) / rate);
+      last = now;
+    }
+  }
+  for (int64_t i = 0; i < n; i++) out.labels[i] = -1;
+  char *p = xasprintf("%s/unlabeled.safetensors", tmp);
+  rc = images_save(&out, p);
+  free(p);
+  json_object_set_new(n_json, "unlabeled", json_integer(n));
+done:
+  if (map != MAP_FAILED) munmap(map, (size_t)st.st_size);
+  if (fd >= 0) close(fd);
+  image_set_free(&out);
+  free(path);
+  return rc;
 }
 
 static int prepare_images(const image_dataset *ds, prep_ctx *c, int size, double frac, const char *tmp,
@@ -319,6 +382,7 @@ static int prepare_images(const image_dataset *ds, prep_ctx *c, int size, double
     json_object_set_new(counts, pn[i], counts_json(parts[i]->labels, parts[i]->n, K));
   }
   for (int i = 0; i < 3; i++) image_set_free((image_set *)parts[i]);
+  if (rc == 0 && c->unlabeled) rc = prepare_stl10_unlabeled(c, size, tmp, n);
   json_object_set_new(meta, "kind", json_string("images"));
   json_object_set_new(meta, "source_size", json_pack("[i,i]", src_h, src_w));
   json_object_set_new(meta, "resize", json_string(
@@ -374,6 +438,7 @@ static int prepare_tokens(const token_dataset *ds, prep_ctx *c, const char *tmp,
 static void usage(FILE *o) {
   fprintf(o,
           "usage: igpt prepare NAME [--data DIR] [--size 32|48|64] [--out DIR] [--seed S] [--force] [--json]\n"
+          "       igpt prepare stl10 --unlabeled [...]\n"
           "       igpt prepare synthetic [--n-train N] [--n-test N] [--seed S]\n\n"
           "Decodes a fetched data set from DIR/downloads/NAME/ (DIR: --data, else $IGPT_DATA, else ./data),\n"
           "centre-crops to a square, resizes with area (box) weights, holds out a class-stratified random\n"
@@ -388,6 +453,7 @@ static void usage(FILE *o) {
           "  --seed S          seed of the split and of the synthetic images (default 0)\n"
           "  --out DIR         output directory instead of DIR/prepared/NAME-SIZE\n"
           "  --n-train N, --n-test N   synthetic set sizes before the split (default 5000, 1000)\n"
+          "  --unlabeled       stl10: also unlabeled_X.bin (100000 images, labels -1) to unlabeled.safetensors\n"
           "  --json            print the result (output, counts per split and class) on stdout\n");
 }
 
@@ -395,12 +461,12 @@ int cmd_prepare(int argc, char **argv) {
   static const struct option opts[] = {
       {"data", 1, 0, 'd'}, {"size", 1, 0, 's'}, {"out", 1, 0, 'o'}, {"seed", 1, 0, 'S'},
       {"n-train", 1, 0, 'n'}, {"n-test", 1, 0, 't'}, {"val-fraction", 1, 0, 'v'}, {"force", 0, 0, 'f'},
-      {"json", 0, 0, 'j'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+      {"json", 0, 0, 'j'}, {"unlabeled", 0, 0, 'u'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
   const char *data = getenv("IGPT_DATA"), *out = NULL;
   long size = 32, n_train = 5000, n_test = 1000;
   double frac = -1;
   unsigned long long seed = 0;
-  int force = 0, as_json = 0, opt;
+  int force = 0, as_json = 0, unlabeled = 0, opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     long v;
@@ -417,6 +483,7 @@ int cmd_prepare(int argc, char **argv) {
       case 'v': if (parse_double("prepare", "--val-fraction", optarg, 0, 0.9, &frac)) return EXIT_USAGE; break;
       case 'f': force = 1; break;
       case 'j': as_json = 1; break;
+      case 'u': unlabeled = 1; break;
       case 'h': usage(stdout); return 0;
       default: return usage_error("prepare", "unknown option");
     }
@@ -430,11 +497,12 @@ int cmd_prepare(int argc, char **argv) {
   if (!ids && !tds) return usage_error("prepare", "unknown data set '%s' (see --help for the names)", name);
   if ((tds || !strcmp(name, "synthetic")) && size != 32)
     return usage_error("prepare", "%s is 32x32 only", name);
+  if (unlabeled && strcmp(name, "stl10")) return usage_error("prepare", "--unlabeled is for stl10 only");
   if (frac < 0) frac = ids ? ids->val_fraction : 0;
   if (!data || !*data) data = "data";
 
   prep_ctx c = {.name = name, .src_dir = xasprintf("%s/downloads/%s", data, name), .sources = json_array(),
-                .n_train = n_train, .n_test = n_test, .seed = seed};
+                .n_train = n_train, .n_test = n_test, .seed = seed, .unlabeled = unlabeled};
   char *final = out ? xstrdup(out) : xasprintf("%s/prepared/%s-%ld", data, name, size);
   char *meta_path = xasprintf("%s/meta.json", final);
   json_t *settings = settings_json(name, (int)size, seed, frac, &c);

@@ -191,6 +191,30 @@ Test(prepare, stl10_crafted_members_96_to_32) {
   cr_assert_eq(t.pixels[(3 * 32 * 32 + 20 * 32 + 0) * 3], 200);
   image_set_free(&t);
   free(p);
+  // --unlabeled: unlabeled_X.bin streamed in chunks; a truncated one is refused with its offset
+  uint8_t *u = xmalloc(3 * rec);
+  for (size_t j = 0; j < 3 * rec; j++) u[j] = (uint8_t)(j / rec * 50 + 7);
+  write_file(dir, "downloads/stl10/stl10_binary/unlabeled_X.bin", u, 3 * rec - 5);
+  rc = igpt(dir, "prepare stl10 --unlabeled --size 48", &out);
+  cr_assert_eq(rc, 1, "%s", out);
+  cr_assert(strstr(out, "unlabeled_X.bin") && strstr(out, "byte offset 55296"), "%s", out);
+  free(out);
+  write_file(dir, "downloads/stl10/stl10_binary/unlabeled_X.bin", u, 3 * rec);
+  rc = igpt(dir, "prepare stl10 --unlabeled --size 48 --json", &out);
+  cr_assert_eq(rc, 0, "%s", out);
+  cr_assert(strstr(out, "\"unlabeled\":3"), "%s", out);
+  free(out);
+  p = xasprintf("%s/prepared/stl10-48/unlabeled.safetensors", dir);
+  cr_assert_eq(images_load(&t, p), 0, "%s", igpt_errmsg());
+  cr_assert_eq(t.n, 3);
+  cr_assert_eq(t.h, 48);
+  for (int i = 0; i < 3; i++) {
+    cr_assert_eq(t.labels[i], -1);
+    cr_assert_eq(t.pixels[(size_t)i * 48 * 48 * 3 + 100], i * 50 + 7);
+  }
+  image_set_free(&t);
+  free(p);
+  free(u);
   rm_rf(dir);
   free(dir);
 }
