@@ -78,7 +78,7 @@ void image_set_square_resize(const image_set *in, int size, image_set *out);
 
 // ---- split ----
 // Class-stratified validation split: from each class, round(frac * count) images drawn by a
-// seeded shuffle (rng stream "val-split") go to val, the rest stay in train; both keep the
+// seeded shuffle (one rng stream per class) go to val, the rest stay in train; both keep the
 // source order. Images with label -1 are treated as one more class.
 void split_stratified(const image_set *all, double frac, uint64_t seed, image_set *train,
                       image_set *val);
