@@ -28,6 +28,7 @@ typedef struct {
   json_t *sources;    // [{file, bytes, sha256}]
   int64_t n_train, n_test;  // synthetic only
   uint64_t seed;
+  int size;           // synthetic: drawn at this size
   int unlabeled;      // stl10: also unlabeled_X.bin (100000 images) into unlabeled.safetensors
 } prep_ctx;
 
@@ -202,8 +203,8 @@ static int load_fashion(prep_ctx *c, image_set *train, image_set *test, json_t *
 static int load_synthetic(prep_ctx *c, image_set *train, image_set *test, json_t **names) {
   log_info("prepare synthetic: generating %lld train and %lld test images (seed %llu)",
            (long long)c->n_train, (long long)c->n_test, (unsigned long long)c->seed);
-  synthetic_generate(train, c->n_train, 32, c->seed, 1);
-  synthetic_generate(test, c->n_test, 32, c->seed, 2);
+  synthetic_generate(train, c->n_train, c->size, c->seed, 1);  // drawn at the output size
+  synthetic_generate(test, c->n_test, c->size, c->seed, 2);
   *names = class_names(c, NULL, synthetic_class_names, SYNTH_CLASSES);
   return 0;
 }
@@ -439,7 +440,7 @@ static void usage(FILE *o) {
   fprintf(o,
           "usage: igpt prepare NAME [--data DIR] [--size 32|48|64] [--out DIR] [--seed S] [--force] [--json]\n"
           "       igpt prepare stl10 --unlabeled [...]\n"
-          "       igpt prepare synthetic [--n-train N] [--n-test N] [--seed S]\n\n"
+          "       igpt prepare synthetic [--n-train N] [--n-test N] [--seed S] [--size N]\n\n"
           "Decodes a fetched data set from DIR/downloads/NAME/ (DIR: --data, else $IGPT_DATA, else ./data),\n"
           "centre-crops to a square, resizes with area (box) weights, holds out a class-stratified random\n"
           "validation split of train (10%% for CIFAR, STL-10, Fashion-MNIST and synthetic; --val-fraction F\n"
@@ -449,7 +450,7 @@ static void usage(FILE *o) {
           "names: cifar10 cifar100 stl10 fashion-mnist synthetic (generated, nothing to fetch),\n"
           "       igpt-cifar10 igpt-imagenet (official pre-quantised .npy: tokens files, their own split)\n"
           "options:\n"
-          "  --size N          32, 48 or 64 (default 32); synthetic and igpt-* are 32 only\n"
+          "  --size N          32, 48 or 64 (default 32); igpt-* are 32 only; synthetic is drawn at N\n"
           "  --seed S          seed of the split and of the synthetic images (default 0)\n"
           "  --out DIR         output directory instead of DIR/prepared/NAME-SIZE\n"
           "  --n-train N, --n-test N   synthetic set sizes before the split (default 5000, 1000)\n"
@@ -495,14 +496,14 @@ int cmd_prepare(int argc, char **argv) {
   for (int i = 0; i < N_IMAGE_SETS; i++) if (!strcmp(name, image_sets[i].name)) ids = &image_sets[i];
   for (int i = 0; i < N_TOKEN_SETS; i++) if (!strcmp(name, token_sets[i].name)) tds = &token_sets[i];
   if (!ids && !tds) return usage_error("prepare", "unknown data set '%s' (see --help for the names)", name);
-  if ((tds || !strcmp(name, "synthetic")) && size != 32)
+  if (tds && size != 32)
     return usage_error("prepare", "%s is 32x32 only", name);
   if (unlabeled && strcmp(name, "stl10")) return usage_error("prepare", "--unlabeled is for stl10 only");
   if (frac < 0) frac = ids ? ids->val_fraction : 0;
   if (!data || !*data) data = "data";
 
   prep_ctx c = {.name = name, .src_dir = xasprintf("%s/downloads/%s", data, name), .sources = json_array(),
-                .n_train = n_train, .n_test = n_test, .seed = seed, .unlabeled = unlabeled};
+                .n_train = n_train, .n_test = n_test, .seed = seed, .unlabeled = unlabeled, .size = (int)size};
   char *final = out ? xstrdup(out) : xasprintf("%s/prepared/%s-%ld", data, name, size);
   char *meta_path = xasprintf("%s/meta.json", final);
   json_t *settings = settings_json(name, (int)size, seed, frac, &c);

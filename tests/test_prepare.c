@@ -82,8 +82,17 @@ Test(prepare, synthetic_end_to_end_and_rerun) {
   cr_assert_eq(rc, 0, "%s", out);
   cr_assert(strstr(out, "already prepared"), "a rerun finds the work done: %s", out);
   free(out);
-  cr_assert_eq(igpt(dir, "prepare synthetic --size 48", &out), 2, "%s", out);
+  cr_assert_eq(igpt(dir, "prepare igpt-cifar10 --size 48", &out), 2, "%s", out);
   free(out);
+  cr_assert_eq(igpt(dir, "prepare synthetic --size 40", &out), 2, "%s", out);
+  free(out);
+  cr_assert_eq(igpt(dir, "prepare synthetic --size 64 --n-train 20 --n-test 10", &out), 0, "%s", out);
+  free(out);
+  free(p);
+  p = xasprintf("%s/prepared/synthetic-64/test.safetensors", dir);
+  cr_assert_eq(images_load(&v, p), 0, "%s", igpt_errmsg());
+  cr_assert(v.n == 10 && v.h == 64 && v.w == 64);
+  image_set_free(&v);
   cr_assert_eq(igpt(dir, "prepare nonesuch", &out), 2, "%s", out);
   free(out);
   cr_assert_eq(igpt(dir, "prepare --help", &out), 0, "%s", out);
