@@ -397,3 +397,37 @@ Test(decode, images_file_round_trip) {
   free(p);
   free(dir);
 }
+
+// General factors against an independent float reference: the mean of the source over the
+// output pixel's footprint [i*s/d, (i+1)*s/d) in each axis. Rounding may differ only where the
+// reference sits within 1e-9 of a half (float error), so the tolerance is 0 elsewhere.
+static double overlap(double a0, double a1, double b0, double b1) {
+  double lo = a0 > b0 ? a0 : b0, hi = a1 < b1 ? a1 : b1;
+  return hi > lo ? hi - lo : 0;
+}
+
+Test(decode, resize_general_factor_matches_reference) {
+  int cases[][2] = {{45, 32}, {28, 32}, {96, 64}, {50, 48}};
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    int s = cases[k][0], d = cases[k][1];
+    uint8_t *src = random_image(s, s, 100 + k), *dst = xmalloc((size_t)d * d * 3);
+    resize_area(src, s, s, dst, d, d);
+    double f = (double)s / d;
+    for (int y = 0; y < d; y++)
+      for (int x = 0; x < d; x++)
+        for (int c = 0; c < 3; c++) {
+          double acc = 0;
+          for (int j = 0; j < s; j++) {
+            double wy = overlap(y * f, (y + 1) * f, j, j + 1);
+            if (wy == 0) continue;
+            for (int i = 0; i < s; i++) acc += wy * overlap(x * f, (x + 1) * f, i, i + 1) * src[(j * s + i) * 3 + c];
+          }
+          double v = acc / (f * f);
+          int want = (int)floor(v + 0.5), got = dst[(y * d + x) * 3 + c];
+          if (fabs(v - floor(v) - 0.5) < 1e-9) cr_assert(abs(got - want) <= 1);
+          else cr_assert_eq(got, want, "%d -> %d at (%d,%d,%d): reference %.6f", s, d, y, x, c, v);
+        }
+    free(src);
+    free(dst);
+  }
+}
