@@ -4,7 +4,7 @@
 // halves the work. See kernels/ops.h.
 #include "ops.h"
 #include <cblas.h>
-#include <math.h>
+#include "vmath.h"
 #include <string.h>
 
 #define ROWS 64  // query rows per block
@@ -38,15 +38,18 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
           float *row = ab + (size_t)i * T;
           int n = causal ? r0 + i + 1 : T;
           float mx = row[0];
+#pragma omp simd reduction(max : mx)
           for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
           float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
           for (int j = 0; j < n; j++) {
             row[j] = expf(row[j] - mx);
             sum += row[j];
           }
           float inv = 1.0f / sum;
           for (int j = 0; j < n; j++) row[j] *= inv;
-          if (n < T) memset(row + n, 0, (size_t)(T - n) * sizeof *row);
+          // P v below reads the block's columns up to ncol: zero the masked ones among them
+          if (n < ncol) memset(row + n, 0, (size_t)(ncol - n) * sizeof *row);
         }
         // y = P v
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, hd, ncol, 1.0f, ab, T, v, C3,
@@ -84,6 +87,7 @@ void attention_backward(float *dqkv, float *datt, const float *dout, const float
           const float *p = ab + (size_t)i * T;
           float *d = db + (size_t)i * T;
           float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
           for (int j = 0; j < ncol; j++) dot += p[j] * d[j];
           for (int j = 0; j < ncol; j++) d[j] = p[j] * (d[j] - dot) * scale;
         }
