@@ -3,18 +3,11 @@
 // query rows; with the causal mask a row block only touches the key columns it can see, which
 // halves the work. See kernels/ops.h.
 #include "ops.h"
-#include <cblas.h>
+#include "blas.h"
 #include "vmath.h"
 #include <string.h>
 
 #define ROWS 64  // query rows per block
-
-// OpenBLAS's own threads would fight the OpenMP ones: one thread per sgemm inside the region.
-static int blas_threads_off(void) {
-  int n = openblas_get_num_threads();
-  openblas_set_num_threads(1);
-  return n;
-}
 
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH,
                        int causal) {
@@ -56,7 +49,7 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
                     0.0f, y + (size_t)r0 * C, C);
       }
     }
-  openblas_set_num_threads(nblas);
+  blas_threads_restore(nblas);
 }
 
 // With P = softmax(S), y = P v:  dP = dy v^T, dv += P^T dy, dS = P (dP - rowsum(P dP)) / sqrt(hd),
@@ -97,5 +90,5 @@ void attention_backward(float *dqkv, float *datt, const float *dout, const float
                     q + (size_t)r0 * C3, C3, 1.0f, dk, C3);
       }
     }
-  openblas_set_num_threads(nblas);
+  blas_threads_restore(nblas);
 }
