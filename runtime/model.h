@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "rng.h"
+#include "safetensors.h"
 
 typedef enum { OBJ_AR = 0, OBJ_BERT = 1 } model_objective;
 
@@ -187,3 +188,5 @@ void model_bert_mask(rng_t *rng, uint8_t *mask, int B, int T, double p);
 // config and reports the file and tensor on any mismatch, a missing tensor or an unexpected one.
 int model_save(const model *m, const char *path);
 model *model_load(const char *path);
+// The same from a safetensors file already open (fuzzing, files in memory); f stays open.
+model *model_from_st(const st_file *f);
