@@ -1,13 +1,13 @@
 // matmul: the linear layers, y = x W^T + b with W [OC, C], as OpenBLAS sgemm calls, each OpenMP
 // thread taking a block of rows (of x for y and dx, of W for dW). See kernels/ops.h, blas.h.
 #include "ops.h"
-#include "blas.h"
+#include "cpu.h"
 #include <omp.h>
 
 void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C,
                     int OC) {
   int nb = blas_threads_off();
-#pragma omp parallel
+#pragma omp parallel if ((size_t)N * C * OC > 8 * PAR_MIN)
   {
     int lo, hi;
     blas_share(N, omp_get_thread_num(), omp_get_num_threads(), 16, &lo, &hi);
@@ -26,7 +26,7 @@ void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, co
                      const float *w, int N, int C, int OC) {
   // dinp[N,C] += dout[N,OC] @ w[OC,C];  dw[OC,C] += dout^T[OC,N] @ inp[N,C];  dbias += sum_n dout
   int nb = blas_threads_off();
-#pragma omp parallel
+#pragma omp parallel if ((size_t)N * C * OC > 8 * PAR_MIN)
   {
     int t = omp_get_thread_num(), nt = omp_get_num_threads(), lo, hi;
     blas_share(N, t, nt, 16, &lo, &hi);
