@@ -37,12 +37,9 @@ void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, co
     if (dw && hi > lo)
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, hi - lo, C, N, 1.0f, dout + lo, OC, inp, C, 1.0f,
                   dw + (size_t)lo * C, C);
-    if (dbias)
-      for (int o = lo; o < hi; o++) {
-        float s = 0.0f;
-        for (int n = 0; n < N; n++) s += dout[(size_t)n * OC + o];
-        dbias[o] += s;
-      }
+    if (dbias)  // row by row: contiguous reads of this thread's columns
+      for (int n = 0; n < N; n++)
+        for (int o = lo; o < hi; o++) dbias[o] += dout[(size_t)n * OC + o];
   }
   blas_threads_restore(nb);
 }
