@@ -82,7 +82,7 @@ bench: bench-deps all
 # libFuzzer harnesses (clang): `make fuzz` builds build-fuzz/fuzz_*; run one with
 # `build-fuzz/fuzz_X tests/fixtures/fuzz/X -max_total_time=120`; crashes go to tests/fixtures/fuzz/.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_LIB := $(filter-out runtime/main.c,$(wildcard runtime/*.c datasets/*.c))
+FUZZ_LIB := $(filter-out runtime/main.c,$(wildcard runtime/*.c kernels/cpu/*.c datasets/*.c reports/*.c))
 fuzz: deps
 	@mkdir -p build-fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); echo "fuzz: build-fuzz/$$n"; \
