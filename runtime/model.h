@@ -40,7 +40,7 @@ typedef struct {
   int n_vocab;        // V: palette size (512 official); sos is a separate vector, not a row
   bool bias;          // false: official (no biases); true: HF layout with biases on every linear
   model_objective objective;  // ar | bert
-  float mask_prob;    // BERT: probability that a position is masked (0.15)
+  double mask_prob;   // BERT: probability that a position is masked (0.15)
   int n_classes;      // K: classifier classes, 0 = no classifier head
 } model_config;
 
@@ -113,9 +113,12 @@ typedef struct {
   float *logits;    // [B,T,V]
   float *probs;     // [B,T,V]   softmax(logits), for backward
   float *losses;    // [B,T]     per-position cross-entropy (nats); 0 where not counted
+  float *loss_w;    // [B,T]     each position's weight in loss_gen (AR 1/count; BERT per example)
   float *pooled;    // [L+1,B,C] features: l < L mean_t ln1[l]; l = L mean_t lnf
   float *clf_logits;// [B,K]
   float *clf_probs; // [B,K]
+  float *clf_losses;// [B]
+  float *clf_w;     // [B]       1/B with labels, else 0
 } model_acts;
 
 // One batch. tokens u16 [B,T] (T <= n_ctx). In AR, tokens[b,t] == MODEL_IGNORE means "no target
@@ -147,6 +150,7 @@ typedef struct {
   model_batch batch;                // borrowed pointers of the last forward (valid until backward)
   float loss, loss_gen, loss_clf;   // last forward (loss = loss_gen + loss_clf)
   int n_targets;                    // positions counted in loss_gen
+  uint16_t *clf_tgt;                // [B] labels as the cross-entropy kernel takes them
 } model;
 
 // A model with the config's layout, parameters zero (use model_init or model_load). NULL on an
@@ -176,7 +180,7 @@ static inline const float *model_features(const model *m) { return m->acts.poole
 static inline const float *model_clf_logits(const model *m) { return m->acts.clf_logits; }  // [B,K]
 
 // BERT mask: each of B*T positions masked (1) independently with probability p, from rng.
-void model_bert_mask(rng_t *rng, uint8_t *mask, int B, int T, float p);
+void model_bert_mask(rng_t *rng, uint8_t *mask, int B, int T, double p);
 
 // Native model file: every present tensor as F32 under its native name, the config JSON in
 // __metadata__["config"]. Save is atomic. Load checks every tensor's dtype and shape against the
