@@ -136,6 +136,11 @@ void train_test_kill(const char *point, int64_t step) {
   if (!strcmp(at ? at : "checkpoint", point)) raise(SIGKILL);
 }
 
+// SIGINT / SIGTERM (Ctrl-C, a scheduler's preemption) finish the current step, write a
+// checkpoint and stop; a second signal kills at once (SA_RESETHAND).
+static volatile sig_atomic_t stop_signal;
+static void on_stop(int sig) { stop_signal = sig; }
+
 // Keeps the log lines of steps <= upto (a resumed run rewrites the steps after its checkpoint).
 static FILE *open_log(const char *dir, int64_t upto) {
   char *path = xasprintf("%s/log.jsonl", dir);
@@ -190,7 +195,8 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
   json_t *fixed = NULL;
   int rc = -1;
   char tokens_sha[65];
-  bool have_data = false;
+  bool have_data = false, old_handlers = false;
+  struct sigaction old_int, old_term;
 
   if (batcher_open(&data, tokens_path, cfg->n_ctx, cfg->n_vocab, o->seed) < 0) return -1;
   have_data = true;
@@ -213,6 +219,7 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
                omp_get_max_threads());
     log_info("resuming %s at step %lld of %lld", out_dir, (long long)st.step, (long long)o->steps);
   } else {
+    if (resume) log_info("no checkpoint in %s yet: starting at step 0", out_dir);
     if (!(m = model_new(cfg))) goto out;
     model_init(m, o->seed);
     st.m = xcalloc(m->n_params, sizeof(float));
@@ -237,6 +244,19 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
   ao.weight_decay = o->weight_decay;
   lr_schedule sch = {.lr = o->lr, .warmup = o->warmup, .total = o->steps};
   const bool tty = isatty(2);
+  struct sigaction sa = {.sa_handler = on_stop, .sa_flags = SA_RESETHAND};
+  sigemptyset(&sa.sa_mask);
+  stop_signal = 0;
+  sigaction(SIGINT, &sa, &old_int);
+  if (old_int.sa_handler == SIG_IGN) sigaction(SIGINT, &old_int, NULL);  // nohup / background: keep
+  sigaction(SIGTERM, &sa, &old_term);
+  old_handlers = true;
+  // A parent may hand down these signals blocked (a test harness does): unblock them.
+  sigset_t stops;
+  sigemptyset(&stops);
+  sigaddset(&stops, SIGINT);
+  sigaddset(&stops, SIGTERM);
+  sigprocmask(SIG_UNBLOCK, &stops, NULL);
   const double t_start = now_seconds();
   double last_print = 0, loss = NAN;
   int64_t n_timed = 0;
@@ -295,9 +315,16 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
       if (tty && last) fputc('\n', stderr);
       last_print = elapsed;
     }
-    if (last || (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0)) {
+    if (last || stop_signal || (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0)) {
       if (checkpoint_save(out_dir, m, &st) < 0) goto out;
       train_test_kill("checkpoint", st.step);
+    }
+    if (stop_signal && !last) {
+      if (tty) fputc('\n', stderr);
+      igpt_err("stopped by %s after step %lld of %lld; the checkpoint in %s is written, continue "
+               "with --resume", strsignal(stop_signal), (long long)st.step, (long long)o->steps,
+               out_dir);
+      goto out;
     }
   }
 
@@ -317,6 +344,10 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
   }
   rc = 0;
 out:
+  if (old_handlers) {
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+  }
   if (log) fclose(log);
   free(tokens);
   free(mask);

@@ -315,3 +315,34 @@ Test(train, accumulated_gradient_equals_full_batch) {
   free(want);
   model_free(m);
 }
+
+Test(train, sigterm_writes_a_checkpoint_and_resumes, .timeout = 60) {
+  // A scheduler's preemption: SIGTERM mid-run finishes the step, checkpoints, exits 1; --resume
+  // then ends where an uninterrupted run ends.
+  fixture f = setup("term", "\"steps\":400,\"batch\":4,\"lr\":0.003,\"checkpoint_every\":0");
+  cr_assert_eq(train(&f, "straight", "", ""), 0, "%s", read_file(&f, "err", NULL));
+  char *rel = igpt_bin(), *bin = realpath(rel, NULL);
+  cr_assert_not_null(bin, "%s not found", rel);
+  free(rel);
+  char *cmd = xasprintf(
+      "cd %s || exit 9; env OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE %s train "
+      "--config %s --tokens %s --out t --quiet 2>err & pid=$!; "
+      "for i in $(seq 1000); do [ -s t/log.jsonl ] || ! kill -0 $pid 2>/dev/null && break; "
+      "sleep 0.01; done; "
+      "kill -TERM $pid 2>/dev/null; wait $pid", f.dir, bin, f.config, f.tokens);
+  int rc = run_cmd(cmd);
+  free(cmd);
+  free(bin);
+  char *err = read_file(&f, "err", NULL);
+  if (rc == 0) {
+    free(err);
+    teardown(&f);
+    cr_skip_test("the run finished before SIGTERM arrived (a very fast or very idle machine)");
+  }
+  cr_assert_eq(rc, 1, "exit %d: %s", rc, err);
+  cr_assert(strstr(err, "stopped by") && strstr(err, "--resume"), "%s", err);
+  free(err);
+  cr_assert_eq(train(&f, "t", "", "--resume"), 0, "%s", read_file(&f, "err", NULL));
+  assert_same_file(&f, "straight/model.safetensors", "t/model.safetensors");
+  teardown(&f);
+}
