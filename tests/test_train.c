@@ -346,3 +346,18 @@ Test(train, sigterm_writes_a_checkpoint_and_resumes, .timeout = 60) {
   assert_same_file(&f, "straight/model.safetensors", "t/model.safetensors");
   teardown(&f);
 }
+
+Test(train, resume_survives_two_kills_between_weights_and_state, .timeout = 60) {
+  // After resuming from model.prev.safetensors (kill between the writes at step 4: the state is
+  // step 2's), the next checkpoint (step 4 again) must not drop those weights before its state is
+  // written: kill at the same place again.
+  fixture f = setup("twice", RESUME_TRAIN);
+  cr_assert_eq(train(&f, "straight", "", ""), 0, "%s", read_file(&f, "err", NULL));
+  cr_assert_eq(train(&f, "k", "IGPT_TEST_KILL_AFTER_STEP=4 IGPT_TEST_KILL_AT=between", ""), 128 + 9);
+  cr_assert_eq(train(&f, "k", "IGPT_TEST_KILL_AFTER_STEP=4 IGPT_TEST_KILL_AT=between", "--resume"),
+               128 + 9, "%s", read_file(&f, "err", NULL));
+  cr_assert_eq(train(&f, "k", "", "--resume"), 0, "%s", read_file(&f, "err", NULL));
+  assert_same_file(&f, "straight/model.safetensors", "k/model.safetensors");
+  assert_same_file(&f, "straight/state.safetensors", "k/state.safetensors");
+  teardown(&f);
+}
