@@ -16,9 +16,7 @@ class Block(torch.nn.Module):
         super().__init__()
         s.h = h
         s.g1 = torch.nn.Parameter(torch.ones(d))
-        s.wq = torch.nn.Parameter(torch.randn(d, d) / math.sqrt(d))
-        s.wk = torch.nn.Parameter(torch.randn(d, d) / math.sqrt(d))
-        s.wv = torch.nn.Parameter(torch.randn(d, d) / math.sqrt(d))
+        s.wqkv = torch.nn.Parameter(torch.randn(d, 3 * d) / math.sqrt(d))  # q | k | v, one matmul
         s.wo = torch.nn.Parameter(torch.randn(d, d) / math.sqrt(d * L))
         s.g2 = torch.nn.Parameter(torch.ones(d))
         s.w1 = torch.nn.Parameter(torch.randn(d, 4 * d) * 0.02)
@@ -28,9 +26,7 @@ class Block(torch.nn.Module):
         B, T, d = x.shape
         hd = d // s.h
         a = norm(x, s.g1)
-        q = (a @ s.wq).view(B, T, s.h, hd).transpose(1, 2)
-        k = (a @ s.wk).view(B, T, s.h, hd).transpose(1, 2)
-        v = (a @ s.wv).view(B, T, s.h, hd).transpose(1, 2)
+        q, k, v = (a @ s.wqkv).view(B, T, 3, s.h, hd).permute(2, 0, 3, 1, 4)
         w = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
         w = w.masked_fill(mask, float("-inf")).softmax(-1)
         y = (w @ v).transpose(1, 2).reshape(B, T, d)
