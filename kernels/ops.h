@@ -31,7 +31,8 @@ void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, co
                      const float *w, int N, int C, int OC);
 
 // Multi-head attention. qkv [B,T,3C] (q | k | v, head h at channels h*C/NH..), out [B,T,C],
-// att [B,NH,T,T] softmax(q k^T / sqrt(C/NH)) with the causal mask when causal != 0.
+// att [B,NH,T,T] softmax(q k^T / sqrt(C/NH)) with the causal mask when causal != 0; with the
+// mask, entries right of the diagonal are only written (as 0) within each 64-row block's columns.
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH,
                        int causal);
 // datt is scratch [B,NH,T,T].

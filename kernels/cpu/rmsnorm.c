@@ -12,6 +12,7 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *g, 
     const float *x = inp + (size_t)n * C;
     float *y = out + (size_t)n * C;
     float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
     for (int c = 0; c < C; c++) ss += x[c] * x[c];
     float r = 1.0f / sqrtf(ss / C + RMSNORM_EPS);
     for (int c = 0; c < C; c++) y[c] = x[c] * r * g[c];
@@ -33,6 +34,7 @@ void rmsnorm_backward(float *dinp, float *dg, const float *dout, const float *in
       const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
       float r = rstd[n];
       float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
       for (int c = 0; c < C; c++) dot += dy[c] * g[c] * x[c];
       float k = dot * r * r * r / C;
       if (dinp) {
