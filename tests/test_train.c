@@ -91,11 +91,13 @@ static void assert_same_file(const fixture *f, const char *a, const char *b) {
   free(db);
 }
 
-// Straight run vs a run killed at `at` after step 4 of 8 (checkpoints every 2), then resumed.
+// Straight run vs a run killed at `at` after step 6 of 8 (checkpoints every 2), then resumed.
+// 12 sequences a step over 64 rows: step 6 ends 8 rows into the second epoch, so the resumed run
+// must rebuild that epoch's order from the saved RNG state.
 static void check_resume(const char *train_section, const char *extra, const char *at) {
   fixture f = setup("resume", train_section);
   cr_assert_eq(train(&f, "straight", "", extra), 0, "%s", read_file(&f, "err", NULL));
-  char *env = xasprintf("IGPT_TEST_KILL_AFTER_STEP=4 IGPT_TEST_KILL_AT=%s", at);
+  char *env = xasprintf("IGPT_TEST_KILL_AFTER_STEP=6 IGPT_TEST_KILL_AT=%s", at);
   int rc = train(&f, "killed", env, extra);
   free(env);
   cr_assert_eq(rc, 128 + 9, "the run was to die by SIGKILL at %s, exit status %d", at, rc);
@@ -123,7 +125,7 @@ static void check_resume(const char *train_section, const char *extra, const cha
   teardown(&f);
 }
 
-#define RESUME_TRAIN "\"steps\":8,\"batch\":4,\"lr\":0.003,\"warmup\":2,\"checkpoint_every\":2"
+#define RESUME_TRAIN "\"steps\":8,\"batch\":12,\"lr\":0.003,\"warmup\":2,\"checkpoint_every\":2"
 
 Test(train, resume_after_checkpoint_is_bit_identical, .timeout = 60) {
   check_resume(RESUME_TRAIN, "", "checkpoint");
@@ -132,7 +134,7 @@ Test(train, resume_after_kill_mid_step_is_bit_identical, .timeout = 60) {
   check_resume(RESUME_TRAIN, "", "step");
 }
 Test(train, resume_after_kill_between_weights_and_state, .timeout = 60) {
-  // The weights of step 4 are written, the state is not: resume must use the step-2 pair.
+  // The weights of step 6 are written, the state is not: resume must use the step-4 pair.
   check_resume(RESUME_TRAIN, "", "between");
 }
 Test(train, resume_bert_with_accumulation_and_clipping, .timeout = 60) {
@@ -145,7 +147,7 @@ Test(train, refuses_resume_with_changed_options, .timeout = 60) {
   cr_assert_eq(train(&f, "o", "IGPT_TEST_KILL_AFTER_STEP=2", ""), 128 + 9);
   static const struct { const char *flags, *named; } cases[] = {
       {"--lr 0.002", "--lr"}, {"--seed 1", "--seed"}, {"--steps 9", "--steps"},
-      {"--batch 8", "--batch"}, {"--accum 2", "--micro-batch/--accum"},
+      {"--batch 8", "--batch"}, {"--accum 3", "--micro-batch/--accum"},
       {"--objective bert", "--objective"}, {"--clip 1", "--clip"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char *extra = xasprintf("--resume %s", cases[i].flags);
