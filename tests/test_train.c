@@ -363,3 +363,27 @@ Test(train, resume_survives_two_kills_between_weights_and_state, .timeout = 60) 
   assert_same_file(&f, "straight/state.safetensors", "k/state.safetensors");
   teardown(&f);
 }
+
+Test(train, corrupt_checkpoints_get_clear_errors, .timeout = 60) {
+  fixture f = setup("corrupt", "\"steps\":4,\"batch\":2,\"checkpoint_every\":2");
+  cr_assert_eq(train(&f, "o", "IGPT_TEST_KILL_AFTER_STEP=2", ""), 128 + 9);
+  size_t n;
+  char *state = read_file(&f, "o/state.safetensors", &n);
+  char *sp = xasprintf("%s/o/state.safetensors", f.dir), *mp = xasprintf("%s/o/model.safetensors", f.dir);
+  // A truncated state file.
+  cr_assert_eq(file_write_atomic(sp, state, n / 2), 0);
+  expect_error(&f, "--resume", 1, "state.safetensors", NULL);
+  // A whole state file but other weights beside it (digest mismatch).
+  cr_assert_eq(file_write_atomic(sp, state, n), 0);
+  size_t mn;
+  char *weights = read_file(&f, "o/model.safetensors", &mn);
+  weights[mn - 1] ^= 1;  // one bit of the last parameter
+  cr_assert_eq(file_write_atomic(mp, weights, mn), 0);
+  expect_error(&f, "--resume", 1, "model_sha256", "model.safetensors", NULL);
+  // The intact pair resumes.
+  weights[mn - 1] ^= 1;
+  cr_assert_eq(file_write_atomic(mp, weights, mn), 0);
+  expect_error(&f, "--resume", 0, NULL);
+  free(state); free(weights); free(sp); free(mp);
+  teardown(&f);
+}
