@@ -309,8 +309,10 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
     st.data = data.st;
 
     double elapsed = now_seconds() - t_start;
-    fprintf(log, "{\"step\":%lld,\"loss\":%.6f,\"lr\":%.6e,\"grad_norm\":%.6e,\"step_ms\":%.3f,"
-                 "\"elapsed_s\":%.3f}\n", (long long)st.step, loss, lr, gnorm, ms, elapsed);
+    double epoch = (double)data.st.epoch + (double)data.st.pos / (double)data.N;
+    fprintf(log, "{\"step\":%lld,\"loss\":%.6f,\"lr\":%.6e,\"grad_norm\":%.6e,\"epoch\":%.4f,"
+                 "\"step_ms\":%.3f,\"elapsed_s\":%.3f}\n", (long long)st.step, loss, lr, gnorm, epoch,
+            ms, elapsed);
     fflush(log);
 
     bool last = st.step == o->steps;
