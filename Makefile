@@ -77,6 +77,7 @@ test: test-deps
 
 bench: bench-deps all
 	ci/bench-cpu.sh
+	ci/bench-model.sh
 
 clean:
 	rm -rf build build-san

@@ -58,3 +58,9 @@ void crossentropy_backward(float *dlogits, const float *probs, const uint16_t *t
 // out[B,C] = mean over T of inp[B,T,C] (the pooled features and the classifier's input).
 void meanpool_forward(float *out, const float *inp, int B, int T, int C);
 void meanpool_backward(float *dinp, const float *dout, int B, int T, int C);
+
+// One query position against a key/value cache (incremental decoding): for each (b, h),
+// out[b, h*hd..] = softmax(q[b, h*hd..] . kc[b,h,j] / sqrt(hd), j < n) @ vc[b,h,j], with
+// q rows q_stride floats apart, caches [B, NH, cap, hd], scores scratch [B, NH, cap].
+void attention_decode_forward(float *out, float *scores, const float *q, int q_stride, const float *kc,
+                              const float *vc, int B, int NH, int hd, int n, int cap);

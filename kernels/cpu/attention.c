@@ -3,7 +3,7 @@
 // query rows; with the causal mask a row block only touches the key columns it can see, which
 // halves the work. See kernels/ops.h.
 #include "ops.h"
-#include "blas.h"
+#include "cpu.h"
 #include "vmath.h"
 #include <string.h>
 
@@ -14,7 +14,7 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
   int hd = C / NH, C3 = 3 * C;
   float scale = 1.0f / sqrtf((float)hd);
   int nblas = blas_threads_off();
-#pragma omp parallel for collapse(2) schedule(dynamic, 1)
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if ((size_t)B * T * T * C > 8 * PAR_MIN)
   for (int b = 0; b < B; b++)
     for (int h = 0; h < NH; h++) {
       const float *q = qkv + (size_t)b * T * C3 + h * hd, *k = q + C, *v = q + 2 * C;
@@ -59,7 +59,7 @@ void attention_backward(float *dqkv, float *datt, const float *dout, const float
   int hd = C / NH, C3 = 3 * C;
   float scale = 1.0f / sqrtf((float)hd);
   int nblas = blas_threads_off();
-#pragma omp parallel for collapse(2) schedule(dynamic, 1)
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if ((size_t)B * T * T * C > 8 * PAR_MIN)
   for (int b = 0; b < B; b++)
     for (int h = 0; h < NH; h++) {
       const float *q = qkv + (size_t)b * T * C3 + h * hd, *k = q + C, *v = q + 2 * C;

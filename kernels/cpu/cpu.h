@@ -1,8 +1,11 @@
-// blas: the CPU ops' one thread pool is OpenMP's. OpenBLAS's own pthreads would compete with it
-// (each pool spin-waits while the other works), so the ops split their sgemm calls across OpenMP
-// threads and run each call single-threaded inside the parallel region.
+// cpu: the CPU ops' threading policy. The one thread pool is OpenMP's: OpenBLAS's own pthreads
+// would compete with it (each pool spin-waits while the other works), so the ops split their sgemm
+// calls across OpenMP threads and run each call single-threaded inside the parallel region.
+// Loops smaller than PAR_MIN elements run on one thread: waking the pool costs more than they do.
 #pragma once
 #include <cblas.h>
+
+#define PAR_MIN 32768
 
 // Sets OpenBLAS to one thread, returns the previous count for blas_threads_restore.
 static inline int blas_threads_off(void) {
