@@ -228,6 +228,15 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
                omp_get_max_threads());
     log_info("resuming %s at step %lld of %lld", out_dir, (long long)st.step, (long long)o->steps);
   } else {
+    char *weights = xasprintf("%s/model.safetensors", out_dir);
+    bool stray = path_exists(weights);
+    free(weights);
+    if (stray && !resume) {
+      // Not ours to overwrite unasked (an imported model, another verb's output).
+      igpt_err("%s already holds model.safetensors but no training state; choose another --out "
+               "(or pass --resume to start this run there, replacing it)", out_dir);
+      goto out;
+    }
     if (resume) log_info("no checkpoint in %s yet: starting at step 0", out_dir);
     if (!(m = model_new(cfg))) goto out;
     model_init(m, o->seed);

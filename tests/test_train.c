@@ -384,6 +384,9 @@ Test(train, corrupt_checkpoints_get_clear_errors, .timeout = 60) {
   weights[mn - 1] ^= 1;
   cr_assert_eq(file_write_atomic(mp, weights, mn), 0);
   expect_error(&f, "--resume", 0, NULL);
+  // Weights without a state (an imported model, say) are not overwritten unasked.
+  cr_assert_eq(unlink(sp), 0);
+  expect_error(&f, "", 1, "model.safetensors but no training state", NULL);
   free(state); free(weights); free(sp); free(mp);
   teardown(&f);
 }
