@@ -13,6 +13,7 @@ BUILD_PKGS := gcc make pkg-config libcurl4-openssl-dev libjansson-dev libarchive
               zlib1g-dev libopenblas-dev libssl-dev libcriterion-dev
 TEST_PKGS  := python3 python3-numpy python3-sklearn dataset-fashion-mnist
 BENCH_PKGS := python3-torch python3-numpy python3-sklearn
+TEST_PKGS  += python3-jsonschema  # reports: the report/results schemas are checked with it (no C JSON-Schema library in Debian)
 
 PKGS     := jansson libcurl libarchive libpng zlib openblas libcrypto
 CFLAGS   := -std=gnu11 -D_GNU_SOURCE -O2 -g -fopenmp -Wall -Wextra -Werror -MMD -MP \
@@ -39,7 +40,7 @@ all: $(BUILD)/igpt
 	@echo "built $(BUILD)/igpt ($(VERSION)); CUDA: $(if $(NVCC),$(NVCC) ($(words $(CU_SRC)) kernel files),not found, CPU only)"
 
 $(BUILD)/igpt: $(BUILD)/runtime/main.o $(BUILD)/libigpt.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(BUILD)/runtime/main.o -Wl,--whole-archive $(BUILD)/libigpt.a -Wl,--no-whole-archive $(LDLIBS)
 
 $(BUILD)/libigpt.a: $(LIB_OBJ)
 	@rm -f $@
