@@ -93,3 +93,7 @@ clean:
 	rm -rf build build-san build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/runtime/main.d
+
+# Headless-Chromium look at a rendered report (installs Debian's chromium; not part of `make test`).
+screenshot: all
+	ci/screenshot.sh $(RESULTS)

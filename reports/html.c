@@ -3,6 +3,7 @@
 #include "escape.h"
 #include "svg.h"
 #include "util.h"
+#include "verdict.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,9 +61,9 @@ static void render_row(FILE *o, const json_t *row) {
   if (str(row, "dataset")) { fputs("<br><span class=\"note\">", o); html_escape(o, str(row, "dataset")); fputs("</span>", o); }
   fputs("</td><td class=\"paper num\">", o);
   if (json_is_object(pub)) {
-    num(o, dbl(pub, "value"));
-    if (isfinite(dbl(pub, "std"))) { fputs(" ± ", o); num(o, dbl(pub, "std")); }
-    if (pct) fputs("%", o);
+    fprintf(o, "%g", dbl(pub, "value"));  // as printed in the paper
+    if (isfinite(dbl(pub, "std"))) fprintf(o, " ± %g", dbl(pub, "std"));
+    if (pct) fputs(" %", o);
   } else fputs("—", o);
   fputs("</td><td class=\"paper\">", o);
   if (json_is_object(pub)) {
@@ -76,10 +77,9 @@ static void render_row(FILE *o, const json_t *row) {
   json_int_t n = json_integer_value(json_object_get(ours, "n"));
   json_int_t failed = json_integer_value(json_object_get(ours, "failed"));
   if (n) {
-    num(o, mean);
-    fputs(" ± ", o);
-    num(o, sd);
-    if (pct) fputs("%", o);
+    int dec = fabs(mean) >= 10 ? 2 : 4;  // the same decimals for mean and std
+    fprintf(o, "%.*f ± %.*f", dec, mean, dec, sd);
+    if (pct) fputs(" %", o);
     fprintf(o, "<span class=\"note\">n = %lld seed%s", (long long)n, n == 1 ? "" : "s");
     if (failed) fprintf(o, ", %lld failed", (long long)failed);
     fputs("</span>", o);
@@ -92,11 +92,11 @@ static void render_row(FILE *o, const json_t *row) {
   fputs("</td><td>", o);
   const json_t *rule = json_object_get(row, "rule");
   if (json_is_object(rule)) {
-    html_escape(o, str(rule, "kind"));
-    fputs(" ", o);
-    num(o, dbl(rule, "tolerance"));
-    if (isfinite(dbl(rule, "floor"))) { fputs(", floor ", o); num(o, dbl(rule, "floor")); }
-    if (isfinite(dbl(row, "tolerance"))) { fputs("<span class=\"note\">= ±", o); num(o, dbl(row, "tolerance")); fputs("</span>", o); }
+    rule_t r;
+    if (rule_from_json(rule, &r, "report.json", "rule") == 0) {
+      html_escape(o, rule_describe(&r, unit));
+      if (isfinite(dbl(row, "tolerance"))) { fputs("<span class=\"note\">= ±", o); num(o, dbl(row, "tolerance")); fputs("</span>", o); }
+    } else fputs("?", o);
   } else fputs("—", o);
   const char *v = str(row, "verdict");
   fputs("</td><td><span class=\"v v-", o);
