@@ -97,3 +97,8 @@ clean:
 # Headless-Chromium look at a rendered report (installs Debian's chromium; not part of `make test`).
 screenshot: all
 	ci/screenshot.sh $(RESULTS)
+
+# Regression check: latest results/<table>/<scale>/ against suite/baselines/<scale>.json and the
+# published numbers (judged only at paper/released scale); exits non-zero on a regression.
+check: all
+	$(BUILD)/igpt check --scale $(or $(SCALE),smoke)

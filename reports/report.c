@@ -132,7 +132,8 @@ static json_t *row_build(const json_t *row, const char *scale, const char *file,
     v = VERDICT_NOT_JUDGED;
     snprintf(note, sizeof note, "no tolerance rule for this row in the suite");
   } else {
-    v = verdict_judge(&rule, hib, mean, std, ref, ref_std, &tol);
+    // standard errors: ours over n seeds; the paper's std counts as one draw (its n is not given)
+    v = verdict_judge(&rule, hib, mean, std / sqrt(n), ref, ref_std, &tol);
     const char *r = rule_describe(&rule, unit);
     if (v == VERDICT_PASS) snprintf(note, sizeof note, "within %s (%.3g) of the published value", r, tol);
     else if (v == VERDICT_BETTER)
@@ -149,7 +150,7 @@ static json_t *row_build(const json_t *row, const char *scale, const char *file,
   return out;
 }
 
-static char *utc_now(void) {
+char *utc_now(void) {
   time_t t = time(NULL);
   struct tm tm;
   gmtime_r(&t, &tm);

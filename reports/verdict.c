@@ -45,11 +45,11 @@ const char *rule_describe(const rule_t *r, const char *unit) {
   return buf;
 }
 
-double rule_tolerance(const rule_t *r, double ours_std, double ref, double ref_std) {
+double rule_tolerance(const rule_t *r, double ours_se, double ref, double ref_se) {
   switch (r->kind) {
     case RULE_ABSOLUTE: return r->tolerance;
     case RULE_SIGMA: {
-      double s = r->tolerance * sqrt(ours_std * ours_std + ref_std * ref_std);
+      double s = r->tolerance * sqrt(ours_se * ours_se + ref_se * ref_se);
       return s > r->floor ? s : r->floor;
     }
     case RULE_RELATIVE: return r->tolerance * fabs(ref);
@@ -57,9 +57,9 @@ double rule_tolerance(const rule_t *r, double ours_std, double ref, double ref_s
   return 0;
 }
 
-verdict_t verdict_judge(const rule_t *r, bool higher_is_better, double ours, double ours_std,
-                        double ref, double ref_std, double *tol_out) {
-  double tol = rule_tolerance(r, ours_std, ref, ref_std);
+verdict_t verdict_judge(const rule_t *r, bool higher_is_better, double ours, double ours_se,
+                        double ref, double ref_se, double *tol_out) {
+  double tol = rule_tolerance(r, ours_se, ref, ref_se);
   if (tol_out) *tol_out = tol;
   double gain = higher_is_better ? ours - ref : ref - ours;  // > 0: ours is better
   if (gain < -tol) return VERDICT_FAIL;
