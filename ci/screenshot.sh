@@ -32,6 +32,40 @@ if [ -n "${1:-}" ]; then
 else
   dir=$work/results
   cp -r "$root/tests/fixtures/reports/linear-probe-smoke" "$dir"
+  # real pictures: samples and completions from the HF oracle model (8x8, 16 colours)
+  oracle=$root/../shared/oracles/hf-imagegpt-tiny
+  if [ -d "$oracle" ]; then
+    "$igpt" import --from hf "$oracle" --out "$work/model.safetensors" >/dev/null
+    /usr/bin/python3 - "$oracle" "$work" <<'PY'
+import json, struct, sys
+import numpy as np
+oracle, work = sys.argv[1:]
+b = open(f"{oracle}/quantize.safetensors", "rb").read()
+n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); e = h["clusters"]
+cl = np.frombuffer(b[8 + n + e["data_offsets"][0]:8 + n + e["data_offsets"][1]], np.float32)
+yy, xx = np.mgrid[0:8, 0:8]
+img = np.stack([np.stack([(yy * 32 + 40 * i) % 256, xx * 32, np.full((8, 8), 96 + 40 * i)], -1) for i in range(3)]).astype(np.uint8)
+def write(path, name, dt, a):
+    raw = a.tobytes(); j = json.dumps({name: {"dtype": dt, "shape": list(a.shape), "data_offsets": [0, len(raw)]}}).encode()
+    j += b" " * ((8 - len(j) % 8) % 8); open(path, "wb").write(struct.pack("<Q", len(j)) + j + raw)
+write(f"{work}/palette.safetensors", "clusters", "F32", cl.reshape(16, 3))
+write(f"{work}/images.safetensors", "images", "U8", img)
+PY
+    "$igpt" sample --model "$work/model.safetensors" --palette "$work/palette.safetensors" --n 16 \
+      --seed 1 --out "$dir/samples.png" 2>/dev/null
+    "$igpt" sample --model "$work/model.safetensors" --palette "$work/palette.safetensors" --n 4 \
+      --complete "$work/images.safetensors" --rows 3 --seed 1 --out "$dir/completions.png" 2>/dev/null
+    /usr/bin/python3 - "$dir/results.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["images"] = [
+  {"kind": "samples", "path": "samples.png", "title": "Unconditional samples", "model": "hf-imagegpt-tiny (random weights)",
+   "caption": "16 samples, temperature 1, seed 1"},
+  {"kind": "completions", "path": "completions.png", "title": "Half-image completions", "model": "hf-imagegpt-tiny (random weights)",
+   "caption": "each row: original, given top half, 4 completions"}]
+json.dump(r, open(sys.argv[1], "w"), indent=1)
+PY
+  fi
 fi
 "$igpt" report --results "$dir"
 html=$dir/report.html

@@ -28,7 +28,7 @@ static const char *css =
   "svg.chart{background:#fff;border:1px solid #ddd;margin:6px 12px 6px 0}"
   "svg .grid line{stroke:#e6e6e6}svg text{font:12px system-ui,sans-serif;fill:#333}"
   "svg .ct{font-size:14px;font-weight:600}svg .al{font-size:13px}"
-  "figure{display:inline-block;margin:6px 16px 12px 0;background:#fff;padding:8px;border:1px solid #ddd}"
+  "figure{display:inline-block;vertical-align:top;margin:6px 16px 12px 0;background:#fff;padding:8px;border:1px solid #ddd}"
   "figure img{image-rendering:pixelated;max-width:100%}figcaption{font-size:13px;color:#444}"
   "code{font-size:12px}details{margin:6px 0}";
 
