@@ -216,7 +216,7 @@ int baseline_update(const char *path, const char *scale, json_t *const *results,
     json_decref(b);
     return igpt_err("%s: holds scale %s, not %s", path, json_string_value(json_object_get(b, "scale")), scale);
   }
-  char *now = utc_now();
+  char *now = report_utc_now();
   json_t *changed = json_array(), *tables = json_object_get(b, "tables");
   const char *code = NULL;
   for (int k = 0; k < nresults; k++) {

@@ -21,7 +21,7 @@ static void usage(FILE *out) {
 
 static int render_one(const char *dir, json_t *list) {
   json_t *rep = NULL;
-  if (report_render_dir(dir, &rep)) return igpt_err_prefix("%s", dir);
+  if (report_render_dir(dir, &rep)) return -1;  // the message names the file
   log_info("report: wrote %s/report.json and %s/report.html", dir, dir);
   json_array_append_new(list, json_pack("{s:s, s:O}", "dir", dir, "summary", json_object_get(rep, "summary")));
   json_decref(rep);

@@ -51,13 +51,13 @@ json_t *jc_get(const json_t *obj, const char *key, int mask, bool required, cons
   expected(want, sizeof want, mask);
   if (!v) {
     if (required) {
-      igpt_err("%s: %s%s%s: missing; expected %s", file, path, *path ? "." : "", key, want);
+      if (!*err) igpt_err("%s: %s%s%s: missing; expected %s", file, path, *path ? "." : "", key, want);
       *err = 1;
     }
     return NULL;
   }
   if (!type_ok(v, mask)) {
-    igpt_err("%s: %s%s%s: expected %s, found %s", file, path, *path ? "." : "", key, want,
+    if (!*err) igpt_err("%s: %s%s%s: expected %s, found %s", file, path, *path ? "." : "", key, want,
              jc_type_name(v));
     *err = 1;
     return NULL;

@@ -64,16 +64,16 @@ int pngio_size(const char *path, int *w, int *h) {
   return 0;
 }
 
-void grid_init(pngio_grid *g, int rows, int cols, int ch, int cw, int pad, uint8_t bg) {
+void pngio_grid_init(pngio_grid *g, int rows, int cols, int ch, int cw, int pad, uint8_t bg) {
   *g = (pngio_grid){rows, cols, ch, cw, pad, cols * (cw + pad) + pad, rows * (ch + pad) + pad, NULL};
   g->rgb = xmalloc((size_t)g->w * g->h * 3);
   memset(g->rgb, bg, (size_t)g->w * g->h * 3);
 }
 
-void grid_put(pngio_grid *g, int r, int c, const uint8_t *img, int ih, int iw, int scale) {
+void pngio_grid_put(pngio_grid *g, int r, int c, const uint8_t *img, int ih, int iw, int scale) {
   if (scale < 1) scale = 1;
   if (r < 0 || r >= g->rows || c < 0 || c >= g->cols || ih * scale > g->ch || iw * scale > g->cw)
-    igpt_die("grid_put: cell (%d,%d) of %dx%d image x%d does not fit a %dx%d grid of %dx%d cells",
+    igpt_die("pngio_grid_put: cell (%d,%d) of %dx%d image x%d does not fit a %dx%d grid of %dx%d cells",
              r, c, ih, iw, scale, g->rows, g->cols, g->ch, g->cw);
   int y0 = g->pad + r * (g->ch + g->pad), x0 = g->pad + c * (g->cw + g->pad);
   for (int y = 0; y < ih * scale; y++)
@@ -82,7 +82,7 @@ void grid_put(pngio_grid *g, int r, int c, const uint8_t *img, int ih, int iw, i
              img + ((size_t)(y / scale) * iw + x / scale) * 3, 3);
 }
 
-void grid_free(pngio_grid *g) {
+void pngio_grid_free(pngio_grid *g) {
   free(g->rgb);
   g->rgb = NULL;
 }

@@ -12,10 +12,10 @@ int pngio_read(const char *path, uint8_t **rgb, int *w, int *h);
 int pngio_size(const char *path, int *w, int *h);
 
 // A grid canvas of rows x cols cells of ch x cw pixels each, pad pixels between and around,
-// filled with bg. Cells are placed with grid_put. The canvas owns its pixels.
+// filled with bg. Cells are placed with pngio_grid_put. The canvas owns its pixels.
 typedef struct { int rows, cols, ch, cw, pad, w, h; uint8_t *rgb; } pngio_grid;
-void grid_init(pngio_grid *g, int rows, int cols, int ch, int cw, int pad, uint8_t bg);
+void pngio_grid_init(pngio_grid *g, int rows, int cols, int ch, int cw, int pad, uint8_t bg);
 // Copies an image of ih x iw (at most ch x cw) into cell (r, c), scaled up by an integer factor
 // when scale > 1 (nearest neighbour, so pixels stay pixels).
-void grid_put(pngio_grid *g, int r, int c, const uint8_t *img, int ih, int iw, int scale);
-void grid_free(pngio_grid *g);
+void pngio_grid_put(pngio_grid *g, int r, int c, const uint8_t *img, int ih, int iw, int scale);
+void pngio_grid_free(pngio_grid *g);

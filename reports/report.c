@@ -150,7 +150,7 @@ static json_t *row_build(const json_t *row, const char *scale, const char *file,
   return out;
 }
 
-char *utc_now(void) {
+char *report_utc_now(void) {
   time_t t = time(NULL);
   struct tm tm;
   gmtime_r(&t, &tm);
@@ -184,7 +184,7 @@ json_t *report_build(const json_t *res, const char *dir) {
   json_object_set_new(rep, "format", json_string(REPORT_FORMAT));
   copy_if(rep, res, "table");
   copy_if(rep, res, "title");
-  char *now = utc_now();
+  char *now = report_utc_now();
   json_object_set_new(rep, "generated", json_string(now));
   free(now);
   json_t *cv = json_object_get(res, "code_version");

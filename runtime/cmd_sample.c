@@ -173,23 +173,23 @@ int cmd_sample(int argc, char **argv) {
   int scale = side >= 64 ? 1 : 64 / side, cs = side * scale;
   cell = xmalloc((size_t)T * 3);
   if (complete) {
-    grid_init(&g, rws, (int)n + 2, cs, cs, 2, 255);
+    pngio_grid_init(&g, rws, (int)n + 2, cs, cs, 2, 255);
     for (int r = 0; r < rws; r++) {
-      grid_put(&g, r, 0, orig + (size_t)r * T * 3, side, side, scale);
+      pngio_grid_put(&g, r, 0, orig + (size_t)r * T * 3, side, side, scale);
       dequantise(given_tok + (size_t)r * T, T, clusters, cell);
       memset(cell + (size_t)given * 3, 128, (size_t)(T - given) * 3);  // the hidden half, grey
-      grid_put(&g, r, 1, cell, side, side, scale);
+      pngio_grid_put(&g, r, 1, cell, side, side, scale);
       for (int j = 0; j < n; j++) {
         dequantise(tok + ((size_t)r * n + j) * T, T, clusters, cell);
-        grid_put(&g, r, 2 + j, cell, side, side, scale);
+        pngio_grid_put(&g, r, 2 + j, cell, side, side, scale);
       }
     }
   } else {
     int cols = n < 8 ? (int)n : 8, grows = (int)((n + cols - 1) / cols);
-    grid_init(&g, grows, cols, cs, cs, 2, 255);
+    pngio_grid_init(&g, grows, cols, cs, cs, 2, 255);
     for (int b = 0; b < B; b++) {
       dequantise(tok + (size_t)b * T, T, clusters, cell);
-      grid_put(&g, b / cols, b % cols, cell, side, side, scale);
+      pngio_grid_put(&g, b / cols, b % cols, cell, side, side, scale);
     }
   }
   if (pngio_write(out, g.rgb, g.w, g.h)) goto done;
@@ -209,7 +209,7 @@ int cmd_sample(int argc, char **argv) {
   rc = 0;
 done:
   if (rc) fail("sample");
-  grid_free(&g);
+  pngio_grid_free(&g);
   free(cell); free(tok); free(given_tok); free(orig);
   if (src.map) st_close(&src);
   if (pal.map) st_close(&pal);
