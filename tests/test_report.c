@@ -125,6 +125,10 @@ Test(report, images_embedded_as_png) {
   cr_assert_eq(report_render_dir(dir, &rep), 0, "%s", igpt_errmsg());
   json_t *im = json_array_get(json_object_get(rep, "images"), 0);
   cr_assert_eq(json_integer_value(json_object_get(im, "width")), 6);
+  char *jp = xasprintf("%s/report.json", dir);
+  int vr = validate("reports/report.schema.json", jp);
+  if (vr != -2) cr_assert_eq(vr, 0, "report.json with images does not validate");
+  free(jp);
   char *html = slurp(dir, "report.html");
   cr_assert_not_null(strstr(html, "src=\"data:image/png;base64,iVBORw0KGgo"), "PNG not embedded");
   cr_assert_null(strstr(html, "<b>samples"), "image title not escaped");
@@ -148,7 +152,15 @@ Test(report, judged_scale_verdicts) {
     size_t i;
     json_array_foreach(json_object_get(row, "runs"), i, run) json_object_set_new(run, "value", json_real(vals[r]));
   }
-  json_t *rep = report_build(res, "/nonexistent");
+  char *dir = write_results("judged", res);
+  json_t *rep = NULL;
+  cr_assert_eq(report_render_dir(dir, &rep), 0, "%s", igpt_errmsg());
+  char *jp = xasprintf("%s/report.json", dir);
+  int vr = validate("reports/report.schema.json", jp);
+  if (vr != -2) cr_assert_eq(vr, 0, "judged report.json does not validate");
+  free(jp);
+  rm_rf(dir);
+  free(dir);
   for (int r = 0; r < 3; r++)
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(rep, "rows"), r), "verdict")),
                      want[r], "row %d", r);
