@@ -7,6 +7,7 @@
 #include "sample.h"
 #include "ops.h"
 #include "util.h"
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,33 +44,31 @@ void kv_free(kv_cache *kv) {
 
 void kv_reset(kv_cache *kv) { kv->len = 0; }
 
-// Attention of one new query per (sequence, head) over the cached rows 0..t of this layer.
+// Attention of one new query per (sequence, head) over the cached rows 0..t of this layer:
+// scores = K q / sqrt(hd) and y = V^T softmax(scores), two sgemv per pair.
 static void attend_cached(kv_cache *kv, const float *kl, const float *vl, int t) {
   const model_config *c = &kv->m->cfg;
   const int C = c->n_embd, NH = c->n_head, hd = C / NH, T = c->n_ctx, B = kv->B;
   const float scale = 1.0f / sqrtf((float)hd);
-  // one step's attention is small: threads only pay off over long prefixes or big batches
-#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * NH * (t + 1) * hd > (1u << 15))
+  // one step's attention is small: threads only pay off over long prefixes or big batches, and
+  // then OpenBLAS's own threads would fight the OpenMP ones (as in kernels/cpu/attention.c)
+  const bool par = (size_t)B * NH * (t + 1) * hd > (1u << 15);
+  int nblas = openblas_get_num_threads();
+  if (par) openblas_set_num_threads(1);
+#pragma omp parallel for collapse(2) schedule(static) if (par)
   for (int b = 0; b < B; b++)
     for (int h = 0; h < NH; h++) {
       const float *q = kv->qkv + (size_t)b * 3 * C + h * hd;
       const float *K = kl + ((size_t)b * NH + h) * T * hd, *Vv = vl + ((size_t)b * NH + h) * T * hd;
       float *s = kv->scores + ((size_t)b * NH + h) * T, mx = -INFINITY;
-      for (int i = 0; i <= t; i++) {
-        float d = 0;
-        for (int e = 0; e < hd; e++) d += q[e] * K[(size_t)i * hd + e];
-        s[i] = d * scale;
-        if (s[i] > mx) mx = s[i];
-      }
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, t + 1, hd, scale, K, hd, q, 1, 0.0f, s, 1);
+      for (int i = 0; i <= t; i++) if (s[i] > mx) mx = s[i];
       float sum = 0;
       for (int i = 0; i <= t; i++) { s[i] = expf(s[i] - mx); sum += s[i]; }
       float *y = kv->atty + (size_t)b * C + h * hd;
-      for (int e = 0; e < hd; e++) y[e] = 0;
-      for (int i = 0; i <= t; i++) {
-        float p = s[i] / sum;
-        for (int e = 0; e < hd; e++) y[e] += p * Vv[(size_t)i * hd + e];
-      }
+      cblas_sgemv(CblasRowMajor, CblasTrans, t + 1, hd, 1.0f / sum, Vv, hd, s, 1, 0.0f, y, 1);
     }
+  if (par) openblas_set_num_threads(nblas);
 }
 
 const float *kv_step(kv_cache *kv, const uint16_t *prev) {
