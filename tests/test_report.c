@@ -206,3 +206,25 @@ Test(verdict, rules_are_direction_aware) {
   cr_assert_eq(verdict_judge(&rel, false, 2.09, 0, 2.0, 0, NULL), VERDICT_PASS);
   cr_assert_eq(verdict_judge(&rel, false, 2.11, 0, 2.0, 0, NULL), VERDICT_FAIL);
 }
+
+// Results without an environment get this machine's, collected by the reporter, and the report
+// still validates (the collector writes only fields the schema knows).
+Test(report, environment_collected_when_absent) {
+  json_t *res = fixture();
+  json_object_del(res, "environment");
+  char *dir = write_results("env", res);
+  json_t *rep = NULL;
+  cr_assert_eq(report_render_dir(dir, &rep), 0, "%s", igpt_errmsg());
+  json_t *env = json_object_get(rep, "environment");
+  cr_assert(json_integer_value(json_object_get(env, "cores")) >= 1);
+  cr_assert_not_null(json_object_get(json_object_get(env, "libraries"), "openblas"));
+  cr_assert_not_null(strstr(json_string_value(json_object_get(env, "collected_by")), "igpt report"));
+  char *jp = xasprintf("%s/report.json", dir);
+  int vr = validate("reports/report.schema.json", jp);
+  if (vr != -2) cr_assert_eq(vr, 0, "report.json with a collected environment does not validate");
+  free(jp);
+  json_decref(rep);
+  json_decref(res);
+  rm_rf(dir);
+  free(dir);
+}
