@@ -13,6 +13,7 @@ BUILD_PKGS := gcc make pkg-config libcurl4-openssl-dev libjansson-dev libarchive
               zlib1g-dev libopenblas-dev libssl-dev libcriterion-dev
 TEST_PKGS  := python3 python3-numpy python3-sklearn dataset-fashion-mnist
 BENCH_PKGS := python3-torch python3-numpy python3-sklearn
+TEST_PKGS  += python3-jsonschema  # reports: the report/results schemas are checked with it (no C JSON-Schema library in Debian)
 
 PKGS     := jansson libcurl libarchive libpng zlib openblas libcrypto
 CFLAGS   := -std=gnu11 -D_GNU_SOURCE -O2 -g -fopenmp -Wall -Wextra -Werror -MMD -MP \
@@ -94,3 +95,12 @@ clean:
 	rm -rf build build-san build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/runtime/main.d
+
+# Headless-Chromium look at a rendered report (installs Debian's chromium; not part of `make test`).
+screenshot: all
+	ci/screenshot.sh $(RESULTS)
+
+# Regression check: latest results/<table>/<scale>/ against suite/baselines/<scale>.json and the
+# published numbers (judged only at paper/released scale); exits non-zero on a regression.
+check: all
+	$(BUILD)/igpt check --scale $(or $(SCALE),smoke)
