@@ -37,14 +37,13 @@ static double kv_vs_full(model *m, int B) {
   cr_assert_eq(model_forward(m, &mb), 0, "%s", igpt_errmsg());
   float *full = xmalloc((size_t)B * T * V * sizeof *full);
   memcpy(full, model_logits(m), (size_t)B * T * V * sizeof *full);
-  kv_cache kv;
-  cr_assert_eq(kv_new(&kv, m, B), 0);
+  model_kv *kv = model_kv_new(m, B);
+  float *lg = xmalloc((size_t)B * V * sizeof *lg);
   double num = 0, den = 0;
   uint16_t *prev = xmalloc(B * sizeof *prev);
   for (int t = 0; t < T; t++) {
     for (int b = 0; b < B; b++) prev[b] = t ? tok[b * T + t - 1] : 0;
-    const float *lg = kv_step(&kv, prev);
-    cr_assert_not_null(lg, "%s", igpt_errmsg());
+    cr_assert_eq(model_decode(m, kv, prev, lg), 0, "%s", igpt_errmsg());
     for (int b = 0; b < B; b++)
       for (int v = 0; v < V; v++) {
         double ref = full[((size_t)b * T + t) * V + v], d = lg[b * V + v] - ref;
@@ -52,8 +51,9 @@ static double kv_vs_full(model *m, int B) {
         den += ref * ref;
       }
   }
-  cr_assert_null(kv_step(&kv, prev), "a step past n_ctx must fail");
-  kv_free(&kv);
+  cr_assert_eq(model_decode(m, kv, prev, lg), -1, "a step past n_ctx must fail");
+  model_kv_free(kv);
+  free(lg);
   free(prev); free(full); free(tok);
   return sqrt(num / den);
 }
