@@ -75,7 +75,7 @@ t0=$(date +%s.%N)
 "$IGPT" palette --quiet --json --images "$WORK/kmeans.safetensors" --pixels 1048576 --k 512 \
   --iters 20 --seed 0 --out "$WORK/palette.safetensors" >"$WORK/km_igpt.json"
 t1=$(date +%s.%N)
-km_igpt=$(echo "$t1 - $t0" | bc -l)
+km_igpt=$(awk "BEGIN{print $t1 - $t0}")
 echo "bench-data: k-means, scikit-learn KMeans (same pixels, same k and iterations)"
 "${PYENV[@]}" $PY - "$WORK" >"$WORK/km_sk.txt" <<'EOF'
 import sys, time, numpy as np
@@ -95,7 +95,7 @@ t0=$(date +%s.%N)
 "$IGPT" tokenize --quiet --palette "$WORK/palette.safetensors" --images "$WORK/images.safetensors" \
   --out "$WORK/tokens.safetensors"
 t1=$(date +%s.%N)
-tok_igpt=$(echo "$t1 - $t0" | bc -l)
+tok_igpt=$(awk "BEGIN{print $t1 - $t0}")
 echo "bench-data: tokenize, numpy (float32 a^2-2ab+b^2 in 65536-pixel chunks, argmin)"
 "${PYENV[@]}" $PY - "$WORK" >"$WORK/tok_np.txt" <<'EOF'
 import sys, time, numpy as np
@@ -128,8 +128,8 @@ km_split=$($PY -c 'import json,sys; d=json.loads(sys.argv[1]); print("init %.2f 
 echo
 echo "bench-data ($THREADS threads, $(nproc) cores; $(date -u +%FT%TZ); provisional unless run on a quiet machine)"
 printf '%-44s %10s %10s %8s\n' "task" "igpt (s)" "peer (s)" "ratio"
-printf '%-44s %10.2f %10.2f %7.1fx\n' "k-means 1048576 px, k 512, 20 it (sklearn)" "$km_igpt" "$km_sk" "$(echo "$km_sk / $km_igpt" | bc -l)"
-printf '%-44s %10.2f %10.2f %7.1fx\n' "tokenize 60000 32x32, 512 centres (numpy)" "$tok_igpt" "$tok_np" "$(echo "$tok_np / $tok_igpt" | bc -l)"
+printf '%-44s %10.2f %10.2f %7.1fx\n' "k-means 1048576 px, k 512, 20 it (sklearn)" "$km_igpt" "$km_sk" "$(awk "BEGIN{print $km_sk / $km_igpt}")"
+printf '%-44s %10.2f %10.2f %7.1fx\n' "tokenize 60000 32x32, 512 centres (numpy)" "$tok_igpt" "$tok_np" "$(awk "BEGIN{print $tok_np / $tok_igpt}")"
 echo
 echo "k-means: igpt $km_iters iterations ($km_split), inertia/pixel $km_inertia;"
 echo "         sklearn $km_sk_iters iterations, inertia/pixel $km_sk_inertia"
