@@ -39,7 +39,7 @@ all: $(BUILD)/igpt
 	@echo "built $(BUILD)/igpt ($(VERSION)); CUDA: $(if $(NVCC),$(NVCC) ($(words $(CU_SRC)) kernel files),not found, CPU only)"
 
 $(BUILD)/igpt: $(BUILD)/runtime/main.o $(BUILD)/libigpt.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(BUILD)/runtime/main.o -Wl,--whole-archive $(BUILD)/libigpt.a -Wl,--no-whole-archive $(LDLIBS)
 
 $(BUILD)/libigpt.a: $(LIB_OBJ)
 	@rm -f $@
