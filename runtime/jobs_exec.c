@@ -545,7 +545,8 @@ static bool transient(run_t *x, job_t *j, int status) {
   json_t *te = json_object_get(verb_def(x->g, j), "transient_exit");
   size_t i; json_t *v;
   json_array_foreach(te, i, v) if (json_integer_value(v) == status) return true;
-  return status == 128 + SIGKILL && !interrupted;  // preempted or killed from outside
+  // EX_TEMPFAIL (sysexits.h) always; a job killed from outside (preemption, OOM killer) too
+  return status == 75 || (status == 128 + SIGKILL && !interrupted);
 }
 
 static void reaped(run_t *x, job_t *j, int wstatus) {
