@@ -62,6 +62,9 @@ static int status_table(runner_t *r, const suite_t *s, const char *table, const 
   graph_init(&g, s);
   if (graph_expand(&g, table, scale) != 0) { graph_free(&g); return -1; }
   json_t *out = json_array();
+  if (!json)
+    printf("%s at %s in %s (partial: work kept in <key>.work, to resume or from a failure: see its stderr.log)\n",
+           table, scale, r->dir);
   for (int i = 0; i < g.n; i++) {
     job_t *j = g.jobs[i];
     char *dir = cache_job_dir(r, j), *work = cache_work_dir(r, j), *done = xasprintf("%s/done.json", dir);
@@ -70,12 +73,12 @@ static int status_table(runner_t *r, const suite_t *s, const char *table, const 
     else {
       int got = cache_lock(r, j);
       if (got == 0) st = "running";
-      else if (path_exists(work)) st = "partial (kept for resume or failed: see its stderr.log)";
+      else if (path_exists(work)) st = "partial";
       cache_unlock(j);
     }
     json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s}", "key", j->key, "verb", j->verb, "label", j->label,
                                          "state", st));
-    if (!json) printf("%-10.10s %.12s  %s\n", st, j->key, j->label);
+    if (!json) printf("%-9s %.12s  %s\n", st, j->key, j->label);
     free(dir); free(work); free(done);
   }
   if (json) print_json(out);

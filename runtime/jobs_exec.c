@@ -631,6 +631,7 @@ int runner_run(runner_t *r, graph_t *g) {
   x.events_path = xasprintf("%s/%s.%s.events.jsonl", runs, g->table, g->scale);
   free(runs);
   x.gpu_used = xcalloc((size_t)r->n_gpus + 1, sizeof(bool));
+  x.last_plain = x.t0;  // plain progress lines every 30 s, not at once
   int cached = 0;
   for (int i = 0; i < g->n; i++) {
     job_t *j = g->jobs[i];

@@ -81,10 +81,11 @@ static json_t *model_config(ctx *c, const char *model, const char *objective) {
 static job_t *model_job(ctx *c, const char *paper_model, const char *model, const char *objective, int seed) {
   json_t *released = jget(c->scale, "released");
   if (released) {
-    json_t *ck = jget(released, paper_model);
+    char which[128];  // a BERT row needs the model's "-bert" checkpoint
+    snprintf(which, sizeof which, "%s%s", paper_model, strcmp(objective, "bert") ? "" : "-bert");
+    json_t *ck = jget(released, which);
     if (!json_is_string(ck)) return NULL;
-    char name[256];
-    snprintf(name, sizeof name, "%s%s", json_string_value(ck), strcmp(objective, "bert") ? "" : "-bert");
+    const char *name = json_string_value(ck);
     job_t *f = fetch_job(c, name);
     char *label = xasprintf("import %s", name);
     job_t *j = graph_add(c->g, "import", json_pack("{s:s}", "checkpoint", name), 1, (const char *[]){"checkpoint"},
@@ -179,7 +180,8 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
         job_t *model = model_job(&c, m_paper, json_string_value(m), json_string_value(jget(row, "objective")), seed);
         if (!model) {
           json_object_set_new(r, "status", json_string("skipped"));
-          json_object_set_new(r, "reason", json_string("no released checkpoint for this model"));
+          json_object_set_new(r, "reason", json_string("no released checkpoint for this model and objective in "
+                                                        "datasets/registry.json"));
           break;
         }
         job_t *e = eval_job(&c, row, json_string_value(ds), model, seed);
