@@ -50,7 +50,7 @@ static int render(const runner_t *r, const char *results) {
   *strrchr(dir, '/') = 0;
   pid_t pid = fork();
   if (pid == 0) {
-    execl(r->igpt, r->igpt, "report", "--results", results, "--out", dir, (char *)NULL);
+    execl(r->igpt, r->igpt, "report", "--results", dir, (char *)NULL);
     _exit(127);
   }
   int st = 0;

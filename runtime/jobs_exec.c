@@ -229,8 +229,28 @@ static void fmt_secs(double s, char *out, size_t n) {
   else snprintf(out, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
 }
 
-// ETA: the jobs left, each estimated by the mean duration of finished jobs of its verb this run
-// (or of all finished jobs), spread over the slots.
+// The "ETA 1m20s" a verb's progress line ends with, in seconds (-1 when there is none).
+static double progress_eta(run_t *x, job_t *j) {
+  char *wd = cache_work_dir(x->r, j), *p = xasprintf("%s/stderr.log", wd), line[512];
+  last_line(p, line, sizeof line);
+  free(wd); free(p);
+  char *e = strstr(line, "ETA ");
+  if (!e) return -1;
+  double total = 0, v;
+  int n;
+  for (e += 4; sscanf(e, "%lf%n", &v, &n) == 1; ) {
+    e += n;
+    char u = *e;
+    total += u == 'h' ? 3600 * v : u == 'm' ? 60 * v : v;
+    if (u == 'h' || u == 'm' || u == 's') e++;
+    else break;
+  }
+  return total;
+}
+
+// ETA: each job left estimated by the mean duration of finished jobs of its verb this run (else
+// of all finished jobs); a running job by what its progress line says when it says; spread over
+// the slots. A rough figure: each verb's cost differs by table and scale.
 static double eta(run_t *x) {
   double sum_all = 0, left = 0;
   int n_all = 0;
@@ -238,16 +258,18 @@ static double eta(run_t *x) {
     job_t *j = x->g->jobs[i];
     if (j->state == JOB_DONE && !j->cached) { sum_all += j->finished - j->started; n_all++; }
   }
-  if (!n_all) return -1;
   for (int i = 0; i < x->g->n; i++) {
     job_t *j = x->g->jobs[i];
     if (j->state != JOB_WAITING && j->state != JOB_RUNNING) continue;
+    double said = j->state == JOB_RUNNING ? progress_eta(x, j) : -1;
+    if (said >= 0) { left += said; continue; }
     double sum = 0;
     int n = 0;
     for (int k = 0; k < x->g->n; k++) {
       job_t *o = x->g->jobs[k];
       if (o->state == JOB_DONE && !o->cached && !strcmp(o->verb, j->verb)) { sum += o->finished - o->started; n++; }
     }
+    if (!n && !n_all) return -1;
     double est = n ? sum / n : sum_all / n_all;
     left += j->state == JOB_RUNNING ? fmax(0, est - (now_seconds() - j->started)) : est;
   }

@@ -112,13 +112,12 @@ static job_t *eval_job(ctx *c, json_t *row, const char *ds, job_t *model, int se
   bool bert = !strcmp(objective, "bert");
   if (!strcmp(json_string_value(jget(row, "eval")), "finetune")) {
     json_t *ft = jget(c->scale, "finetune");
-    json_t *p = json_pack("{s:s, s:i, s:O, s:O, s:O, s:i}", "dataset", ds, "image_size", c->image_size,
-                          "steps", jget(ft, "steps"), "batch", jget(ft, "batch"), "lr", jget(ft, "lr"), "seed", seed);
-    if (bert) json_object_set_new(p, "masks", json_integer(masks));
-    job_t *in[3] = {model, prepare_job(c, ds, c->image_size), palette_job(c)};
-    char *label = xasprintf("finetune %s on %s%s seed %d", model->label + strcspn(model->label, " ") + 1, ds,
-                            masks > 1 ? " ensemble" : "", seed);
-    job_t *j = graph_add(c->g, "finetune", p, 3, (const char *[]){"model", "images", "palette"}, in, label);
+    json_t *p = json_pack("{s:O, s:O, s:O, s:i}", "steps", jget(ft, "steps"), "batch", jget(ft, "batch"), "lr",
+                          jget(ft, "lr"), "seed", seed);
+    if (jget(ft, "eval_every")) json_object_set(p, "eval_every", jget(ft, "eval_every"));
+    job_t *in[4] = {model, tokenize_job(c, ds), prepare_job(c, ds, c->image_size), palette_job(c)};
+    char *label = xasprintf("finetune %s on %s seed %d", model->label + strcspn(model->label, " ") + 1, ds, seed);
+    job_t *j = graph_add(c->g, "finetune", p, 4, (const char *[]){"model", "tokens", "images", "palette"}, in, label);
     free(label);
     return j;
   }
@@ -176,6 +175,9 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
       c.image_size = jget(row, "image_size") ? (int)jint(row, "image_size") : (int)jint(s, "image_size");
       json_object_set_new(r, "dataset_run", json_copy(ds));
       json_object_set_new(r, "model_run", json_copy(m));
+      if (!strcmp(json_string_value(jget(row, "eval")), "finetune") && jget(row, "masks"))
+        json_object_set_new(r, "note", json_string("igpt finetune evaluates with one mask: this row runs the same job "
+                                                   "as the row without ensembling"));
       for (int seed = 0; seed < seeds; seed++) {
         job_t *model = model_job(&c, m_paper, json_string_value(m), json_string_value(jget(row, "objective")), seed);
         if (!model) {

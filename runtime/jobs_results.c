@@ -169,6 +169,8 @@ json_t *results_build(const runner_t *r, const graph_t *g) {
       json_array_append_new(rows, o);
       continue;
     }
+    const char *exp_note = json_string_value(json_object_get(rr, "note"));
+    if (exp_note) snprintf(note + strlen(note), sizeof note - strlen(note), "%s%s", note[0] ? "; " : "", exp_note);
     if (note[0]) json_object_set_new(o, "note", json_string(note));
     if (!strcmp(json_string_value(json_object_get(row, "eval")), "probe")) json_object_set_new(o, "layer_split", json_string("val"));
     size_t k; json_t *key;
