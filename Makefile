@@ -38,6 +38,14 @@ CU_SRC   := $(wildcard kernels/cuda/*.cu)
 all: $(BUILD)/igpt
 	@echo "built $(BUILD)/igpt ($(VERSION)); CUDA: $(if $(NVCC),$(NVCC) ($(words $(CU_SRC)) kernel files),not found, CPU only)"
 
+# make reproduce TABLE=linear-probe|fine-tune|low-data-cifar|bert-comparison|all [SCALE=smoke] [JOBS=n]:
+# runs the table's job graph through the cache (cache/, reused by every rerun) and writes
+# results/<table>/<scale>/ (results.json, and report.json/report.html when igpt report is built).
+SCALE ?= smoke
+reproduce: deps all
+	@test -n "$(TABLE)" || { echo "usage: make reproduce TABLE=linear-probe|fine-tune|low-data-cifar|bert-comparison|all [SCALE=smoke] [JOBS=n]"; exit 2; }
+	$(BUILD)/igpt run $(TABLE) --scale $(SCALE) $(if $(JOBS),--jobs $(JOBS))
+
 $(BUILD)/igpt: $(BUILD)/runtime/main.o $(BUILD)/libigpt.a
 	$(CC) $(CFLAGS) -o $@ $(BUILD)/runtime/main.o -Wl,--whole-archive $(BUILD)/libigpt.a -Wl,--no-whole-archive $(LDLIBS)
 
@@ -76,14 +84,6 @@ test: test-deps
 
 bench: bench-deps all
 	ci/bench-cpu.sh
-
-# make reproduce TABLE=linear-probe|fine-tune|low-data-cifar|bert-comparison|all [SCALE=smoke] [JOBS=n]:
-# runs the table's job graph through the cache (cache/, reused by every rerun) and writes
-# results/<table>/<scale>/ (results.json, and report.json/report.html when igpt report is built).
-SCALE ?= smoke
-reproduce: deps all
-	@test -n "$(TABLE)" || { echo "usage: make reproduce TABLE=linear-probe|fine-tune|low-data-cifar|bert-comparison|all [SCALE=smoke] [JOBS=n]"; exit 2; }
-	$(BUILD)/igpt run $(TABLE) --scale $(SCALE) $(if $(JOBS),--jobs $(JOBS))
 
 clean:
 	rm -rf build build-san
