@@ -38,14 +38,6 @@ CU_SRC   := $(wildcard kernels/cuda/*.cu)
 all: $(BUILD)/igpt
 	@echo "built $(BUILD)/igpt ($(VERSION)); CUDA: $(if $(NVCC),$(NVCC) ($(words $(CU_SRC)) kernel files),not found, CPU only)"
 
-# make reproduce TABLE=linear-probe|fine-tune|low-data-cifar|bert-comparison|all [SCALE=smoke] [JOBS=n]:
-# runs the table's job graph through the cache (cache/, reused by every rerun) and writes
-# results/<table>/<scale>/ (results.json, and report.json/report.html when igpt report is built).
-SCALE ?= smoke
-reproduce: deps all
-	@test -n "$(TABLE)" || { echo "usage: make reproduce TABLE=linear-probe|fine-tune|low-data-cifar|bert-comparison|all [SCALE=smoke] [JOBS=n]"; exit 2; }
-	$(BUILD)/igpt run $(TABLE) --scale $(SCALE) $(if $(JOBS),--jobs $(JOBS))
-
 $(BUILD)/igpt: $(BUILD)/runtime/main.o $(BUILD)/libigpt.a
 	$(CC) $(CFLAGS) -o $@ $(BUILD)/runtime/main.o -Wl,--whole-archive $(BUILD)/libigpt.a -Wl,--no-whole-archive $(LDLIBS)
 
@@ -77,6 +69,14 @@ test-deps: deps
 	$(call apt_install,$(TEST_PKGS))
 bench-deps: deps
 	$(call apt_install,$(BENCH_PKGS))
+
+# make reproduce TABLE=linear-probe|fine-tune|low-data-cifar|bert-comparison|all [SCALE=smoke] [JOBS=n]:
+# runs the table's job graph through the cache (cache/, reused by every rerun) and writes
+# results/<table>/<scale>/ (results.json, and report.json/report.html when igpt report is built).
+SCALE ?= smoke
+reproduce: deps all
+	@test -n "$(TABLE)" || { echo "usage: make reproduce TABLE=linear-probe|fine-tune|low-data-cifar|bert-comparison|all [SCALE=smoke] [JOBS=n]"; exit 2; }
+	$(BUILD)/igpt run $(TABLE) --scale $(SCALE) $(if $(JOBS),--jobs $(JOBS))
 
 test: test-deps
 	@$(MAKE) --no-print-directory all $(TEST_BIN)
