@@ -76,7 +76,7 @@ int graph_expand(graph_t *g, const char *table, const char *scale);
 // jobs_cache.c
 typedef struct {
   char *dir;     // absolute
-  int jobs_cpu;  // CPU slots
+  int jobs_cpu;  // CPU slots; a CPU job runs with cores / jobs_cpu OpenMP threads
   int n_gpus;    // GPU slots (CUDA_VISIBLE_DEVICES entries, or --gpus)
   char **gpus;   // device ids
   bool keep_going, dry_run, explain, quiet;
@@ -106,6 +106,7 @@ json_t *job_argv(const runner_t *r, const graph_t *g, const job_t *j, const char
 json_t *results_build(const runner_t *r, const graph_t *g);
 
 // jobs_cache.c: a runner for cache (NULL: $IGPT_CACHE or ./cache, created), jobs CPU slots
-// (<= 0: the number of cores), gpus a comma list (NULL: $CUDA_VISIBLE_DEVICES, else none).
+// (<= 0: one; each CPU job gets cores/jobs OpenMP threads, a number fixed by --jobs so that a
+// resumed training stays bit-identical), gpus a comma list (NULL: $CUDA_VISIBLE_DEVICES, else none).
 int runner_init(runner_t *r, const char *cache, int jobs, const char *gpus);
 void runner_free(runner_t *r);

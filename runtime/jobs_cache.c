@@ -135,8 +135,7 @@ int runner_init(runner_t *r, const char *cache, int jobs, const char *gpus) {
   if (mkdir_p(c) != 0) return -1;
   r->dir = realpath(c, NULL);
   if (!r->dir) return igpt_err("%s: cannot resolve: %s", c, strerror(errno));
-  r->jobs_cpu = jobs > 0 ? jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
-  if (r->jobs_cpu < 1) r->jobs_cpu = 1;
+  r->jobs_cpu = jobs > 0 ? jobs : 1;
   const char *g = gpus ? gpus : getenv("CUDA_VISIBLE_DEVICES");
   if (g && *g) {
     char *copy = xstrdup(g), *save = NULL;

@@ -248,16 +248,18 @@ static double progress_eta(run_t *x, job_t *j) {
   return total;
 }
 
-// ETA: each job left estimated by the mean duration of finished jobs of its verb this run (else
-// of all finished jobs); a running job by what its progress line says when it says; spread over
-// the slots. A rough figure: each verb's cost differs by table and scale.
-static double eta(run_t *x) {
-  double sum_all = 0, left = 0;
-  int n_all = 0;
-  for (int i = 0; i < x->g->n; i++) {
-    job_t *j = x->g->jobs[i];
-    if (j->state == JOB_DONE && !j->cached) { sum_all += j->finished - j->started; n_all++; }
-  }
+static double job_seconds(const job_t *j) {
+  if (!j->cached) return j->finished - j->started;
+  json_t *s = json_object_get(j->done, "seconds");  // a cached job: how long it took when built
+  return json_is_number(s) ? json_number_value(s) : -1;
+}
+
+// ETA: each job left estimated by the mean duration of finished jobs of its verb (cached ones
+// count with the time they took when built), a running job by what its progress line says when it
+// says; spread over the slots. *partial: some job had no estimate (the figure is a lower bound).
+static double eta(run_t *x, bool *partial) {
+  double left = 0;
+  *partial = false;
   for (int i = 0; i < x->g->n; i++) {
     job_t *j = x->g->jobs[i];
     if (j->state != JOB_WAITING && j->state != JOB_RUNNING) continue;
@@ -267,10 +269,11 @@ static double eta(run_t *x) {
     int n = 0;
     for (int k = 0; k < x->g->n; k++) {
       job_t *o = x->g->jobs[k];
-      if (o->state == JOB_DONE && !o->cached && !strcmp(o->verb, j->verb)) { sum += o->finished - o->started; n++; }
+      double t = o->state == JOB_DONE ? job_seconds(o) : -1;
+      if (t >= 0 && !strcmp(o->verb, j->verb)) { sum += t; n++; }
     }
-    if (!n && !n_all) return -1;
-    double est = n ? sum / n : sum_all / n_all;
+    if (!n) { *partial = true; continue; }
+    double est = sum / n;
     left += j->state == JOB_RUNNING ? fmax(0, est - (now_seconds() - j->started)) : est;
   }
   int slots = x->r->jobs_cpu + x->r->n_gpus;
@@ -281,13 +284,16 @@ static void view(run_t *x, bool force) {
   if (x->r->quiet) return;
   int c[5] = {0};
   for (int i = 0; i < x->g->n; i++) c[x->g->jobs[i]->state]++;
-  char e[32], el[32];
-  fmt_secs(eta(x), e, sizeof e);
+  char e[40], el[32];
+  bool partial;
+  double left = eta(x, &partial);
+  fmt_secs(left, e + 1, sizeof e - 1);
+  e[0] = partial ? '>' : ' ';  // a lower bound: some job left has no estimate yet
   fmt_secs(now_seconds() - x->t0, el, sizeof el);
   if (!x->tty) {
     if (!force && now_seconds() - x->last_plain < 30) return;
     x->last_plain = now_seconds();
-    fprintf(stderr, "[%s %s] %d/%d done, %d running, %d waiting%s%s, elapsed %s, ETA %s\n", x->g->table, x->g->scale,
+    fprintf(stderr, "[%s %s] %d/%d done, %d running, %d waiting%s%s, elapsed %s, ETA%s\n", x->g->table, x->g->scale,
             c[JOB_DONE], x->g->n, c[JOB_RUNNING], c[JOB_WAITING], c[JOB_FAILED] ? ", failures" : "",
             c[JOB_BLOCKED] ? ", blocked jobs" : "", el, e);
     for (int i = 0; i < x->g->n && !force; i++) {
@@ -302,7 +308,7 @@ static void view(run_t *x, bool force) {
   }
   for (int i = 0; i < x->view_lines; i++) fputs("\033[1A\033[2K", stderr);
   x->view_lines = 0;
-  fprintf(stderr, "\033[2K[%s %s] %d/%d done, %d running, %d waiting, %d failed, elapsed %s, ETA %s\n", x->g->table,
+  fprintf(stderr, "\033[2K[%s %s] %d/%d done, %d running, %d waiting, %d failed, elapsed %s, ETA%s\n", x->g->table,
           x->g->scale, c[JOB_DONE], x->g->n, c[JOB_RUNNING], c[JOB_WAITING], c[JOB_FAILED], el, e);
   x->view_lines++;
   for (int i = 0; i < x->g->n; i++) {
