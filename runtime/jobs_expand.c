@@ -130,6 +130,9 @@ static job_t *eval_job(ctx *c, json_t *row, const char *ds, job_t *model, int se
   json_t *pp = json_pack("{s:i}", "seed", seed);
   json_t *rp = jget(row, "probe");
   if (rp) json_object_update(pp, rp);
+  json_t *cap = jget(jget(c->scale, "probe"), "max_labels_per_class");
+  if (cap && jget(pp, "labels_per_class") && jint(pp, "labels_per_class") > json_integer_value(cap))
+    json_object_set(pp, "labels_per_class", cap);
   if (bert) json_object_set_new(pp, "masks", json_integer(masks));
   label = xasprintf("probe %s%s%s", ds, jget(pp, "labels_per_class") ? " low-data" : "", masks > 1 ? " ensemble" : "");
   if (jget(pp, "labels_per_class")) {
@@ -175,6 +178,14 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
       c.image_size = jget(row, "image_size") ? (int)jint(row, "image_size") : (int)jint(s, "image_size");
       json_object_set_new(r, "dataset_run", json_copy(ds));
       json_object_set_new(r, "model_run", json_copy(m));
+      json_t *cap = jget(jget(s, "probe"), "max_labels_per_class");
+      json_t *lpc = jget(jget(row, "probe"), "labels_per_class");
+      if (cap && lpc && json_integer_value(lpc) > json_integer_value(cap)) {
+        char *n = xasprintf("%lld labels per class capped at %lld at the %s scale (its training split is smaller)",
+                            (long long)json_integer_value(lpc), (long long)json_integer_value(cap), scale);
+        json_object_set_new(r, "note", json_string(n));
+        free(n);
+      }
       if (!strcmp(json_string_value(jget(row, "eval")), "finetune") && jget(row, "masks"))
         json_object_set_new(r, "note", json_string("igpt finetune evaluates with one mask: this row runs the same job "
                                                    "as the row without ensembling"));

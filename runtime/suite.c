@@ -254,6 +254,8 @@ static int check_scales(const vctx *c0, json_t *root, json_t *models) {
     if (want_int(&f, ft, "steps", REQ, 1, 1L << 40) || want_int(&f, ft, "batch", REQ, 1, 1 << 20) ||
         want_number(&f, ft, "lr", REQ, 0))
       return -1;
+    vctx pr = sub(&sc, "probe", 0);
+    if (probe && want_int(&pr, probe, "max_labels_per_class", OPT, 1, 1000000)) return -1;
     vctx fe = sub(&sc, "features", 0);
     if (want_int(&fe, feat, "batch", REQ, 1, 1 << 20)) return -1;
   }

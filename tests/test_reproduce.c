@@ -35,6 +35,7 @@ static void tiny_suite(const char *dir) {
   json_object_set_new(s, "palette", json_pack("{s:s, s:i, s:i, s:i}", "source", "kmeans", "k", 512, "pixels", 20000, "iters", 2));
   json_object_set_new(s, "pretrain", json_pack("{s:i, s:i, s:f, s:i, s:i}", "steps", 3, "batch", 2, "lr", 0.003,
                                                "warmup_steps", 1, "checkpoint_every", 2));
+  json_object_set_new(s, "probe", json_pack("{s:i}", "max_labels_per_class", 10));
   json_object_set_new(s, "finetune", json_pack("{s:i, s:i, s:f, s:i}", "steps", 2, "batch", 2, "lr", 0.001, "eval_every", 1));
   cr_assert_eq(json_dump_file(root, p, JSON_INDENT(1)), 0);
   json_decref(root);
