@@ -94,7 +94,7 @@ Test(reproduce, all_tables_at_tiny_smoke_then_rerun_does_no_work, .timeout = 300
   cr_assert_eq(run_cmd(cmd), 0);
   double secs = now_seconds() - t0;
   free(cmd);
-  cmd = xasprintf("grep -c '^start' %s/run2.err", dir);
+  cmd = xasprintf("grep -c '^start' %s/run2.err >/dev/null", dir);
   cr_assert_neq(run_cmd(cmd), 0, "the rerun started jobs");  // grep -c exits 1 when it counts none
   cr_assert_lt(secs, 30, "the rerun took %.1f s", secs);
   free(cmd);
