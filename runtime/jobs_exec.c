@@ -375,9 +375,11 @@ static char *job_events(run_t *x, job_t *j) {
 static int start_command(run_t *x, job_t *j, int gpu) {
   char *wd = cache_work_dir(x->r, j);
   json_t *def = verb_def(x->g, j);
+  // A resumable job is started with its resume arguments (its verb starts fresh when there is
+  // nothing to resume), or only when its "resume_if" file exists for verbs that refuse that.
   const char *resume_if = json_string_value(json_object_get(def, "resume_if"));
-  bool resume = false;
-  if (resume_if) {
+  bool resume = json_is_true(json_object_get(def, "resumable"));
+  if (resume && resume_if) {
     char *p = xasprintf("%s/%s", wd, resume_if);
     resume = path_exists(p);
     free(p);
