@@ -166,7 +166,7 @@ typedef struct {
   bool *gpu_used;
   bool tty, stopping;
   int view_lines;
-  double last_plain;
+  double last_plain, last_draw;
 } run_t;
 
 static const char *state_name(const job_t *j) {
@@ -263,6 +263,7 @@ static double eta(run_t *x, bool *partial) {
   for (int i = 0; i < x->g->n; i++) {
     job_t *j = x->g->jobs[i];
     if (j->state != JOB_WAITING && j->state != JOB_RUNNING) continue;
+    if (json_object_get(verb_def(x->g, j), "builtin")) continue;  // the results: instant
     double said = j->state == JOB_RUNNING ? progress_eta(x, j) : -1;
     if (said >= 0) { left += said; continue; }
     double sum = 0;
@@ -287,8 +288,8 @@ static void view(run_t *x, bool force) {
   char e[40], el[32];
   bool partial;
   double left = eta(x, &partial);
-  fmt_secs(left, e + 1, sizeof e - 1);
-  e[0] = partial ? '>' : ' ';  // a lower bound: some job left has no estimate yet
+  fmt_secs(partial && left < 1 ? -1 : left, e + 1, sizeof e - 1);
+  e[0] = partial && left >= 1 ? '>' : ' ';  // a lower bound: some job left has no estimate yet
   fmt_secs(now_seconds() - x->t0, el, sizeof el);
   if (!x->tty) {
     if (!force && now_seconds() - x->last_plain < 30) return;
@@ -306,6 +307,8 @@ static void view(run_t *x, bool force) {
     }
     return;
   }
+  if (!force && now_seconds() - x->last_draw < 0.5) return;  // redraw twice a second at most
+  x->last_draw = now_seconds();
   for (int i = 0; i < x->view_lines; i++) fputs("\033[1A\033[2K", stderr);
   x->view_lines = 0;
   fprintf(stderr, "\033[2K[%s %s] %d/%d done, %d running, %d waiting, %d failed, elapsed %s, ETA%s\n", x->g->table,
