@@ -21,6 +21,10 @@ static void usage(void) {
          "  --jobs N        CPU job slots (default 1); each CPU job gets cores/N OpenMP threads (fixed by N, so a\n"
          "                  resumed training continues bit-identically when rerun with the same N)\n"
          "  --gpus LIST     GPU ids for GPU jobs, one job per GPU (default $CUDA_VISIBLE_DEVICES; none: CPU)\n"
+         "  --executor E    local (default: processes on this machine) or slurm (sbatch each job, poll sacct;\n"
+         "                  --jobs caps the jobs in flight; $IGPT_SBATCH_ARGS adds sbatch options, e.g. a\n"
+         "                  partition; GPU jobs of GPU scales ask for $IGPT_SLURM_GRES, default gpu:1; each job\n"
+         "                  gets $IGPT_SLURM_CPUS cores, default 2; a rerun adopts jobs still in the queue)\n"
          "  --keep-going    after a failure, run every job that does not depend on it\n"
          "  --dry-run       print what would run; --explain adds why (built, corrupted, waiting on an input)\n"
          "  --cache DIR     the job cache (default $IGPT_CACHE or ./cache); two runs may share it safely\n"
@@ -66,7 +70,9 @@ int cmd_run(int argc, char **argv) {
       {"scale", required_argument, 0, 's'}, {"jobs", required_argument, 0, 'j'}, {"gpus", required_argument, 0, 'g'},
       {"keep-going", no_argument, 0, 'k'}, {"dry-run", no_argument, 0, 'n'}, {"explain", no_argument, 0, 'e'},
       {"cache", required_argument, 0, 'c'}, {"suite", required_argument, 0, 'S'}, {"results", required_argument, 0, 'r'},
-      {"quiet", no_argument, 0, 'q'}, {"json", no_argument, 0, 'J'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+      {"quiet", no_argument, 0, 'q'}, {"json", no_argument, 0, 'J'}, {"help", no_argument, 0, 'h'},
+      {"executor", required_argument, 0, 'x'}, {0, 0, 0, 0}};
+  const char *executor = "local";
   const char *scale = "smoke", *cache = NULL, *suite_dir = NULL, *results_dir = "results", *gpus = NULL;
   long jobs = 0;
   bool keep = false, dry = false, expl = false, quiet = false, json = false;
@@ -85,17 +91,21 @@ int cmd_run(int argc, char **argv) {
       case 'r': results_dir = optarg; break;
       case 'q': quiet = true; break;
       case 'J': json = true; break;
+      case 'x': executor = optarg; break;
       case 'h': usage(); return 0;
       default: return usage_error("run", "unknown option");
     }
   }
   if (optind >= argc) return usage_error("run", "name a table (suite/tables.json), e.g. igpt run linear-probe");
   if (expl && !dry) return usage_error("run", "--explain goes with --dry-run");
+  if (strcmp(executor, "local") && strcmp(executor, "slurm"))
+    return usage_error("run", "--executor wants local or slurm, got '%s'", executor);
   suite_t s;
   if (suite_load(&s, suite_dir) != 0) return fail("run");
   runner_t r;
   if (runner_init(&r, cache, (int)jobs, gpus) != 0) { suite_free(&s); return fail("run"); }
   r.keep_going = keep; r.dry_run = dry; r.explain = expl; r.quiet = quiet;
+  r.slurm = !strcmp(executor, "slurm");
   // the tables named ("all": every table, in the file's order)
   int n_tables = 0;
   const char **tables = NULL;
@@ -116,6 +126,7 @@ int cmd_run(int argc, char **argv) {
     graph_t g;
     graph_init(&g, &s);
     if (graph_expand(&g, tables[t], scale) != 0) { status = fail("run"); graph_free(&g); break; }
+    r.gpu_scale = !strcmp(json_string_value(json_object_get(suite_scale(&s, scale), "device")), "gpu");
     int rc = runner_run(&r, &g);
     if (rc < 0) status = fail("run");
     else if (rc > 0) status = 1;

@@ -46,6 +46,8 @@ typedef struct job {
   int attempt, cmd_index, lock_fd;
   int gpu;                // index into runner_t.gpus while running on one, else -1
   pid_t pid;
+  long slurm_id;          // its Slurm job while it runs under --executor slurm (else 0)
+  double polled;          // when sacct was last asked about it
   double started, finished, retry_at;
   int exit_status;        // last command's exit status (or 128+signal)
   char *why;              // --explain: why it runs (or not)
@@ -80,6 +82,8 @@ typedef struct {
   int n_gpus;    // GPU slots (CUDA_VISIBLE_DEVICES entries, or --gpus)
   char **gpus;   // device ids
   bool keep_going, dry_run, explain, quiet;
+  bool slurm;        // --executor slurm: jobs go to sbatch, jobs_cpu jobs in flight at most
+  bool gpu_scale;    // the scale runs on GPUs: GPU verbs ask Slurm for one
   const char *igpt;  // the igpt binary run for a job
   double backoff;    // first retry delay in seconds (doubles each time)
 } runner_t;
@@ -110,3 +114,12 @@ json_t *results_build(const runner_t *r, const graph_t *g);
 // resumed training stays bit-identical), gpus a comma list (NULL: $CUDA_VISIBLE_DEVICES, else none).
 int runner_init(runner_t *r, const char *cache, int jobs, const char *gpus);
 void runner_free(runner_t *r);
+
+// jobs_slurm.c: the job's commands as one batch script in wd, submitted with sbatch. The Slurm
+// job id (also written to wd/slurm.id), or -1 with igpt_err.
+long slurm_submit(const char *wd, const char *name, json_t *runs, json_t *env, bool gpu, int cpus);
+// 0 queued or running; 1 finished with *status (exit code; 75 preempted or node failure: retried).
+int slurm_poll(long id, int *status);
+void slurm_cancel(long id);
+// The id in wd/slurm.id when that job is still queued or running (a rerun adopts it), else 0.
+long slurm_adopt(const char *wd);

@@ -400,6 +400,28 @@ static int start_command(run_t *x, job_t *j, int gpu) {
     }
   }
   char *ev = job_events(x, j);
+  if (x->r->slurm) {  // one batch script runs every command of the job
+    const char *cpus_env = getenv("IGPT_SLURM_CPUS");
+    int cpus = cpus_env && atoi(cpus_env) > 0 ? atoi(cpus_env) : 2;
+    json_t *env = json_deep_copy(json_object_get(cmd, "env"));
+    json_object_set_new(env, "OMP_NUM_THREADS", json_sprintf("%d", cpus));
+    json_object_set_new(env, "IGPT_JOB_KEY", json_string(j->key));
+    char *name = xasprintf("igpt-%s-%.12s", j->verb, j->key);
+    bool gpu_verb = !strcmp(json_string_value(json_object_get(def, "resources")), "gpu");
+    long id = slurm_submit(wd, name, json_object_get(cmd, "run"), env, gpu_verb && x->r->gpu_scale, cpus);
+    free(name);
+    json_decref(env);
+    if (id > 0)
+      cache_event(ev, "submit", json_pack("{s:i, s:I, s:O, s:b}", "attempt", j->attempt, "slurm_id", (json_int_t)id,
+                                          "run", json_object_get(cmd, "run"), "resume", resume));
+    json_decref(cmd);
+    free(ev); free(wd);
+    if (id <= 0) return -1;
+    j->slurm_id = id;
+    j->polled = now_seconds();
+    j->cmd_index = (int)json_array_size(json_object_get(def, "run")) - 1;
+    return 0;
+  }
   json_t *fields = json_pack("{s:i, s:i, s:O, s:b}", "attempt", j->attempt, "command", j->cmd_index, "argv", argv,
                              "resume", resume);
   if (gpu >= 0) json_object_set_new(fields, "gpu", json_string(x->r->gpus[gpu]));
@@ -453,6 +475,21 @@ static void launch(run_t *x, job_t *j) {
   char *wd = cache_work_dir(x->r, j);
   json_t *def = verb_def(x->g, j);
   bool resumable = json_is_true(json_object_get(def, "resumable"));
+  long adopt = x->r->slurm && j->attempt == 0 ? slurm_adopt(wd) : 0;
+  if (adopt > 0) {  // submitted by a run that died: still queued or running, so follow it
+    j->slurm_id = adopt;
+    j->polled = 0;
+    j->attempt = 1;
+    j->cmd_index = (int)json_array_size(json_object_get(def, "run")) - 1;
+    j->started = now_seconds();
+    j->finished = 0;
+    j->state = JOB_RUNNING;
+    if (uses_cpu(x, j)) x->cpu_busy++;
+    else if (uses_gpu(x, j)) x->gpu_busy++;
+    say(x, "adopt  %.12s %s: Slurm job %ld from an earlier run", j->key, j->label, adopt);
+    free(wd);
+    return;
+  }
   if (j->attempt == 0 || !resumable) {
     if (!resumable || !path_exists(wd)) rm_rf(wd);
     mkdir_p(wd);
@@ -493,7 +530,7 @@ static void launch(run_t *x, job_t *j) {
     x->gpu_busy++;
     j->gpu = gpu;
   } else if (uses_cpu(x, j)) x->cpu_busy++;
-  say(x, "start  %.12s %s%s", j->key, j->label, j->attempt > 1 ? " (retry)" : "");
+  say(x, "%s %.12s %s%s", x->r->slurm ? "submit" : "start ", j->key, j->label, j->attempt > 1 ? " (retry)" : "");
   if (start_command(x, j, gpu) != 0) {
     say(x, "failed %s: %s", j->label, igpt_errmsg());
     release_slot(x, j);
@@ -582,8 +619,9 @@ static bool transient(run_t *x, job_t *j, int status) {
   return status == 75 || (status == 128 + SIGKILL && !interrupted);
 }
 
-static void reaped(run_t *x, job_t *j, int wstatus) {
-  int status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+// A job's command ended with status (exit code, 128 + signal): its next command, its end, a
+// retry or its failure.
+static void reaped(run_t *x, job_t *j, int status) {
   char *ev = job_events(x, j);
   cache_event(ev, "exit", json_pack("{s:i, s:i, s:i}", "status", status, "attempt", j->attempt, "command", j->cmd_index));
   free(ev);
@@ -697,11 +735,33 @@ int runner_run(runner_t *r, graph_t *g) {
     bool changed = false;
     while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
       for (int i = 0; i < g->n; i++)
-        if (g->jobs[i]->pid == pid && g->jobs[i]->state == JOB_RUNNING) { reaped(&x, g->jobs[i], ws); break; }
+        if (g->jobs[i]->pid == pid && g->jobs[i]->state == JOB_RUNNING) {
+          reaped(&x, g->jobs[i], WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws));
+          break;
+        }
       changed = true;
     }
+    for (int i = 0; i < g->n; i++) {
+      job_t *j = g->jobs[i];
+      int st;
+      if (j->slurm_id <= 0 || j->state != JOB_RUNNING || now_seconds() - j->polled < 1.0) continue;
+      j->polled = now_seconds();
+      if (slurm_poll(j->slurm_id, &st)) {
+        j->slurm_id = 0;
+        reaped(&x, j, st);
+        changed = true;
+      }
+    }
     if (interrupted) {
-      for (int i = 0; i < g->n; i++) if (g->jobs[i]->pid > 0) kill(-g->jobs[i]->pid, SIGTERM);
+      for (int i = 0; i < g->n; i++) {
+        if (g->jobs[i]->pid > 0) kill(-g->jobs[i]->pid, SIGTERM);
+        if (g->jobs[i]->slurm_id > 0 && g->jobs[i]->state == JOB_RUNNING) {
+          slurm_cancel(g->jobs[i]->slurm_id);
+          g->jobs[i]->slurm_id = 0;
+          g->jobs[i]->state = JOB_FAILED;
+          release_slot(&x, g->jobs[i]);
+        }
+      }
       x.stopping = true;
     }
     int running = 0, lockwait = 0, pending = 0;

@@ -29,7 +29,7 @@ static void env_free(env_t *e) {
 static int run_tables(const env_t *e, const char *extra, const char *tables) {
   char *bin = igpt_bin(), *fx = fixture();
   char *cmd = xasprintf("env FAKE_LOG=%s FAKE_STATE=%s IGPT_PLAIN=1 IGPT_RETRY_BACKOFF=0.05 %s %s run %s --suite %s "
-                        "--cache %s --results %s --jobs 2 --quiet 2>>%s/runner.err",
+                        "--cache %s --results %s --jobs 2 2>>%s/runner.err",
                         e->log, e->dir, extra ? extra : "", bin, tables, fx, e->cache, e->results, e->dir);
   int rc = run_cmd(cmd);
   free(cmd); free(bin); free(fx);
@@ -390,4 +390,30 @@ Test(jobs, real_suite_expands_every_table_at_every_scale) {
   graph_free(&g);
   suite_free(&s);
   free(dir);
+}
+
+// --executor slurm against stand-ins for sbatch/sacct/scancel (tests/fixtures/jobs/slurm): the
+// results equal the local executor's, and a rerun after kill -9 adopts the job still running.
+Test(jobs, slurm_executor_matches_local_and_adopts_after_kill, .timeout = 60) {
+  env_t ref = env_new("jobs-slurm-ref"), e = env_new("jobs-slurm");
+  cr_assert_eq(run_tables(&ref, NULL, "alpha"), 0);
+  char *want = row_values(ref.results, "alpha");
+  char *fx = fixture();
+  char *extra = xasprintf("PATH=%s/slurm:$PATH FAKE_SLURM=%s FAKE_STEP_SLEEP=0.3", fx, e.dir);
+  char *tables = xstrdup("alpha --executor slurm");
+  pid_t pid = spawn_run(&e, extra, tables);
+  cr_assert(wait_step(e.cache, 2, 20), "pretraining never reached step 2");
+  kill(pid, SIGKILL);
+  int st;
+  waitpid(pid, &st, 0);
+  cr_assert_eq(run_tables(&e, extra, tables), 0);
+  cr_assert_eq(log_count(&e, "pretrain"), 1, "the pretraining was submitted again instead of adopted");
+  cr_assert_eq(log_count(&e, "resume"), 0);
+  char *err = xasprintf("grep -q 'adopt' %s/runner.err", e.dir);
+  cr_assert_eq(run_cmd(err), 0, "the rerun did not say it adopted the Slurm job");
+  assert_each_job_once(&e);
+  char *got = row_values(e.results, "alpha");
+  cr_assert_str_eq(got, want);
+  free(err); free(got); free(want); free(extra); free(tables); free(fx);
+  env_free(&ref); env_free(&e);
 }
