@@ -25,6 +25,11 @@ int cmd_graph(int argc, char **argv) {
   if (optind != argc - 1) return usage_error("graph", "name one table (suite/tables.json)");
   suite_t s;
   if (suite_load(&s, suite_dir) != 0) return fail("graph");
+  if (!suite_table(&s, argv[optind]) || !suite_scale(&s, scale)) {
+    int rc = usage_error("graph", "%s", igpt_errmsg());
+    suite_free(&s);
+    return rc;
+  }
   graph_t g;
   graph_init(&g, &s);
   int rc = graph_expand(&g, argv[optind], scale) == 0 && graph_write_dot(&g, stdout) == 0 ? 0 : fail("graph");

@@ -102,6 +102,12 @@ int cmd_run(int argc, char **argv) {
     return usage_error("run", "--executor wants local or slurm, got '%s'", executor);
   suite_t s;
   if (suite_load(&s, suite_dir) != 0) return fail("run");
+  for (int i = optind; i < argc; i++)  // a table or scale that does not exist is a usage error
+    if ((strcmp(argv[i], "all") && !suite_table(&s, argv[i])) || !suite_scale(&s, scale)) {
+      int rc = usage_error("run", "%s", igpt_errmsg());
+      suite_free(&s);
+      return rc;
+    }
   runner_t r;
   if (runner_init(&r, cache, (int)jobs, gpus) != 0) { suite_free(&s); return fail("run"); }
   r.keep_going = keep; r.dry_run = dry; r.explain = expl; r.quiet = quiet;
