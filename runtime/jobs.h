@@ -2,7 +2,10 @@
 // expansion of a table at a scale (jobs_expand.c), the cache (jobs_cache.c), the local executor
 // and its live view (jobs_exec.c) and the results a table run writes (jobs_results.c).
 //
-// A job is one verb with parameters and named inputs (other jobs). Its key is the SHA-256 of its
+// A job is one verb with parameters and named inputs (other jobs). It runs as processes
+// `igpt VERB ...` whose argv suite/commands.json builds from the spec (DESIGN.md's `--spec job.json`
+// became this: the verbs keep their ordinary flags; the spec is still written to job.json in the
+// job's directory, for people and for the record). Its key is the SHA-256 of its
 // canonical spec {"verb", "version", "params", "inputs": {name: key}} dumped by Jansson with
 // JSON_SORT_KEYS|JSON_COMPACT, so any change of a parameter, an input or the verb's format version
 // (suite/commands.json) changes the key of the job and of everything downstream. Adding a job whose
