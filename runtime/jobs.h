@@ -114,7 +114,8 @@ json_t *results_build(const runner_t *r, const graph_t *g);
 
 // jobs_cache.c: a runner for cache (NULL: $IGPT_CACHE or ./cache, created), jobs CPU slots
 // (<= 0: one; each CPU job gets cores/jobs OpenMP threads, a number fixed by --jobs so that a
-// resumed training stays bit-identical), gpus a comma list (NULL: $CUDA_VISIBLE_DEVICES, else none).
+// resumed training stays bit-identical), gpus a comma list (NULL: $CUDA_VISIBLE_DEVICES, else the
+// /dev/nvidiaN present; "" none).
 int runner_init(runner_t *r, const char *cache, int jobs, const char *gpus);
 void runner_free(runner_t *r);
 

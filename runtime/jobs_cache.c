@@ -146,6 +146,15 @@ int runner_init(runner_t *r, const char *cache, int jobs, const char *gpus) {
     }
     free(copy);
   }
+  if (!g) {  // no list given: the NVIDIA device nodes present, /dev/nvidia0, /dev/nvidia1, ...
+    for (int i = 0; i < 64; i++) {
+      char dev[32];
+      snprintf(dev, sizeof dev, "/dev/nvidia%d", i);
+      if (!path_exists(dev)) break;
+      r->gpus = xrealloc(r->gpus, (size_t)(r->n_gpus + 1) * sizeof *r->gpus);
+      r->gpus[r->n_gpus++] = xasprintf("%d", i);
+    }
+  }
   const char *bin = getenv("IGPT_BIN");
   static char self[4096];
   if (bin) snprintf(self, sizeof self, "%s", bin);
