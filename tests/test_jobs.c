@@ -417,3 +417,23 @@ Test(jobs, slurm_executor_matches_local_and_adopts_after_kill, .timeout = 60) {
   free(err); free(got); free(want); free(extra); free(tables); free(fx);
   env_free(&ref); env_free(&e);
 }
+
+// The results igpt run writes follow reports/results.schema.json (checked with python3-jsonschema,
+// as the reports tests do).
+Test(jobs, results_follow_the_reports_schema) {
+  if (run_cmd("/usr/bin/python3 -c 'import jsonschema' 2>/dev/null") != 0) cr_skip_test("python3-jsonschema is not installed");
+  char *schema = repo_path("reports/results.schema.json");
+  if (!path_exists(schema)) { free(schema); cr_skip_test("reports/results.schema.json is not in this tree"); }
+  env_t e = env_new("jobs-schema");
+  cr_assert_eq(run_tables(&e, NULL, "alpha beta"), 0);
+  const char *tables[] = {"alpha", "beta"};
+  for (int t = 0; t < 2; t++) {
+    char *cmd = xasprintf("/usr/bin/python3 -c \"import json, jsonschema, sys; "
+                          "jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))\" "
+                          "%s/%s/smoke/results.json %s", e.results, tables[t], schema);
+    cr_assert_eq(run_cmd(cmd), 0, "%s does not validate", tables[t]);
+    free(cmd);
+  }
+  free(schema);
+  env_free(&e);
+}
