@@ -72,6 +72,14 @@ test-deps: deps
 bench-deps: deps
 	$(call apt_install,$(BENCH_PKGS))
 
+# make reproduce TABLE=linear-probe|fine-tune|low-data-cifar|bert-comparison|all [SCALE=smoke] [JOBS=n]:
+# runs the table's job graph through the cache (cache/, reused by every rerun) and writes
+# results/<table>/<scale>/ (results.json, and report.json/report.html when igpt report is built).
+SCALE ?= smoke
+reproduce: deps all
+	@test -n "$(TABLE)" || { echo "usage: make reproduce TABLE=linear-probe|fine-tune|low-data-cifar|bert-comparison|all [SCALE=smoke] [JOBS=n]"; exit 2; }
+	$(BUILD)/igpt run $(TABLE) --scale $(SCALE) $(if $(JOBS),--jobs $(JOBS))
+
 test: test-deps
 	@$(MAKE) --no-print-directory all $(TEST_BIN)
 	@BUILD=$(BUILD) ci/test.sh $(TEST_BIN)

@@ -1,0 +1,439 @@
+// Orchestrator tests on a fixture suite of cheap shell jobs (tests/fixtures/jobs: fake-verb.sh
+// stands in for every verb), so they do not depend on the real verbs: keys, shared jobs, reruns,
+// kill -9 then resume, corrupted artifacts, two runs on one cache, retries, failures, and the
+// validation of suite JSON. The real suite (suite/) is loaded and expanded at every scale too.
+#include "testutil.h"
+#include "jobs.h"
+#include "suite.h"
+#include <signal.h>
+#include <sys/wait.h>
+
+static char *fixture(void) { return repo_path("tests/fixtures/jobs"); }
+
+typedef struct { char *dir, *cache, *results, *log; } env_t;
+
+static env_t env_new(const char *tag) {
+  env_t e;
+  e.dir = test_tmpdir(tag);
+  e.cache = xasprintf("%s/cache", e.dir);
+  e.results = xasprintf("%s/results", e.dir);
+  e.log = xasprintf("%s/log", e.dir);
+  return e;
+}
+static void env_free(env_t *e) {
+  rm_rf(e->dir);
+  free(e->dir); free(e->cache); free(e->results); free(e->log);
+}
+
+// igpt run TABLES on the fixture suite in e; extra is prepended to the environment. Exit status.
+static int run_tables(const env_t *e, const char *extra, const char *tables) {
+  char *bin = igpt_bin(), *fx = fixture();
+  char *cmd = xasprintf("env FAKE_LOG=%s FAKE_STATE=%s IGPT_PLAIN=1 IGPT_RETRY_BACKOFF=0.05 %s %s run %s --suite %s "
+                        "--cache %s --results %s --jobs 2 2>>%s/runner.err",
+                        e->log, e->dir, extra ? extra : "", bin, tables, fx, e->cache, e->results, e->dir);
+  int rc = run_cmd(cmd);
+  free(cmd); free(bin); free(fx);
+  return rc;
+}
+
+// Lines of the fake verbs' log that start with prefix (a verb, "resume", or "VERB KEY").
+static int log_count(const env_t *e, const char *prefix) {
+  FILE *f = fopen(e->log, "r");
+  if (!f) return 0;
+  char line[512];
+  int n = 0;
+  while (fgets(line, sizeof line, f)) n += !strncmp(line, prefix, strlen(prefix));
+  fclose(f);
+  return n;
+}
+static int log_lines(const env_t *e) { return log_count(e, ""); }
+
+// Every "VERB KEY" start line appears once: no job ran twice.
+static void assert_each_job_once(const env_t *e) {
+  FILE *f = fopen(e->log, "r");
+  cr_assert_not_null(f);
+  char line[512];
+  while (fgets(line, sizeof line, f)) {
+    if (!strncmp(line, "resume", 6)) continue;
+    line[strcspn(line, "\n")] = 0;
+    cr_assert_eq(log_count(e, line), 1, "job ran %d times: %s", log_count(e, line), line);
+  }
+  fclose(f);
+}
+
+// The row values of a results file, as one compact JSON string (caller frees).
+static char *row_values(const char *results, const char *table) {
+  char *p = xasprintf("%s/%s/smoke/results.json", results, table);
+  json_error_t err;
+  json_t *r = json_load_file(p, 0, &err);
+  cr_assert_not_null(r, "%s: %s", p, err.text);
+  json_t *vals = json_array();
+  size_t i; json_t *row;
+  json_array_foreach(json_object_get(r, "rows"), i, row) {
+    size_t k; json_t *run;
+    json_array_foreach(json_object_get(row, "runs"), k, run)
+      json_array_append(vals, json_object_get(run, "value"));
+  }
+  char *s = json_dumps(vals, JSON_COMPACT);
+  json_decref(vals); json_decref(r); free(p);
+  return s;
+}
+
+static job_t *find_label(graph_t *g, const char *prefix) {
+  for (int i = 0; i < g->n; i++)
+    if (!strncmp(g->jobs[i]->label, prefix, strlen(prefix))) return g->jobs[i];
+  return NULL;
+}
+
+Test(jobs, keys_stable_and_change_with_any_input) {
+  char *fx = fixture();
+  suite_t s;
+  cr_assert_eq(suite_load(&s, fx), 0, "%s", igpt_errmsg());
+  graph_t a, b;
+  graph_init(&a, &s); graph_init(&b, &s);
+  cr_assert_eq(graph_expand(&a, "alpha", "smoke"), 0, "%s", igpt_errmsg());
+  cr_assert_eq(graph_expand(&b, "alpha", "smoke"), 0, "%s", igpt_errmsg());
+  cr_assert_eq(a.n, b.n);
+  for (int i = 0; i < a.n; i++) cr_assert_str_eq(a.jobs[i]->key, b.jobs[i]->key);
+  // the key is the SHA-256 of the canonical spec
+  char hex[65];
+  sha256_hex(a.jobs[0]->spec, strlen(a.jobs[0]->spec), hex);
+  cr_assert_str_eq(hex, a.jobs[0]->key);
+  // shared pretraining: two probe rows, one pretrain job
+  int pretrains = 0;
+  for (int i = 0; i < a.n; i++) pretrains += !strcmp(a.jobs[i]->verb, "pretrain");
+  cr_assert_eq(pretrains, 1);
+  // a3 needs manual data: skipped with the reason
+  json_t *r3 = json_array_get(a.rows, 2);
+  cr_assert_str_eq(json_string_value(json_object_get(r3, "status")), "skipped");
+  cr_assert(strstr(json_string_value(json_object_get(r3, "reason")), "manual"));
+
+  // change one pretraining parameter: pretrain and everything after it change, nothing before
+  json_t *pre = json_object_get(json_object_get(s.scales, "smoke"), "pretrain");
+  json_object_set_new(pre, "steps", json_integer(7));
+  graph_t c;
+  graph_init(&c, &s);
+  cr_assert_eq(graph_expand(&c, "alpha", "smoke"), 0);
+  const char *before[] = {"fetch", "prepare set-a", "palette", "tokenize set-a"};
+  for (size_t i = 0; i < 4; i++)
+    cr_assert_str_eq(find_label(&a, before[i])->key, find_label(&c, before[i])->key, "%s", before[i]);
+  const char *after[] = {"pretrain", "features set-a", "probe set-a", "report"};
+  for (size_t i = 0; i < 4; i++)
+    cr_assert_str_neq(find_label(&a, after[i])->key, find_label(&c, after[i])->key, "%s", after[i]);
+  // a verb's format version: only that verb and its dependents change
+  json_object_set_new(json_object_get(s.commands, "palette"), "version", json_integer(2));
+  graph_t d;
+  graph_init(&d, &s);
+  cr_assert_eq(graph_expand(&d, "alpha", "smoke"), 0);
+  cr_assert_str_eq(find_label(&c, "prepare set-a")->key, find_label(&d, "prepare set-a")->key);
+  cr_assert_str_neq(find_label(&c, "palette")->key, find_label(&d, "palette")->key);
+  cr_assert_str_neq(find_label(&c, "tokenize set-b")->key, find_label(&d, "tokenize set-b")->key);
+  graph_free(&a); graph_free(&b); graph_free(&c); graph_free(&d);
+  suite_free(&s);
+  free(fx);
+}
+
+Test(jobs, shared_jobs_run_once_and_rerun_does_no_work) {
+  env_t e = env_new("jobs-share");
+  cr_assert_eq(run_tables(&e, NULL, "alpha"), 0);
+  int after_alpha = log_lines(&e);
+  cr_assert_eq(log_count(&e, "pretrain"), 1);
+  cr_assert_eq(run_tables(&e, NULL, "beta"), 0);
+  // beta shares set-a's data, palette, AR pretraining, features and probe with alpha
+  cr_assert_eq(log_count(&e, "pretrain"), 2, "beta adds only its BERT pretraining");
+  cr_assert_eq(log_count(&e, "prepare"), 2);
+  assert_each_job_once(&e);
+  int after_beta = log_lines(&e);
+  cr_assert_gt(after_beta, after_alpha);
+  char *v1 = row_values(e.results, "alpha");
+  cr_assert_eq(run_tables(&e, NULL, "alpha beta"), 0);
+  cr_assert_eq(log_lines(&e), after_beta, "a rerun did work");
+  char *v2 = row_values(e.results, "alpha");
+  cr_assert_str_eq(v1, v2);
+  free(v1); free(v2);
+  env_free(&e);
+}
+
+// Waits until a file exists with at least min_step in it (the fake pretraining's checkpoint).
+static bool wait_step(const char *cache, int min_step, double timeout) {
+  double t0 = now_seconds();
+  while (now_seconds() - t0 < timeout) {
+    char *cmd = xasprintf("cat %s/*.work/ckpt 2>/dev/null | sort -n | tail -1", cache);
+    FILE *p = popen(cmd, "r");
+    free(cmd);
+    int step = 0;
+    if (p) { if (fscanf(p, "%d", &step) != 1) step = 0; pclose(p); }
+    if (step >= min_step) return true;
+    usleep(50000);
+  }
+  return false;
+}
+
+static pid_t spawn_run(const env_t *e, const char *extra, const char *tables) {
+  char *bin = igpt_bin(), *fx = fixture();
+  char *cmd = xasprintf("exec env FAKE_LOG=%s FAKE_STATE=%s IGPT_PLAIN=1 %s %s run %s --suite %s --cache %s "
+                        "--results %s --jobs 2 --quiet 2>>%s/runner.err",
+                        e->log, e->dir, extra, bin, tables, fx, e->cache, e->results, e->dir);
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    _exit(127);
+  }
+  free(cmd); free(bin); free(fx);
+  return pid;
+}
+
+Test(jobs, kill9_mid_table_then_rerun_resumes_and_matches, .timeout = 60) {
+  env_t ref = env_new("jobs-ref"), e = env_new("jobs-kill");
+  cr_assert_eq(run_tables(&ref, NULL, "alpha"), 0);
+  char *want = row_values(ref.results, "alpha");
+  pid_t pid = spawn_run(&e, "FAKE_STEP_SLEEP=0.2", "alpha");
+  cr_assert(wait_step(e.cache, 2, 20), "pretraining never reached step 2");
+  kill(pid, SIGKILL);
+  int st;
+  waitpid(pid, &st, 0);
+  usleep(300000);  // the job itself dies through PR_SET_PDEATHSIG
+  cr_assert_eq(log_count(&e, "pretrain"), 1);
+  int done_before = log_count(&e, "prepare") + log_count(&e, "palette") + log_count(&e, "tokenize");
+  cr_assert_eq(run_tables(&e, "FAKE_STEP_SLEEP=0.01", "alpha"), 0);
+  cr_assert_eq(log_count(&e, "resume"), 1, "pretraining did not resume from its checkpoint");
+  cr_assert_eq(log_count(&e, "prepare") + log_count(&e, "palette") + log_count(&e, "tokenize"), done_before,
+               "jobs finished before the kill ran again");
+  char *got = row_values(e.results, "alpha");
+  cr_assert_str_eq(got, want);
+  // the resumed checkpoint started past step 1
+  FILE *f = fopen(e.log, "r");
+  char line[512];
+  int from = -1;
+  while (fgets(line, sizeof line, f))
+    if (!strncmp(line, "resume", 6)) from = atoi(strrchr(line, ' ') + 1);
+  fclose(f);
+  cr_assert_geq(from, 2);
+  free(want); free(got);
+  env_free(&ref); env_free(&e);
+}
+
+Test(jobs, corrupted_artifact_is_rebuilt) {
+  env_t e = env_new("jobs-corrupt");
+  cr_assert_eq(run_tables(&e, NULL, "alpha"), 0);
+  char *want = row_values(e.results, "alpha");
+  char *fx = fixture();
+  suite_t s;
+  cr_assert_eq(suite_load(&s, fx), 0);
+  graph_t g;
+  graph_init(&g, &s);
+  cr_assert_eq(graph_expand(&g, "alpha", "smoke"), 0);
+  job_t *feat = find_label(&g, "features set-a");
+  char *path = xasprintf("%s/%s/out.txt", e.cache, feat->key);
+  FILE *f = fopen(path, "r+");
+  cr_assert_not_null(f);
+  fputc('X', f);  // same size, other bytes
+  fclose(f);
+  char *feat_line = xasprintf("features %s", feat->key);
+  cr_assert_eq(log_count(&e, feat_line), 1);
+  cr_assert_eq(run_tables(&e, NULL, "alpha"), 0);
+  cr_assert_eq(log_count(&e, feat_line), 2, "the corrupted features were not rebuilt");
+  cr_assert_eq(log_count(&e, "probe"), 2, "the probes, whose outputs were intact, reran");
+  char *got = row_values(e.results, "alpha");
+  cr_assert_str_eq(got, want);
+  // and a deleted done.json is a job to rebuild too
+  char *done = xasprintf("%s/%s/done.json", e.cache, feat->key);
+  cr_assert_eq(unlink(done), 0);
+  cr_assert_eq(run_tables(&e, NULL, "alpha"), 0);
+  cr_assert_eq(log_count(&e, feat_line), 3);
+  free(done); free(got); free(want); free(feat_line); free(path); free(fx);
+  graph_free(&g);
+  suite_free(&s);
+  env_free(&e);
+}
+
+Test(jobs, two_runs_on_one_cache_do_not_collide, .timeout = 60) {
+  env_t e = env_new("jobs-two");
+  pid_t a = spawn_run(&e, "FAKE_STEP_SLEEP=0.1", "alpha");
+  pid_t b = spawn_run(&e, "FAKE_STEP_SLEEP=0.1", "beta");
+  pid_t c = spawn_run(&e, "FAKE_STEP_SLEEP=0.1", "alpha");
+  int sa, sb, sc;
+  waitpid(a, &sa, 0); waitpid(b, &sb, 0); waitpid(c, &sc, 0);
+  cr_assert(WIFEXITED(sa) && WEXITSTATUS(sa) == 0);
+  cr_assert(WIFEXITED(sb) && WEXITSTATUS(sb) == 0);
+  cr_assert(WIFEXITED(sc) && WEXITSTATUS(sc) == 0);
+  assert_each_job_once(&e);
+  cr_assert_eq(log_count(&e, "pretrain"), 2);
+  int lines = log_lines(&e);
+  cr_assert_eq(run_tables(&e, NULL, "alpha beta"), 0);
+  cr_assert_eq(log_lines(&e), lines);
+  env_free(&e);
+}
+
+Test(jobs, transient_failure_retries_and_failure_blocks_dependents) {
+  env_t e = env_new("jobs-retry");
+  cr_assert_eq(run_tables(&e, "FAKE_FLAKY=palette", "alpha"), 0);
+  cr_assert_eq(log_count(&e, "palette"), 2, "the transient failure was not retried once");
+  env_free(&e);
+  env_t f = env_new("jobs-fail");
+  cr_assert_eq(run_tables(&f, "FAKE_FAIL=features", "alpha"), 1);
+  cr_assert_eq(log_count(&f, "probe"), 0, "a probe ran without its features");
+  char *err = xasprintf("%s/runner.err", f.dir);
+  env_free(&f);
+  free(err);
+  // --keep-going: both features jobs are tried, each failing, and nothing downstream runs
+  env_t k = env_new("jobs-keep");
+  cr_assert_eq(run_tables(&k, "FAKE_FAIL=features", "alpha --keep-going"), 1);
+  cr_assert_eq(log_count(&k, "features"), 2);
+  cr_assert_eq(log_count(&k, "probe"), 0);
+  env_free(&k);
+}
+
+Test(jobs, dry_run_explains_and_does_nothing) {
+  env_t e = env_new("jobs-dry");
+  char *bin = igpt_bin(), *fx = fixture();
+  char *cmd = xasprintf("env FAKE_LOG=%s %s run alpha --suite %s --cache %s --dry-run --explain > %s/out", e.log, bin, fx,
+                        e.cache, e.dir);
+  cr_assert_eq(run_cmd(cmd), 0);
+  cr_assert_eq(log_lines(&e), 0);
+  char *out = xasprintf("%s/out", e.dir);
+  uint8_t *text; size_t n;
+  cr_assert_eq(file_read_all(out, &text, &n), 0);
+  cr_assert(strstr((char *)text, "12 of 12 jobs would run"), "%s", text);
+  cr_assert(strstr((char *)text, "waits for"), "%s", text);
+  free(text);
+  cr_assert_eq(run_tables(&e, NULL, "alpha"), 0);
+  cr_assert_eq(run_cmd(cmd), 0);
+  cr_assert_eq(file_read_all(out, &text, &n), 0);
+  cr_assert(strstr((char *)text, "0 of 12 jobs would run"), "%s", text);
+  free(text); free(out); free(cmd); free(bin); free(fx);
+  env_free(&e);
+}
+
+// Copies the fixture suite into dir, then replaces from with to in file.
+static void broken_suite(const char *dir, const char *file, const char *from, const char *to) {
+  char *fx = fixture();
+  char *cmd = xasprintf("cp %s/*.json %s/ && /usr/bin/python3 -c \"import sys; p=sys.argv[1]; s=open(p).read(); "
+                        "assert sys.argv[2] in s; open(p,'w').write(s.replace(sys.argv[2], sys.argv[3], 1))\" %s/%s '%s' '%s'",
+                        fx, dir, dir, file, from, to);
+  cr_assert_eq(run_cmd(cmd), 0, "%s", cmd);
+  free(cmd); free(fx);
+}
+
+static void expect_error(const char *file, const char *from, const char *to, const char *want1, const char *want2) {
+  char *dir = test_tmpdir("suite");
+  broken_suite(dir, file, from, to);
+  suite_t s;
+  cr_assert_eq(suite_load(&s, dir), -1, "%s: %s -> %s loaded", file, from, to);
+  cr_assert(strstr(igpt_errmsg(), file), "no file name in: %s", igpt_errmsg());
+  cr_assert(strstr(igpt_errmsg(), want1), "no '%s' in: %s", want1, igpt_errmsg());
+  if (want2) cr_assert(strstr(igpt_errmsg(), want2), "no '%s' in: %s", want2, igpt_errmsg());
+  rm_rf(dir);
+  free(dir);
+}
+
+Test(jobs, malformed_suite_json_names_file_and_path) {
+  expect_error("tables.json", "\"published\": 80.0", "\"published\": \"80\"", "$.tables.alpha.rows[1].published",
+               "expected a number or null, found a string");
+  expect_error("tables.json", "\"objective\": \"bert\"", "\"objective\": \"gpt\"", "$.tables.beta.rows[1].objective",
+               "\"gpt\"");
+  expect_error("tables.json", "\"row\": \"b1\"", "\"row\": \"b9\"", "$.tables.beta.rows[1].relation.row", "b9");
+  expect_error("tables.json", "\"model\": \"big\"", "\"model\": \"huge\"", "$.tables.alpha.rows[0].model", "huge");
+  expect_error("scales.json", "\"steps\": 6", "\"steps\": -6", "$.scales.smoke.pretrain.steps", "found -6");
+  expect_error("scales.json", "\"big\": \"tiny\"", "\"big\": \"small\"", "$.scales.smoke.models.big", "small");
+  expect_error("models.json", "\"n_head\": 2", "\"n_head\": 3", "$.models.big.n_head", "multiple");
+  expect_error("commands.json", "\"version\": 1, \"resources\": \"gpu\", \"resumable\"",
+               "\"version\": \"1\", \"resources\": \"gpu\", \"resumable\"", "$.verbs.pretrain.version", "an integer");
+  expect_error("models.json", "\"n_vocab\": 16}", "\"n_vocab\": 16,}", "line 2", NULL);  // a syntax error: line, column
+}
+
+Test(jobs, real_suite_expands_every_table_at_every_scale) {
+  char *dir = repo_path("suite");
+  suite_t s;
+  cr_assert_eq(suite_load(&s, dir), 0, "%s", igpt_errmsg());
+  const char *table; json_t *t;
+  json_object_foreach(s.tables, table, t) {
+    const char *scale; json_t *sc;
+    json_object_foreach(s.scales, scale, sc) {
+      graph_t g;
+      graph_init(&g, &s);
+      cr_assert_eq(graph_expand(&g, table, scale), 0, "%s at %s: %s", table, scale, igpt_errmsg());
+      cr_assert_not_null(g.report);
+      cr_assert_eq(json_array_size(g.rows), json_array_size(json_object_get(t, "rows")));
+      // every job's command line fills all its placeholders
+      runner_t r;
+      cr_assert_eq(runner_init(&r, "/tmp", 1, ""), 0);
+      for (int i = 0; i < g.n; i++) {
+        json_t *cmd = job_argv(&r, &g, g.jobs[i], "/nonexistent-out", false);
+        if (strcmp(g.jobs[i]->verb, "report") && !strcmp(g.jobs[i]->verb, "pretrain")) {
+          cr_assert_null(cmd, "pretrain writes its config file: the out dir must exist");
+          continue;
+        }
+        cr_assert_not_null(cmd, "%s %s: %s", table, scale, igpt_errmsg());
+        char *text = json_dumps(cmd, 0);
+        cr_assert_null(strstr(text, "{p:"), "%s", text);
+        cr_assert_null(strstr(text, "{in:"), "%s", text);
+        free(text);
+        json_decref(cmd);
+      }
+      runner_free(&r);
+      graph_free(&g);
+    }
+  }
+  // the smoke scale runs every table's rows on data it has (ImageNet rows are skipped, with reason)
+  graph_t g;
+  graph_init(&g, &s);
+  cr_assert_eq(graph_expand(&g, "linear-probe", "smoke"), 0);
+  size_t i; json_t *row;
+  int skipped = 0;
+  json_array_foreach(g.rows, i, row)
+    if (!strcmp(json_string_value(json_object_get(row, "status")), "skipped")) {
+      skipped++;
+      cr_assert(strstr(json_string_value(json_object_get(row, "reason")), "manual"));
+    }
+  cr_assert_eq(skipped, 6);
+  graph_free(&g);
+  suite_free(&s);
+  free(dir);
+}
+
+// --executor slurm against stand-ins for sbatch/sacct/scancel (tests/fixtures/jobs/slurm): the
+// results equal the local executor's, and a rerun after kill -9 adopts the job still running.
+Test(jobs, slurm_executor_matches_local_and_adopts_after_kill, .timeout = 60) {
+  env_t ref = env_new("jobs-slurm-ref"), e = env_new("jobs-slurm");
+  cr_assert_eq(run_tables(&ref, NULL, "alpha"), 0);
+  char *want = row_values(ref.results, "alpha");
+  char *fx = fixture();
+  char *extra = xasprintf("PATH=%s/slurm:$PATH FAKE_SLURM=%s FAKE_STEP_SLEEP=0.3", fx, e.dir);
+  char *tables = xstrdup("alpha --executor slurm");
+  pid_t pid = spawn_run(&e, extra, tables);
+  cr_assert(wait_step(e.cache, 2, 20), "pretraining never reached step 2");
+  kill(pid, SIGKILL);
+  int st;
+  waitpid(pid, &st, 0);
+  cr_assert_eq(run_tables(&e, extra, tables), 0);
+  cr_assert_eq(log_count(&e, "pretrain"), 1, "the pretraining was submitted again instead of adopted");
+  cr_assert_eq(log_count(&e, "resume"), 0);
+  char *err = xasprintf("grep -q 'adopt' %s/runner.err", e.dir);
+  cr_assert_eq(run_cmd(err), 0, "the rerun did not say it adopted the Slurm job");
+  assert_each_job_once(&e);
+  char *got = row_values(e.results, "alpha");
+  cr_assert_str_eq(got, want);
+  free(err); free(got); free(want); free(extra); free(tables); free(fx);
+  env_free(&ref); env_free(&e);
+}
+
+// The results igpt run writes follow reports/results.schema.json (checked with python3-jsonschema,
+// as the reports tests do).
+Test(jobs, results_follow_the_reports_schema) {
+  if (run_cmd("/usr/bin/python3 -c 'import jsonschema' 2>/dev/null") != 0) cr_skip_test("python3-jsonschema is not installed");
+  char *schema = repo_path("reports/results.schema.json");
+  if (!path_exists(schema)) { free(schema); cr_skip_test("reports/results.schema.json is not in this tree"); }
+  env_t e = env_new("jobs-schema");
+  cr_assert_eq(run_tables(&e, NULL, "alpha beta"), 0);
+  const char *tables[] = {"alpha", "beta"};
+  for (int t = 0; t < 2; t++) {
+    char *cmd = xasprintf("/usr/bin/python3 -c \"import json, jsonschema, sys; "
+                          "jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))\" "
+                          "%s/%s/smoke/results.json %s", e.results, tables[t], schema);
+    cr_assert_eq(run_cmd(cmd), 0, "%s does not validate", tables[t]);
+    free(cmd);
+  }
+  free(schema);
+  env_free(&e);
+}

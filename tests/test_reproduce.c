@@ -1,0 +1,103 @@
+// End to end: every paper table at a shrunken smoke scale with the real verbs (prepare synthetic,
+// palette, tokenize, train, features, probe, finetune, report), then a rerun that does no work.
+// The suite is the repository's, with scales.json's smoke entry shrunk so the four tables take
+// seconds; skipped when this build lacks one of the verbs (before the branches are merged).
+#include "testutil.h"
+#include <jansson.h>
+
+// The built command has every verb the tables run (asked with --help: the test binary itself
+// links only what it references).
+static bool have_verbs(void) {
+  const char *verbs[] = {"prepare", "palette", "tokenize", "train", "features", "probe", "finetune"};
+  char *bin = igpt_bin();
+  bool ok = true;
+  for (size_t i = 0; i < sizeof verbs / sizeof verbs[0] && ok; i++) {
+    char *cmd = xasprintf("%s %s --help >/dev/null 2>&1", bin, verbs[i]);
+    ok = run_cmd(cmd) == 0;
+    free(cmd);
+  }
+  free(bin);
+  return ok;
+}
+
+// Copies suite/*.json into dir with the smoke scale shrunk.
+static void tiny_suite(const char *dir) {
+  char *src = repo_path("suite");
+  char *cmd = xasprintf("cp %s/*.json %s/", src, dir);
+  cr_assert_eq(run_cmd(cmd), 0);
+  free(cmd);
+  char *p = xasprintf("%s/scales.json", dir);
+  json_error_t e;
+  json_t *root = json_load_file(p, 0, &e);
+  cr_assert_not_null(root, "%s", e.text);
+  json_t *s = json_object_get(json_object_get(root, "scales"), "smoke");
+  json_object_set_new(s, "prepare", json_pack("{s:{s:i, s:i}}", "synthetic", "n_train", 200, "n_test", 60));
+  json_object_set_new(s, "palette", json_pack("{s:s, s:i, s:i, s:i}", "source", "kmeans", "k", 512, "pixels", 20000, "iters", 2));
+  json_object_set_new(s, "pretrain", json_pack("{s:i, s:i, s:f, s:i, s:i}", "steps", 3, "batch", 2, "lr", 0.003,
+                                               "warmup_steps", 1, "checkpoint_every", 2));
+  json_object_set_new(s, "probe", json_pack("{s:i}", "max_labels_per_class", 10));
+  json_object_set_new(s, "finetune", json_pack("{s:i, s:i, s:f, s:i}", "steps", 2, "batch", 2, "lr", 0.001, "eval_every", 1));
+  cr_assert_eq(json_dump_file(root, p, JSON_INDENT(1)), 0);
+  json_decref(root);
+  free(p);
+  p = xasprintf("%s/models.json", dir);
+  root = json_load_file(p, 0, &e);
+  json_t *m = json_object_get(json_object_get(root, "models"), "smoke");
+  json_object_set_new(m, "n_layer", json_integer(1));
+  json_object_set_new(m, "n_embd", json_integer(16));
+  cr_assert_eq(json_dump_file(root, p, JSON_INDENT(1)), 0);
+  json_decref(root);
+  free(p);
+  free(src);
+}
+
+Test(reproduce, all_tables_at_tiny_smoke_then_rerun_does_no_work, .timeout = 300) {
+  if (!have_verbs()) cr_skip_test("this build lacks some of prepare/palette/tokenize/train/features/probe/finetune");
+  char *dir = test_tmpdir("reproduce");
+  tiny_suite(dir);
+  char *bin = igpt_bin();
+  char *cmd = xasprintf("cd %s && IGPT_PLAIN=1 OMP_NUM_THREADS=1 %s run all --suite %s --cache %s/cache --results %s/results "
+                        "--jobs 2 2> %s/run1.err", dir, bin, dir, dir, dir, dir);
+  int rc = run_cmd(cmd);
+  if (rc != 0) {
+    char *log = xasprintf("tail -n 30 %s/run1.err", dir);
+    run_cmd(log);
+    free(log);
+  }
+  cr_assert_eq(rc, 0, "igpt run all failed: see the log above");
+  const char *tables[] = {"linear-probe", "fine-tune", "low-data-cifar", "bert-comparison"};
+  for (int t = 0; t < 4; t++) {
+    char *p = xasprintf("%s/results/%s/smoke/results.json", dir, tables[t]);
+    json_error_t e;
+    json_t *r = json_load_file(p, 0, &e);
+    cr_assert_not_null(r, "%s: %s", p, e.text);
+    int runs = 0;
+    size_t i; json_t *row;
+    json_array_foreach(json_object_get(r, "rows"), i, row) {
+      size_t k; json_t *run;
+      json_array_foreach(json_object_get(row, "runs"), k, run) {
+        cr_assert(json_is_number(json_object_get(run, "value")), "%s row %zu has a run without a value", p, i);
+        double v = json_number_value(json_object_get(run, "value"));
+        cr_assert(v >= 0 && v <= 100, "%s: accuracy %g outside [0, 100]", p, v);
+        runs++;
+      }
+    }
+    cr_assert_gt(runs, 0, "%s: no row ran", p);
+    json_decref(r);
+    free(p);
+  }
+  // the second run: everything cached, nothing started
+  free(cmd);
+  cmd = xasprintf("cd %s && IGPT_PLAIN=1 %s run all --suite %s --cache %s/cache --results %s/results 2> %s/run2.err", dir,
+                  bin, dir, dir, dir, dir);
+  double t0 = now_seconds();
+  cr_assert_eq(run_cmd(cmd), 0);
+  double secs = now_seconds() - t0;
+  free(cmd);
+  cmd = xasprintf("grep -c '^start' %s/run2.err >/dev/null", dir);
+  cr_assert_neq(run_cmd(cmd), 0, "the rerun started jobs");  // grep -c exits 1 when it counts none
+  cr_assert_lt(secs, 30, "the rerun took %.1f s", secs);
+  free(cmd);
+  rm_rf(dir);
+  free(dir); free(bin);
+}
