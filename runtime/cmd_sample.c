@@ -2,6 +2,7 @@
 // written as a PNG grid (the paper's figure layout: original, given half, completions).
 #include "cli.h"
 #include "model.h"
+#include "palette.h"
 #include "pngio.h"
 #include "safetensors.h"
 #include "sample.h"
@@ -22,7 +23,7 @@ static void usage(FILE *out) {
     "half and N completions of the bottom half are sampled; each grid row shows the original,\n"
     "the given half and the completions.\n\n"
     "  --model M         native model file (autoregressive; n_ctx = side^2)\n"
-    "  --palette P       palette file: clusters F32 [K,3] in [-1,1], K = the model's n_vocab\n"
+    "  --palette P       palette: clusters F32 [K,3] in [-1,1] or kmeans_centers.npy; K = n_vocab\n"
     "  --out GRID.png    the grid (written atomically)\n"
     "  --n N             samples, or completions per image (default 8)\n"
     "  --temperature t   softmax temperature (default 1.0)\n"
@@ -45,30 +46,6 @@ static void progress(int done, int total, void *ctx) {
   double rate = done / (el > 0 ? el : 1e-9);
   fprintf(stderr, "%ssample: position %d/%d, %.1f positions/s, ETA %.0f s%s", p->tty ? "\r" : "", done,
           total, rate, (total - done) / rate, p->tty && done < total ? "" : "\n");
-}
-
-// Palette entry k as 8-bit RGB: rint(127.5 * (c + 1)) (REFERENCE.md 2).
-static void dequantise(const uint16_t *tok, int n, const float *clusters, uint8_t *rgb) {
-  for (int i = 0; i < n; i++)
-    for (int ch = 0; ch < 3; ch++) {
-      double v = rint(127.5 * (clusters[tok[i] * 3 + ch] + 1.0));
-      rgb[i * 3 + ch] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-    }
-}
-
-// Nearest centre by squared distance in [-1,1] (x/127.5 - 1), first index on ties.
-static void quantise(const uint8_t *rgb, int n, const float *clusters, int K, uint16_t *tok) {
-  for (int i = 0; i < n; i++) {
-    float x[3] = {rgb[i * 3] / 127.5f - 1, rgb[i * 3 + 1] / 127.5f - 1, rgb[i * 3 + 2] / 127.5f - 1};
-    int best = 0;
-    float bd = INFINITY;
-    for (int k = 0; k < K; k++) {
-      float d = 0;
-      for (int ch = 0; ch < 3; ch++) { float e = x[ch] - clusters[k * 3 + ch]; d += e * e; }
-      if (d < bd) { bd = d; best = k; }
-    }
-    tok[i] = (uint16_t)best;
-  }
 }
 
 int cmd_sample(int argc, char **argv) {
@@ -111,16 +88,16 @@ int cmd_sample(int argc, char **argv) {
   model *m = model_load(mpath);
   if (!m) return fail("sample");
   int rc = 1;
-  st_file pal = {0}, src = {0};
+  st_file src = {0};
+  float *clusters = NULL;
   uint16_t *tok = NULL, *given_tok = NULL;
   uint8_t *orig = NULL, *cell = NULL;
   pngio_grid g = {0};
   const int T = m->cfg.n_ctx, V = m->cfg.n_vocab, side = (int)lround(sqrt(T));
   if (side * side != T) { igpt_err("%s: n_ctx %d is not a square image (side^2)", mpath, T); goto done; }
-  if (st_open(&pal, ppath)) goto done;
-  const st_tensor *cl = st_expect(&pal, "clusters", ST_F32, 2, (int64_t[]){V, 3});
-  if (!cl) { igpt_err_prefix("palette must match the model's n_vocab %d", V); goto done; }
-  const float *clusters = cl->data;
+  int K = 0;
+  if (palette_load(ppath, &clusters, &K)) goto done;
+  if (K != V) { igpt_err("%s: %d colours, the model %s has n_vocab %d", ppath, K, mpath, V); goto done; }
 
   int rws = 0, B;
   if (complete) {  // the images to complete, as tokens (and their original pixels when given)
@@ -144,7 +121,7 @@ int cmd_sample(int argc, char **argv) {
     for (int r = 0; r < rws; r++) {
       if (im) {
         memcpy(orig + (size_t)r * T * 3, (const uint8_t *)im->data + (size_t)r * T * 3, (size_t)T * 3);
-        quantise(orig + (size_t)r * T * 3, T, clusters, V, given_tok + (size_t)r * T);
+        if (palette_tokenize(clusters, V, orig + (size_t)r * T * 3, T, given_tok + (size_t)r * T)) goto done;
       } else {
         memcpy(given_tok + (size_t)r * T, (const uint16_t *)tk->data + (size_t)r * T, T * sizeof *given_tok);
         for (int i = 0; i < T; i++)
@@ -152,7 +129,7 @@ int cmd_sample(int argc, char **argv) {
             igpt_err("%s: tokens[%d,%d] = %u outside the palette of %d", complete, r, i, given_tok[(size_t)r * T + i], V);
             goto done;
           }
-        dequantise(given_tok + (size_t)r * T, T, clusters, orig + (size_t)r * T * 3);
+        if (palette_detokenize(clusters, V, given_tok + (size_t)r * T, T, orig + (size_t)r * T * 3)) goto done;
       }
     }
     B = rws * (int)n;
@@ -176,11 +153,11 @@ int cmd_sample(int argc, char **argv) {
     pngio_grid_init(&g, rws, (int)n + 2, cs, cs, 2, 255);
     for (int r = 0; r < rws; r++) {
       pngio_grid_put(&g, r, 0, orig + (size_t)r * T * 3, side, side, scale);
-      dequantise(given_tok + (size_t)r * T, T, clusters, cell);
+      if (palette_detokenize(clusters, V, given_tok + (size_t)r * T, T, cell)) goto done;
       memset(cell + (size_t)given * 3, 128, (size_t)(T - given) * 3);  // the hidden half, grey
       pngio_grid_put(&g, r, 1, cell, side, side, scale);
       for (int j = 0; j < n; j++) {
-        dequantise(tok + ((size_t)r * n + j) * T, T, clusters, cell);
+        if (palette_detokenize(clusters, V, tok + ((size_t)r * n + j) * T, T, cell)) goto done;
         pngio_grid_put(&g, r, 2 + j, cell, side, side, scale);
       }
     }
@@ -188,7 +165,7 @@ int cmd_sample(int argc, char **argv) {
     int cols = n < 8 ? (int)n : 8, grows = (int)((n + cols - 1) / cols);
     pngio_grid_init(&g, grows, cols, cs, cs, 2, 255);
     for (int b = 0; b < B; b++) {
-      dequantise(tok + (size_t)b * T, T, clusters, cell);
+      if (palette_detokenize(clusters, V, tok + (size_t)b * T, T, cell)) goto done;
       pngio_grid_put(&g, b / cols, b % cols, cell, side, side, scale);
     }
   }
@@ -212,7 +189,7 @@ done:
   pngio_grid_free(&g);
   free(cell); free(tok); free(given_tok); free(orig);
   if (src.map) st_close(&src);
-  if (pal.map) st_close(&pal);
+  free(clusters);
   model_free(m);
   return rc;
 }
