@@ -42,7 +42,7 @@ all: $(BUILD)/igpt
 	@echo "built $(BUILD)/igpt ($(VERSION)); CUDA: $(if $(NVCC),$(NVCC) ($(words $(CU_SRC)) kernel files),not found, CPU only)"
 
 $(BUILD)/igpt: $(BUILD)/runtime/main.o $(BUILD)/libigpt.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(BUILD)/runtime/main.o -Wl,--whole-archive $(BUILD)/libigpt.a -Wl,--no-whole-archive $(LDLIBS)
 
 $(BUILD)/libigpt.a: $(LIB_OBJ)
 	@rm -f $@
@@ -80,7 +80,18 @@ test: test-deps
 bench: bench-deps all
 	ci/bench-cpu.sh
 
+# libFuzzer harnesses (clang): `make fuzz` builds build-fuzz/fuzz_*; run one with
+# `build-fuzz/fuzz_X tests/fixtures/fuzz/X -max_total_time=120`; crashes go to tests/fixtures/fuzz/.
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_LIB := $(filter-out runtime/main.c,$(wildcard runtime/*.c datasets/*.c))
+fuzz: deps
+	@mkdir -p build-fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); echo "fuzz: build-fuzz/$$n"; \
+	  clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I. -Iruntime -Ikernels -Idatasets \
+	    -DIGPT_VERSION='"fuzz"' $$(pkg-config --cflags $(PKGS)) -fopenmp -o build-fuzz/$$n $$f $(FUZZ_LIB) \
+	    $(LDLIBS) || exit 1; done
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/runtime/main.d

@@ -44,7 +44,7 @@ static void free_tensors(st_file *f) {
   f->n = 0;
 }
 
-int st_parse(st_file *f, const void *buf, size_t len, const char *name) {
+static int parse(st_file *f, const void *buf, size_t len, const char *name) {
   const char *who = name ? name : "(buffer)";
   const uint8_t *b = buf;
   if (len < 8) return igpt_err("%s: not a safetensors file: %zu bytes, shorter than the 8-byte header length", who, len);
@@ -149,6 +149,11 @@ int st_parse(st_file *f, const void *buf, size_t len, const char *name) {
   return rc;
 }
 
+int st_parse(st_file *f, const void *buf, size_t len, const char *name) {
+  memset(f, 0, sizeof *f);
+  return parse(f, buf, len, name);
+}
+
 int st_open(st_file *f, const char *path) {
   memset(f, 0, sizeof *f);
   int fd = open(path, O_RDONLY);
@@ -166,7 +171,7 @@ int st_open(st_file *f, const char *path) {
   }
   close(fd);
   f->path = xstrdup(path);
-  if (st_parse(f, f->map, f->map_len, path) != 0) {
+  if (parse(f, f->map, f->map_len, path) != 0) {
     st_close(f);
     return -1;
   }

@@ -37,7 +37,8 @@ const char *st_dtype_name(st_dtype dt);
 size_t st_numel(const st_tensor *t);
 
 int st_open(st_file *f, const char *path);  // 0 or -1 with igpt_err naming the file
-// Parses a buffer already in memory (fuzzing, tests); buf must outlive f. name is for messages.
+// Parses a buffer already in memory (fuzzing, tests); buf must outlive f, which it initialises.
+// name is for messages.
 int st_parse(st_file *f, const void *buf, size_t len, const char *name);
 void st_close(st_file *f);
 
