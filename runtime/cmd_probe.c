@@ -23,6 +23,8 @@ static void usage(FILE *out) {
     "                                 (the paper: 5), or the layers a..b\n"
     "  --C c                          fit at this C only (no sweep)\n"
     "  --c-min c, --c-max c           the sweep's coarse grid (default 1e-5 .. 1e2)\n"
+    "  --Cs c1,c2,...                 fit exactly these C values (ascending, each warm-started\n"
+    "                                 from the previous), no refinement\n"
     "  --max-iter N                   L-BFGS iterations per fit (default 1000)\n"
     "  --no-refit                     keep the train-only fit for test (comparisons)\n"
     "  --standardize | --no-standardize  features standardised per column with the fit set's\n"
@@ -125,7 +127,7 @@ static int test_layers(probe_ctx *c, const int *ls, int nl, const int64_t *rows,
     logreg_result lr;
     rc = logreg_fit(&D, &lo, th, &lr);
     if (!rc)
-      json_object_set_new(out, "refit", json_pack("{s:i,s:f,s:f,s:s,s:I}", "iterations", lr.iterations,
+      json_object_set_new(out, "refit_fit", json_pack("{s:i,s:f,s:f,s:s,s:I}", "iterations", lr.iterations,
                                                   "seconds", lr.seconds, "objective", lr.objective,
                                                   "stop", lr.stop, "n", (json_int_t)tv.n));
     free(tv.x); free(y);
@@ -218,14 +220,14 @@ int cmd_probe(int argc, char **argv) {
   static const struct option opts[] = {
     {"train", 1, 0, 't'}, {"val", 1, 0, 'a'}, {"test", 1, 0, 'e'}, {"layers", 1, 0, 'l'},
     {"concat", 1, 0, 'c'}, {"C", 1, 0, 'C'}, {"c-min", 1, 0, 'm'}, {"c-max", 1, 0, 'M'},
-    {"max-iter", 1, 0, 'i'}, {"no-refit", 0, 0, 'R'}, {"standardize", 0, 0, 's'},
+    {"max-iter", 1, 0, 'i'}, {"Cs", 1, 0, 'L'}, {"no-refit", 0, 0, 'R'}, {"standardize", 0, 0, 's'},
     {"no-standardize", 0, 0, 'S'}, {"labels-per-class", 1, 0, 'n'}, {"subsets", 1, 0, 'u'},
     {"seed", 1, 0, 'd'}, {"json", 0, 0, 'j'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0}};
   const char *paths[3] = {0}, *layers_s = "all", *concat_s = NULL;
   probe_ctx c = {.standardize = 1, .refit = 1, .so = sweep_defaults()};
   long per_class = 0, subsets = 5, seed = 0, max_iter = 1000;
-  double C = 0;
-  int json = 0, o;
+  double C = 0, Cs[64];
+  int json = 0, o, n_Cs = 0;
   optind = 1;
   while ((o = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
     switch (o) {
@@ -238,6 +240,17 @@ int cmd_probe(int argc, char **argv) {
       case 'm': if (parse_double(VERB, "--c-min", optarg, 1e-12, 1e12, &c.so.c_min)) return EXIT_USAGE; break;
       case 'M': if (parse_double(VERB, "--c-max", optarg, 1e-12, 1e12, &c.so.c_max)) return EXIT_USAGE; break;
       case 'i': if (parse_long(VERB, "--max-iter", optarg, 1, 1000000, &max_iter)) return EXIT_USAGE; break;
+      case 'L': {
+        char *dup = xstrdup(optarg), *save = NULL;
+        for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+          double v;
+          if (n_Cs >= 64 || parse_double(VERB, "--Cs", t, 1e-12, 1e12, &v)) { free(dup); return EXIT_USAGE; }
+          if (n_Cs && v <= Cs[n_Cs - 1]) { free(dup); return usage_error(VERB, "--Cs must be ascending"); }
+          Cs[n_Cs++] = v;
+        }
+        free(dup);
+        break;
+      }
       case 'R': c.refit = 0; break;
       case 's': c.standardize = 1; break;
       case 'S': c.standardize = 0; break;
@@ -270,7 +283,10 @@ int cmd_probe(int argc, char **argv) {
         return usage_error(VERB, "--concat wants K or a..b, got '%s'", concat_s);
     }
   }
+  if (C > 0 && n_Cs) return usage_error(VERB, "--C and --Cs exclude each other");
   c.so.fixed_C = C;
+  c.so.Cs = Cs;
+  c.so.n_Cs = n_Cs;
   c.so.max_iter = (int)max_iter;
   c.so.seed = c.seed = (uint64_t)seed;
 
@@ -297,9 +313,12 @@ int cmd_probe(int argc, char **argv) {
   json_object_set_new(res, "masks", json_pack("{s:i,s:i,s:i}", "train", c.tr.masks, "val", c.va.masks,
                                               "test", c.te.masks));
   json_object_set_new(res, "seed", json_integer(seed));
-  json_object_set_new(res, "sweep", C > 0 ? json_pack("{s:f}", "fixed_C", C)
+  json_t *cs_j = json_array();
+  for (int i = 0; i < n_Cs; i++) json_array_append_new(cs_j, json_real(Cs[i]));
+  json_object_set_new(res, "sweep", C > 0 ? json_pack("{s:f}", "fixed_C", C) : n_Cs ? json_pack("{s:o}", "Cs", cs_j)
                                           : json_pack("{s:f,s:f,s:b}", "c_min", c.so.c_min, "c_max",
                                                       c.so.c_max, "refine", c.so.refine));
+  if (!n_Cs) json_decref(cs_j);
 
   if (per_class) {
     // Low-data: per subset, layer and C on validation, the subset's own fit scored on test.

@@ -255,6 +255,9 @@ int probe_sweep(const logreg_data *tr, const float *xv, int Kv, int64_t nv, cons
   int npts = 0, rc = 0;
   if (o->fixed_C > 0) {
     rc = sweep_fit(tr, xv, Kv, nv, yv, o, o->fixed_C, pts, &npts, res);
+  } else if (o->n_Cs > 0) {
+    for (int i = 0; i < o->n_Cs && i < MAXPTS && !rc; i++)
+      rc = sweep_fit(tr, xv, Kv, nv, yv, o, o->Cs[i], pts, &npts, res);
   } else {
     // coarse: decades upward (weaker regularisation) so each fit starts from the previous one
     int falls = 0;

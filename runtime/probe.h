@@ -51,6 +51,8 @@ typedef struct { double C, val_acc, objective; int iterations; double seconds; c
 typedef struct {
   double c_min, c_max;        // coarse grid: decades from c_min to c_max
   double fixed_C;             // > 0: no sweep, fit at this C only
+  const double *Cs;           // n_Cs > 0: fit exactly these, ascending, warm-started in turn
+  int n_Cs;
   int refine;                 // refine around the best: half decades, then quarter decades
   int patience;               // stop the coarse grid after this many falls below the best
   int max_iter;

@@ -202,7 +202,7 @@ Test(probe, verb_picks_the_informative_layer_and_concatenates) {
   cr_assert_gt(test, 0.6, "test accuracy %g (chance 1/3)", test);
   cr_assert(json_is_true(json_object_get(j, "standardized")));
   cr_assert(json_is_true(json_object_get(best, "refit")));
-  cr_assert_not_null(json_object_get(best, "refit") ? json_object_get(best, "refit") : NULL);
+  cr_assert_not_null(json_object_get(best, "refit_fit"));
   json_t *layers = json_object_get(j, "layers");
   cr_assert_eq(json_array_size(layers), 3);
   double noise = json_real_value(json_object_get(json_array_get(layers, 0), "val_acc"));
