@@ -41,6 +41,7 @@ CU_SRC   := $(wildcard kernels/cuda/*.cu)
 all: $(BUILD)/igpt
 	@echo "built $(BUILD)/igpt ($(VERSION)); CUDA: $(if $(NVCC),$(NVCC) ($(words $(CU_SRC)) kernel files),not found, CPU only)"
 
+# whole-archive: the verbs are weak references in main.o, which alone would not pull them in
 $(BUILD)/igpt: $(BUILD)/runtime/main.o $(BUILD)/libigpt.a
 	$(CC) $(CFLAGS) -o $@ $(BUILD)/runtime/main.o -Wl,--whole-archive $(BUILD)/libigpt.a -Wl,--no-whole-archive $(LDLIBS)
 

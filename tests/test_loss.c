@@ -1,0 +1,83 @@
+// igpt loss: on the HF oracle's sequences it reproduces HF's loss (1e-5 relative, the oracle's
+// float32 bound), independent of the batch size; bits = nats / ln 2; bad input is an error.
+#include "testutil.h"
+#include "hf.h"
+#include "model.h"
+#include "safetensors.h"
+#include <jansson.h>
+
+// Runs cmd and parses its one line of JSON on stdout (NULL when it fails).
+static json_t *run_json(const char *cmd) {
+  FILE *p = popen(cmd, "r");
+  cr_assert_not_null(p);
+  char buf[4096] = {0};
+  size_t n = fread(buf, 1, sizeof buf - 1, p);
+  int st = pclose(p);
+  buf[n] = 0;
+  if (st != 0) return NULL;
+  return json_loads(buf, 0, NULL);
+}
+
+Test(loss, reproduces_hf_oracle_loss) {
+  char *dir = oracle_path("hf-imagegpt-tiny"), *tmp = test_tmpdir("loss");
+  model *m = hf_import(dir, false);
+  cr_assert_not_null(m, "%s", igpt_errmsg());
+  char *mp = xasprintf("%s/m.safetensors", tmp), *tp = xasprintf("%s/tokens.safetensors", tmp);
+  cr_assert_eq(model_save(m, mp), 0, "%s", igpt_errmsg());
+  // HF's loss scores input_ids[:, 1:] given sos: our tokens are exactly those 63 per row
+  char *io = oracle_path("hf-imagegpt-tiny/io.safetensors");
+  st_file f;
+  cr_assert_eq(st_open(&f, io), 0, "%s", igpt_errmsg());
+  const st_tensor *ids = st_expect(&f, "input_ids", ST_I64, 2, NULL);
+  cr_assert_not_null(ids);
+  int B = (int)ids->shape[0], T = (int)ids->shape[1] - 1;
+  uint16_t *tok = xmalloc((size_t)B * T * 2);
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T; t++) {
+      int64_t x;
+      memcpy(&x, (const char *)ids->data + 8 * ((size_t)b * (T + 1) + t + 1), 8);
+      tok[b * T + t] = (uint16_t)x;
+    }
+  double ref;
+  memcpy(&ref, st_get(&f, "loss")->data, 8);
+  st_writer *w = st_writer_new();
+  st_writer_add(w, "tokens", ST_U16, 2, (int64_t[]){B, T}, tok);
+  cr_assert_eq(st_writer_save(w, tp), 0, "%s", igpt_errmsg());
+  st_writer_free(w);
+  char *bin = igpt_bin();
+  for (int batch = 1; batch <= 2; batch++) {
+    char *cmd = xasprintf("%s loss --model %s --tokens %s --batch %d --json 2>/dev/null", bin, mp, tp, batch);
+    json_t *r = run_json(cmd);
+    cr_assert_not_null(r, "%s failed", cmd);
+    double nats = json_number_value(json_object_get(r, "nats_per_token"));
+    double bits = json_number_value(json_object_get(r, "bits_per_dim"));
+    cr_expect(fabs(nats - ref) / ref < 1e-5, "batch %d: %.8f nats/token, HF %.8f", batch, nats, ref);
+    cr_expect(fabs(bits - nats / log(2.0)) < 1e-9);
+    cr_expect_eq(json_integer_value(json_object_get(r, "n_tokens")), B * T);
+    json_decref(r);
+    free(cmd);
+  }
+  // sequences longer than the model's context are an error naming the file
+  uint16_t *longer = xcalloc((size_t)(m->cfg.n_ctx + 1), 2);
+  w = st_writer_new();
+  st_writer_add(w, "tokens", ST_U16, 2, (int64_t[]){1, m->cfg.n_ctx + 1}, longer);
+  cr_assert_eq(st_writer_save(w, tp), 0);
+  st_writer_free(w);
+  char *cmd = xasprintf("%s loss --model %s --tokens %s 2>&1 | grep -q 'n_ctx 64'", bin, mp, tp);
+  cr_expect_eq(run_cmd(cmd), 0, "no clear error for over-long sequences");
+  free(cmd);
+  cmd = xasprintf("%s loss --model %s --tokens %s >/dev/null 2>&1", bin, mp, tp);
+  cr_expect_eq(run_cmd(cmd), 1);
+  free(cmd);
+  cmd = xasprintf("%s loss --batch 0 --model %s --tokens %s >/dev/null 2>&1", bin, mp, tp);
+  cr_expect_eq(run_cmd(cmd), 2);
+  free(cmd);
+  cmd = xasprintf("%s loss --help | grep -q 'nats per token'", bin);
+  cr_expect_eq(run_cmd(cmd), 0);
+  free(cmd);
+  free(longer);
+  st_close(&f);
+  model_free(m);
+  rm_rf(tmp);
+  free(tok), free(bin), free(io), free(mp), free(tp), free(tmp), free(dir);
+}
