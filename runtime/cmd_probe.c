@@ -74,9 +74,9 @@ static json_t *sweep_json(const sweep_result *sr) {
   json_t *a = json_array();
   for (int i = 0; i < sr->n_fits; i++) {
     const probe_fit *f = &sr->fits[i];
-    json_array_append_new(a, json_pack("{s:f,s:f,s:f,s:i,s:f,s:s}", "C", f->C, "val_acc", f->val_acc,
+    json_array_append_new(a, json_pack("{s:f,s:f,s:f,s:i,s:i,s:f,s:s}", "C", f->C, "val_acc", f->val_acc,
                                        "objective", f->objective, "iterations", f->iterations,
-                                       "seconds", f->seconds, "stop", f->stop));
+                                       "evaluations", f->evaluations, "seconds", f->seconds, "stop", f->stop));
   }
   return a;
 }
@@ -157,8 +157,9 @@ static int parse_layers(const char *s, int n_layers, int **out, int *n) {
     char *end;
     long l = strtol(t, &end, 10);
     if (*end || end == t || l < 0 || l >= n_layers || *n >= n_layers) {
+      igpt_err("--layers: '%s' is not a layer in 0..%d", t, n_layers - 1);
       free(dup);
-      return igpt_err("--layers: '%s' is not a layer in 0..%d", t, n_layers - 1);
+      return -1;
     }
     (*out)[(*n)++] = (int)l;
   }

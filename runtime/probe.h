@@ -46,7 +46,12 @@ double probe_accuracy(const double *theta, int d, int k, const float *x, int K, 
 int balanced_subset(const int32_t *y, int64_t n, int k, int per_class, rng_t *r, int64_t *rows);
 
 // One fit of the sweep.
-typedef struct { double C, val_acc, objective; int iterations; double seconds; const char *stop; } probe_fit;
+typedef struct {
+  double C, val_acc, objective;
+  int iterations, evaluations;
+  double seconds;
+  const char *stop;
+} probe_fit;
 
 typedef struct {
   double c_min, c_max;        // coarse grid: decades from c_min to c_max

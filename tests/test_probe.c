@@ -158,7 +158,7 @@ static void write_features(const char *path, uint64_t stream, int64_t n, int mas
       rng_seed_stream(&r, 1000 + l, m);
       for (int64_t i = 0; i < n * d; i++) x[l][m * n * d + i] = s[l].x[i] + (m ? 0.5f * rng_normal(&r) : 0);
     }
-    char name[16];
+    char name[32];
     snprintf(name, sizeof name, "layer_%d", l);
     if (masks > 1) st_writer_add(w, name, ST_F32, 3, (int64_t[]){masks, n, d}, x[l]);
     else st_writer_add(w, name, ST_F32, 2, (int64_t[]){n, d}, x[l]);
