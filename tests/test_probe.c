@@ -252,3 +252,42 @@ Test(probe, verb_ensembles_masks_and_rejects_bad_input) {
   rm_rf(dir);
   free(dir);
 }
+
+// Malformed features files are refused with a message naming the file and the tensor.
+Test(probe, rejects_malformed_features_files) {
+  char *dir = test_tmpdir("probe-bad");
+  char *p = xasprintf("%s/f.st", dir);
+  float x[12] = {0};
+  int32_t y[3] = {0, 1, -1}, y2[3] = {0, 1, 1};
+  struct { const char *what, *expect; } cases[] = {
+    {"no labels", "labels"}, {"negative label", "labels[2]"}, {"gap", "layer_1"},
+    {"rows", "layer_0"}, {"dtype", "layer_0"}, {"masks", "masks"}, {"none", "no 'layer_"}};
+  for (int c = 0; c < 7; c++) {
+    st_writer *w = st_writer_new();
+    switch (c) {
+      case 0: st_writer_add(w, "layer_0", ST_F32, 2, (int64_t[]){3, 4}, x); break;
+      case 1: st_writer_add(w, "layer_0", ST_F32, 2, (int64_t[]){3, 4}, x);
+              st_writer_add(w, "labels", ST_I32, 1, (int64_t[]){3}, y); break;
+      case 2: st_writer_add(w, "layer_0", ST_F32, 2, (int64_t[]){3, 4}, x);
+              st_writer_add(w, "layer_2", ST_F32, 2, (int64_t[]){3, 4}, x);
+              st_writer_add(w, "labels", ST_I32, 1, (int64_t[]){3}, y2); break;
+      case 3: st_writer_add(w, "layer_0", ST_F32, 2, (int64_t[]){4, 3}, x);
+              st_writer_add(w, "labels", ST_I32, 1, (int64_t[]){3}, y2); break;
+      case 4: st_writer_add(w, "layer_0", ST_I32, 2, (int64_t[]){3, 4}, x);
+              st_writer_add(w, "labels", ST_I32, 1, (int64_t[]){3}, y2); break;
+      case 5: st_writer_add(w, "layer_0", ST_F32, 3, (int64_t[]){2, 3, 2}, x);
+              st_writer_add(w, "layer_1", ST_F32, 2, (int64_t[]){3, 4}, x);
+              st_writer_add(w, "labels", ST_I32, 1, (int64_t[]){3}, y2); break;
+      case 6: st_writer_add(w, "labels", ST_I32, 1, (int64_t[]){3}, y2); break;
+    }
+    cr_assert_eq(st_writer_save(w, p), 0);
+    st_writer_free(w);
+    features_file ff;
+    cr_assert_eq(features_open(&ff, p), -1, "%s accepted", cases[c].what);
+    cr_assert(strstr(igpt_errmsg(), cases[c].expect) && strstr(igpt_errmsg(), p), "%s: %s", cases[c].what,
+              igpt_errmsg());
+  }
+  rm_rf(dir);
+  free(dir);
+  free(p);
+}
