@@ -258,7 +258,7 @@ int logreg_fit(const logreg_data *data, const logreg_opts *opts, double *theta, 
     p.epsilon = 0;  // our own gtol/ftol tests run in cb_progress
     p.past = 0;
     p.max_iterations = opts->max_iter;
-    p.max_linesearch = 40;
+    p.max_linesearch = 20;  // scipy L-BFGS-B's maxls: a line search in float32 noise gives up sooner
     p.linesearch = LBFGS_LINESEARCH_MORETHUENTE;
     int lr = lbfgs((int)s.np, x, &fx, cb_evaluate, cb_progress, &s, &p);
     if (lr == LBFGS_STOP) {
