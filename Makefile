@@ -80,6 +80,7 @@ test: test-deps
 
 bench: bench-deps all
 	ci/bench-cpu.sh
+	ci/bench-model.sh
 
 # libFuzzer harnesses (clang): `make fuzz` builds build-fuzz/fuzz_*; run one with
 # `build-fuzz/fuzz_X tests/fixtures/fuzz/X -max_total_time=120`; crashes go to tests/fixtures/fuzz/.

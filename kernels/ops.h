@@ -31,7 +31,8 @@ void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, co
                      const float *w, int N, int C, int OC);
 
 // Multi-head attention. qkv [B,T,3C] (q | k | v, head h at channels h*C/NH..), out [B,T,C],
-// att [B,NH,T,T] softmax(q k^T / sqrt(C/NH)) with the causal mask when causal != 0.
+// att [B,NH,T,T] softmax(q k^T / sqrt(C/NH)) with the causal mask when causal != 0; with the
+// mask, entries right of the diagonal are only written (as 0) within each 64-row block's columns.
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH,
                        int causal);
 // datt is scratch [B,NH,T,T].
@@ -57,3 +58,9 @@ void crossentropy_backward(float *dlogits, const float *probs, const uint16_t *t
 // out[B,C] = mean over T of inp[B,T,C] (the pooled features and the classifier's input).
 void meanpool_forward(float *out, const float *inp, int B, int T, int C);
 void meanpool_backward(float *dinp, const float *dout, int B, int T, int C);
+
+// One query position against a key/value cache (incremental decoding): for each (b, h),
+// out[b, h*hd..] = softmax(q[b, h*hd..] . kc[b,h,j] / sqrt(hd), j < n) @ vc[b,h,j], with
+// q rows q_stride floats apart, caches [B, NH, cap, hd], scores scratch [B, NH, cap].
+void attention_decode_forward(float *out, float *scores, const float *q, int q_stride, const float *kc,
+                              const float *vc, int B, int NH, int hd, int n, int cap);

@@ -203,27 +203,37 @@ model *hf_import(const char *dir, bool drop_zero_biases) {
     }
     c.bias = false;
   }
-  m = model_new(&c);
-  if (!m) goto fail;
   int n = hf_tensors(&c, &t);
+  // check every tensor before allocating the model (a config may claim a huge one)
+  const st_tensor **src = xcalloc((size_t)n, sizeof *src);
   size_t maxn = 0;
-  for (int i = 0; i < n; i++) maxn = hf_numel(&t[i]) > maxn ? hf_numel(&t[i]) : maxn;
-  buf = xmalloc(maxn * sizeof *buf);
   for (int i = 0; i < n; i++) {
-    const st_tensor *s = st_expect(&f, t[i].name, ST_F32, t[i].ndim, t[i].shape);
-    if (!s) {
+    src[i] = st_expect(&f, t[i].name, ST_F32, t[i].ndim, t[i].shape);
+    if (!src[i]) {
       char *msg = xstrdup(igpt_errmsg());
       igpt_err("%s (for %s's n_layer %d, n_embd %d, n_positions %d, vocab_size %d)", msg, dir,
                c.n_layer, c.n_embd, c.n_ctx, c.n_vocab + 1);
       free(msg);
+      free(src);
       goto fail;
     }
-    memcpy(buf, s->data, hf_numel(&t[i]) * sizeof *buf);
+    maxn = hf_numel(&t[i]) > maxn ? hf_numel(&t[i]) : maxn;
+  }
+  m = model_new(&c);
+  if (!m) {
+    free(src);
+    goto fail;
+  }
+  buf = xmalloc(maxn * sizeof *buf);
+  for (int i = 0; i < n; i++) {
+    memcpy(buf, src[i]->data, hf_numel(&t[i]) * sizeof *buf);
     if (hf_tensor_set(m, &t[i], buf)) {
       igpt_err_prefix("%s", path);
+      free(src);
       goto fail;
     }
   }
+  free(src);
   for (int i = 0; i < f.n; i++) {
     int j = 0;
     while (j < n && strcmp(t[j].name, f.tensors[i].name)) j++;

@@ -281,14 +281,15 @@ int model_backward(model *m) {
   model_acts *a = &m->acts;
 
   // gradient buffers of the activations, one layer's worth, reused going down the layers
+  size_t datt_n = (size_t)B * NH * T * T;  // scratch the attention backward overwrites
   size_t need = BTC /*dres*/ + BTC /*dlnf*/ + (b->head ? BT * V : 0) + B * C + B * K + 4 * BTC * 2 +
-                3 * BTC + BTC * 3 + (size_t)B * NH * T * T;
+                3 * BTC + BTC * 3 + datt_n;
   if (need > m->grad_acts_cap) {
     free(m->grad_acts_memory);
     m->grad_acts_memory = xmalloc(need * sizeof(float));
     m->grad_acts_cap = need;
   }
-  memset(m->grad_acts_memory, 0, need * sizeof(float));
+  memset(m->grad_acts_memory, 0, (need - datt_n) * sizeof(float));
   float *p = m->grad_acts_memory;
   float *dres = p; p += BTC;        // d loss / d h (the residual stream), flowing down
   float *dlnf = p; p += BTC;

@@ -16,19 +16,14 @@
 // Weights are stored [out, in] (y = x @ W^T, as llm.c); importers transpose HF's Conv1D [in, out].
 // Dimension letters: B batch, T positions, C n_embd, V n_vocab, L n_layer, NH n_head, K n_classes.
 //
-// Sampling with a KV cache (a later module; the plan this layout supports):
-//   model_kv { float *k, *v; /* [L, B, NH, n_ctx, C/NH] */ int len; } allocated by the sampler.
-//   One step at position t = kv.len for a batch of B next inputs (sos at t = 0, else the token just
-//   drawn): x = wte/sos + wpe[t] -> per layer: ln_1 (model_norm gains), qkv = x @ W_qkv^T (+b) for
-//   one row per example, append k, v at row t of the cache, attend q over rows 0..t (causal by
-//   construction), proj, residual, ln_2, mlp, residual -> ln_f -> logits = x @ wtet^T [B, V].
-//   Everything it needs is public here: the parameter pointers (model_param/model_layer) and the
-//   config; the kernels are the same ones in kernels/ops.h (matmul_forward with T = 1, etc.).
+// Sampling (AR) uses model_decode below: one position at a time with a KV cache, each step the
+// same computation as the forward's row at that position.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "rng.h"
+#include "safetensors.h"
 
 typedef enum { OBJ_AR = 0, OBJ_BERT = 1 } model_objective;
 
@@ -187,3 +182,22 @@ void model_bert_mask(rng_t *rng, uint8_t *mask, int B, int T, double p);
 // config and reports the file and tensor on any mismatch, a missing tensor or an unexpected one.
 int model_save(const model *m, const char *path);
 model *model_load(const char *path);
+// The same from a safetensors file already open (fuzzing, files in memory); f stays open.
+model *model_from_st(const st_file *f);
+
+// ---------------------------------------------------------------- incremental decoding (AR)
+// A key/value cache for B sequences decoded together, one position per model_decode call.
+typedef struct {
+  int B, len, cap;        // sequences, positions filled, capacity (n_ctx)
+  float *k, *v;           // [L, B, NH, cap, C/NH]
+  float *x, *ln, *qkv, *atty, *proj, *fch, *fch_gelu, *scores;  // one position's scratch
+} model_kv;
+
+model_kv *model_kv_new(const model *m, int B);
+void model_kv_free(model_kv *kv);
+static inline void model_kv_reset(model_kv *kv) { kv->len = 0; }
+// Feeds position t = kv->len of every sequence (sos when t = 0, else prev[b], the token at
+// position t-1) and writes logits [B, V] for the token at position t; kv->len becomes t+1.
+// -1 with igpt_err when the cache is full (t = n_ctx), a token is outside the palette, or the
+// model is BERT. The logits equal model_forward's at position t (to float rounding).
+int model_decode(model *m, model_kv *kv, const uint16_t *prev, float *logits);

@@ -326,3 +326,40 @@ Test(model, malformed_files_give_clear_errors) {
   rm_rf(dir);
   free(dir);
 }
+
+// Decoding one position at a time with the KV cache gives the forward's logits at every position
+// (within 1e-5 relative: the same float32 math summed in a different order), HF layout and official.
+Test(model, decode_matches_forward) {
+  for (int bias = 0; bias < 2; bias++) {
+    model_config c = tiny(OBJ_AR, bias, 0);
+    model *m = model_new(&c);
+    randomize(m, 8 + bias);
+    enum { B = 3, T = 8 };
+    uint16_t tok[B * T];
+    rng_t r;
+    rng_seed(&r, 9);
+    for (int i = 0; i < B * T; i++) tok[i] = (uint16_t)rng_below(&r, (uint32_t)c.n_vocab);
+    model_batch b = {.tokens = tok, .B = B, .T = T, .head = true};
+    cr_assert_eq(model_forward(m, &b), 0, "%s", igpt_errmsg());
+    model_kv *kv = model_kv_new(m, B);
+    float lg[B * 7];
+    double ref[B * 7];
+    uint16_t prev[B];
+    for (int t = 0; t < T; t++) {
+      for (int i = 0; i < B; i++) prev[i] = t ? tok[i * T + t - 1] : 0;
+      cr_assert_eq(model_decode(m, kv, prev, lg), 0, "%s", igpt_errmsg());
+      for (int i = 0; i < B; i++)
+        for (int v = 0; v < 7; v++) ref[i * 7 + v] = model_logits(m)[((size_t)i * T + t) * 7 + v];
+      double e = rel_err_f32_f64(lg, ref, B * 7);
+      cr_expect(e < 1e-5, "bias %d position %d: relative error %.3g", bias, t, e);
+    }
+    cr_expect_eq(model_decode(m, kv, prev, lg), -1, "decoding past n_ctx must fail");
+    cr_expect(strstr(igpt_errmsg(), "full"), "%s", igpt_errmsg());
+    model_kv_reset(kv);
+    prev[0] = 7;
+    cr_expect_eq(model_decode(m, kv, prev, lg), 0, "position 0 reads no token");
+    cr_expect_eq(model_decode(m, kv, prev, lg), -1, "token 7 is outside the palette");
+    model_kv_free(kv);
+    model_free(m);
+  }
+}

@@ -3,25 +3,18 @@
 // query rows; with the causal mask a row block only touches the key columns it can see, which
 // halves the work. See kernels/ops.h.
 #include "ops.h"
-#include <cblas.h>
-#include <math.h>
+#include "cpu.h"
+#include "vmath.h"
 #include <string.h>
 
 #define ROWS 64  // query rows per block
-
-// OpenBLAS's own threads would fight the OpenMP ones: one thread per sgemm inside the region.
-static int blas_threads_off(void) {
-  int n = openblas_get_num_threads();
-  openblas_set_num_threads(1);
-  return n;
-}
 
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH,
                        int causal) {
   int hd = C / NH, C3 = 3 * C;
   float scale = 1.0f / sqrtf((float)hd);
   int nblas = blas_threads_off();
-#pragma omp parallel for collapse(2) schedule(dynamic, 1)
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if ((size_t)B * T * T * C > 8 * PAR_MIN)
   for (int b = 0; b < B; b++)
     for (int h = 0; h < NH; h++) {
       const float *q = qkv + (size_t)b * T * C3 + h * hd, *k = q + C, *v = q + 2 * C;
@@ -38,22 +31,25 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
           float *row = ab + (size_t)i * T;
           int n = causal ? r0 + i + 1 : T;
           float mx = row[0];
+#pragma omp simd reduction(max : mx)
           for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
           float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
           for (int j = 0; j < n; j++) {
             row[j] = expf(row[j] - mx);
             sum += row[j];
           }
           float inv = 1.0f / sum;
           for (int j = 0; j < n; j++) row[j] *= inv;
-          if (n < T) memset(row + n, 0, (size_t)(T - n) * sizeof *row);
+          // P v below reads the block's columns up to ncol: zero the masked ones among them
+          if (n < ncol) memset(row + n, 0, (size_t)(ncol - n) * sizeof *row);
         }
         // y = P v
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, hd, ncol, 1.0f, ab, T, v, C3,
                     0.0f, y + (size_t)r0 * C, C);
       }
     }
-  openblas_set_num_threads(nblas);
+  blas_threads_restore(nblas);
 }
 
 // With P = softmax(S), y = P v:  dP = dy v^T, dv += P^T dy, dS = P (dP - rowsum(P dP)) / sqrt(hd),
@@ -63,7 +59,7 @@ void attention_backward(float *dqkv, float *datt, const float *dout, const float
   int hd = C / NH, C3 = 3 * C;
   float scale = 1.0f / sqrtf((float)hd);
   int nblas = blas_threads_off();
-#pragma omp parallel for collapse(2) schedule(dynamic, 1)
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if ((size_t)B * T * T * C > 8 * PAR_MIN)
   for (int b = 0; b < B; b++)
     for (int h = 0; h < NH; h++) {
       const float *q = qkv + (size_t)b * T * C3 + h * hd, *k = q + C, *v = q + 2 * C;
@@ -84,6 +80,7 @@ void attention_backward(float *dqkv, float *datt, const float *dout, const float
           const float *p = ab + (size_t)i * T;
           float *d = db + (size_t)i * T;
           float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
           for (int j = 0; j < ncol; j++) dot += p[j] * d[j];
           for (int j = 0; j < ncol; j++) d[j] = p[j] * (d[j] - dot) * scale;
         }
@@ -93,5 +90,5 @@ void attention_backward(float *dqkv, float *datt, const float *dout, const float
                     q + (size_t)r0 * C3, C3, 1.0f, dk, C3);
       }
     }
-  openblas_set_num_threads(nblas);
+  blas_threads_restore(nblas);
 }

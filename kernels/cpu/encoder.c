@@ -1,11 +1,12 @@
 // encoder: token + position embeddings, the learned sos vector at position 0 (AR) or the BERT
 // mask zeroing the token embedding. See kernels/ops.h.
 #include "ops.h"
+#include "cpu.h"
 #include <string.h>
 
 void encoder_forward(float *out, const uint16_t *tok, const uint8_t *mask, const float *wte,
                      const float *wpe, const float *sos, int B, int T, int C) {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * T * C > PAR_MIN)
   for (int b = 0; b < B; b++)
     for (int t = 0; t < T; t++) {
       float *o = out + ((size_t)b * T + t) * C;

@@ -1,17 +1,19 @@
 // rmsnorm: the official norm, x * rsqrt(mean(x^2) + eps) * g (no mean subtraction, no bias).
 // See kernels/ops.h.
 #include "ops.h"
+#include "cpu.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
 
 void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *g, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C > PAR_MIN)
   for (int n = 0; n < N; n++) {
     const float *x = inp + (size_t)n * C;
     float *y = out + (size_t)n * C;
     float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
     for (int c = 0; c < C; c++) ss += x[c] * x[c];
     float r = 1.0f / sqrtf(ss / C + RMSNORM_EPS);
     for (int c = 0; c < C; c++) y[c] = x[c] * r * g[c];
@@ -25,7 +27,7 @@ void rmsnorm_backward(float *dinp, float *dg, const float *dout, const float *in
                       const float *rstd, int N, int C) {
   int nt = omp_get_max_threads();
   float *dg_part = dg ? calloc((size_t)nt * C, sizeof *dg_part) : NULL;
-#pragma omp parallel
+#pragma omp parallel if ((size_t)N * C > PAR_MIN)
   {
     float *dgp = dg_part ? dg_part + (size_t)omp_get_thread_num() * C : NULL;
 #pragma omp for schedule(static)
@@ -33,6 +35,7 @@ void rmsnorm_backward(float *dinp, float *dg, const float *dout, const float *in
       const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
       float r = rstd[n];
       float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
       for (int c = 0; c < C; c++) dot += dy[c] * g[c] * x[c];
       float k = dot * r * r * r / C;
       if (dinp) {
