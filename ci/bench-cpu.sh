@@ -23,15 +23,18 @@ export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
 # Ours: the median step time `igpt train` reports (it leaves out the first step, which allocates).
 ours=$("$bin" train --config "$tmp/config.json" --tokens "$tmp/tokens.safetensors" --out "$tmp/run" \
          --steps $((STEPS + 3)) --batch "$BATCH" --lr 1e-3 --warmup 0 --checkpoint-every 0 --quiet --json)
-ours_ms=$($py -c 'import json,sys; print("%.1f" % json.loads(sys.argv[1])["median_step_ms"])' "$ours")
+get() { $py -c 'import json,sys; print("%.1f" % json.loads(sys.argv[1])[sys.argv[2]])' "$@"; }
+ours_ms=$(get "$ours" median_step_ms); ours_cpu=$(get "$ours" median_step_cpu_ms)
 torch=$($py "$root/ci/bench_torch_step.py" --layers "$LAYERS" --d "$D" --heads "$HEADS" --ctx "$CTX" \
           --batch "$BATCH" --vocab "$VOCAB" --threads "$THREADS" --warmup 3 --steps "$STEPS")
-torch_ms=$($py -c 'import json,sys; print("%.1f" % json.loads(sys.argv[1])["ms_per_step"])' "$torch")
+torch_ms=$(get "$torch" ms_per_step); torch_cpu=$(get "$torch" cpu_ms_per_step)
 torch_v=$($py -c 'import json,sys; print(json.loads(sys.argv[1])["torch"])' "$torch")
+ratio() { $py -c "print('%.2fx' % ($1 / $2))"; }
 
 echo "training step: $LAYERS layers, d $D, $HEADS heads, T $CTX, batch $BATCH, vocab $VOCAB; $THREADS threads"
-printf '%-30s %10s %10s\n' "implementation" "ms/step" "vs torch"
-printf '%-30s %10s %10s\n' "PyTorch $torch_v (CPU)" "$torch_ms" "1.00x"
-printf '%-30s %10s %10s\n' "igpt (OpenBLAS + OpenMP)" "$ours_ms" \
-  "$($py -c "print('%.2fx' % ($torch_ms / $ours_ms))")"
-echo "(ratio > 1: igpt is faster; medians of $STEPS steps after warm-up)"
+printf '%-30s %10s %10s %14s %10s\n' "implementation" "ms/step" "vs torch" "CPU ms/step" "vs torch"
+printf '%-30s %10s %10s %14s %10s\n' "PyTorch $torch_v (CPU)" "$torch_ms" "1.00x" "$torch_cpu" "1.00x"
+printf '%-30s %10s %10s %14s %10s\n' "igpt (OpenBLAS + OpenMP)" "$ours_ms" "$(ratio "$torch_ms" "$ours_ms")" \
+  "$ours_cpu" "$(ratio "$torch_cpu" "$ours_cpu")"
+echo "(medians of $STEPS steps after warm-up; ratio > 1: igpt is faster. ms/step is wall time; CPU"
+echo " ms/step sums all threads, a steadier figure on a busy machine. Provisional unless the machine is quiet.)"

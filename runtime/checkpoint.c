@@ -18,15 +18,19 @@ bool checkpoint_exists(const char *dir) {
   return e;
 }
 
-int checkpoint_save(const char *dir, const model *m, const train_state *s) {
+int checkpoint_save(const char *dir, const model *m, train_state *s) {
   char *model_p = path_in(dir, "model.safetensors"), *prev_p = path_in(dir, "model.prev.safetensors");
   char *state_p = path_in(dir, "state.safetensors");
   int rc = -1;
-  // Keep the weights the current state belongs to reachable until the new state is written.
-  unlink(prev_p);
-  if (path_exists(model_p) && link(model_p, prev_p) < 0) {
-    igpt_err("cannot link %s to %s: %s", model_p, prev_p, strerror(errno));
-    goto out;
+  // Keep the weights the current state belongs to reachable until the new state is written:
+  // model.safetensors, linked as model.prev.safetensors, unless prev already holds them (a run
+  // resumed after a kill between the two writes, whose model.safetensors is an orphan).
+  if (!s->weights_in_prev) {
+    unlink(prev_p);
+    if (path_exists(model_p) && link(model_p, prev_p) < 0) {
+      igpt_err("cannot link %s to %s: %s", model_p, prev_p, strerror(errno));
+      goto out;
+    }
   }
   if (model_save(m, model_p) < 0) goto out;
   char digest[65];
@@ -54,6 +58,7 @@ int checkpoint_save(const char *dir, const model *m, const train_state *s) {
   st_writer_free(w);
   if (wrc < 0) goto out;
   unlink(prev_p);
+  s->weights_in_prev = false;
   rc = 0;
 out:
   free(model_p);
@@ -136,6 +141,7 @@ model *checkpoint_load(const char *dir, train_state *s) {
              state_p, dir, want, got[0] ? "differs" : "is missing");
     goto fail;
   }
+  s->weights_in_prev = use == prev_p;
   if (use == prev_p) log_warn("resuming from %s: the run was stopped while writing a checkpoint", prev_p);
   m = model_load(use);
   if (!m) goto fail;

@@ -21,10 +21,11 @@ typedef struct {
   size_t n;              // n_params of the model
   json_t *options;       // the options fixed for the run (train_options_json); owned
   int threads;           // OpenMP threads of the run that wrote it (bits depend on it)
+  bool weights_in_prev;  // the state's weights are model.prev.safetensors (set by checkpoint_load)
 } train_state;
 
 // Writes DIR/model.safetensors then DIR/state.safetensors for model m and state s.
-int checkpoint_save(const char *dir, const model *m, const train_state *s);
+int checkpoint_save(const char *dir, const model *m, train_state *s);
 // True when DIR holds a state file (a run to resume).
 bool checkpoint_exists(const char *dir);
 // Loads the latest consistent pair from DIR: the model (returned, caller frees) and the state

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 void train_opts_default(train_opts *o) {
@@ -136,6 +137,11 @@ void train_test_kill(const char *point, int64_t step) {
   if (!strcmp(at ? at : "checkpoint", point)) raise(SIGKILL);
 }
 
+// SIGINT / SIGTERM (Ctrl-C, a scheduler's preemption) finish the current step, write a
+// checkpoint and stop; a second signal kills at once (SA_RESETHAND).
+static volatile sig_atomic_t stop_signal;
+static void on_stop(int sig) { stop_signal = sig; }
+
 // Keeps the log lines of steps <= upto (a resumed run rewrites the steps after its checkpoint).
 static FILE *open_log(const char *dir, int64_t upto) {
   char *path = xasprintf("%s/log.jsonl", dir);
@@ -164,6 +170,14 @@ out:
   return f;
 }
 
+// CPU seconds of the process, all threads: a step's cost that a busy machine does not inflate
+// as much as its wall time (benchmarks report both).
+static double cpu_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -186,11 +200,12 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
   FILE *log = NULL;
   uint16_t *tokens = NULL;
   uint8_t *mask = NULL;
-  double *step_ms = NULL;
+  double *step_ms = NULL, *step_cpu_ms = NULL;
   json_t *fixed = NULL;
   int rc = -1;
   char tokens_sha[65];
-  bool have_data = false;
+  bool have_data = false, old_handlers = false;
+  struct sigaction old_int, old_term;
 
   if (batcher_open(&data, tokens_path, cfg->n_ctx, cfg->n_vocab, o->seed) < 0) return -1;
   have_data = true;
@@ -213,6 +228,16 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
                omp_get_max_threads());
     log_info("resuming %s at step %lld of %lld", out_dir, (long long)st.step, (long long)o->steps);
   } else {
+    char *weights = xasprintf("%s/model.safetensors", out_dir);
+    bool stray = path_exists(weights);
+    free(weights);
+    if (stray && !resume) {
+      // Not ours to overwrite unasked (an imported model, another verb's output).
+      igpt_err("%s already holds model.safetensors but no training state; choose another --out "
+               "(or pass --resume to start this run there, replacing it)", out_dir);
+      goto out;
+    }
+    if (resume) log_info("no checkpoint in %s yet: starting at step 0", out_dir);
     if (!(m = model_new(cfg))) goto out;
     model_init(m, o->seed);
     st.m = xcalloc(m->n_params, sizeof(float));
@@ -233,16 +258,30 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
   tokens = xmalloc((size_t)B * T * sizeof *tokens);
   mask = xmalloc((size_t)B * T);
   step_ms = xmalloc((size_t)(o->steps - start_step + 1) * sizeof *step_ms);
+  step_cpu_ms = xmalloc((size_t)(o->steps - start_step + 1) * sizeof *step_cpu_ms);
   adamw_opts ao = adamw_defaults();
   ao.weight_decay = o->weight_decay;
   lr_schedule sch = {.lr = o->lr, .warmup = o->warmup, .total = o->steps};
   const bool tty = isatty(2);
+  struct sigaction sa = {.sa_handler = on_stop, .sa_flags = SA_RESETHAND};
+  sigemptyset(&sa.sa_mask);
+  stop_signal = 0;
+  sigaction(SIGINT, &sa, &old_int);
+  if (old_int.sa_handler == SIG_IGN) sigaction(SIGINT, &old_int, NULL);  // nohup / background: keep
+  sigaction(SIGTERM, &sa, &old_term);
+  old_handlers = true;
+  // A parent may hand down these signals blocked (a test harness does): unblock them.
+  sigset_t stops;
+  sigemptyset(&stops);
+  sigaddset(&stops, SIGINT);
+  sigaddset(&stops, SIGTERM);
+  sigprocmask(SIG_UNBLOCK, &stops, NULL);
   const double t_start = now_seconds();
   double last_print = 0, loss = NAN;
   int64_t n_timed = 0;
 
   for (int64_t s = start_step; s < o->steps; s++) {
-    double t0 = now_seconds();
+    double t0 = now_seconds(), c0 = cpu_seconds();
     model_zero_grad(m);
     double loss_sum = 0;
     for (int k = 0; k < accum; k++) {
@@ -273,13 +312,16 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
                    lr, decays(t) ? o->weight_decay : 0.0, &ao);
     }
     double ms = (now_seconds() - t0) * 1e3;
+    step_cpu_ms[n_timed] = (cpu_seconds() - c0) * 1e3;
     step_ms[n_timed++] = ms;
     st.step = s + 1;
     st.data = data.st;
 
     double elapsed = now_seconds() - t_start;
-    fprintf(log, "{\"step\":%lld,\"loss\":%.6f,\"lr\":%.6e,\"grad_norm\":%.6e,\"step_ms\":%.3f,"
-                 "\"elapsed_s\":%.3f}\n", (long long)st.step, loss, lr, gnorm, ms, elapsed);
+    double epoch = (double)data.st.epoch + (double)data.st.pos / (double)data.N;
+    fprintf(log, "{\"step\":%lld,\"loss\":%.6f,\"lr\":%.6e,\"grad_norm\":%.6e,\"epoch\":%.4f,"
+                 "\"step_ms\":%.3f,\"elapsed_s\":%.3f}\n", (long long)st.step, loss, lr, gnorm, epoch,
+            ms, elapsed);
     fflush(log);
 
     bool last = st.step == o->steps;
@@ -295,32 +337,48 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
       if (tty && last) fputc('\n', stderr);
       last_print = elapsed;
     }
-    if (last || (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0)) {
+    if (last || stop_signal || (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0)) {
       if (checkpoint_save(out_dir, m, &st) < 0) goto out;
       train_test_kill("checkpoint", st.step);
+    }
+    if (stop_signal && !last) {
+      if (tty) fputc('\n', stderr);
+      igpt_err("stopped by %s after step %lld of %lld; the checkpoint in %s is written, continue "
+               "with --resume", strsignal(stop_signal), (long long)st.step, (long long)o->steps,
+               out_dir);
+      goto out;
     }
   }
 
   if (result) {
-    double med = NAN;
-    if (n_timed > 0) {
-      // The first step of a process allocates activations and warms caches: leave it out.
-      int64_t skip = n_timed > 1 ? 1 : 0;
-      qsort(step_ms + skip, (size_t)(n_timed - skip), sizeof *step_ms, cmp_double);
-      med = step_ms[skip + (n_timed - skip) / 2];
+    // The first step of a process allocates activations and warms caches: leave it out.
+    int64_t skip = n_timed > 1 ? 1 : 0, nt = n_timed - skip;
+    double med = NAN, med_cpu = NAN;
+    if (nt > 0) {
+      qsort(step_ms + skip, (size_t)nt, sizeof *step_ms, cmp_double);
+      qsort(step_cpu_ms + skip, (size_t)nt, sizeof *step_cpu_ms, cmp_double);
+      med = step_ms[skip + nt / 2];
+      med_cpu = step_cpu_ms[skip + nt / 2];
     }
-    *result = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:i}", "out", out_dir,
+    *result = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:i}", "out", out_dir,
                         "step", (json_int_t)st.step, "resumed_from", (json_int_t)start_step,
-                        "loss", isfinite(loss) ? loss : -1.0, "median_step_ms", isfinite(med) ? med : -1.0,
+                        "loss", isfinite(loss) ? loss : -1.0,
+                        "median_step_ms", isfinite(med) ? med : -1.0,
+                        "median_step_cpu_ms", isfinite(med_cpu) ? med_cpu : -1.0,
                         "tokens_per_s", isfinite(med) ? o->batch * (double)T / (med / 1e3) : -1.0,
                         "threads", omp_get_max_threads());
   }
   rc = 0;
 out:
+  if (old_handlers) {
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+  }
   if (log) fclose(log);
   free(tokens);
   free(mask);
   free(step_ms);
+  free(step_cpu_ms);
   json_decref(fixed);
   train_state_free(&st);
   if (m) model_free(m);

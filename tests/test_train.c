@@ -91,11 +91,13 @@ static void assert_same_file(const fixture *f, const char *a, const char *b) {
   free(db);
 }
 
-// Straight run vs a run killed at `at` after step 4 of 8 (checkpoints every 2), then resumed.
+// Straight run vs a run killed at `at` after step 6 of 8 (checkpoints every 2), then resumed.
+// 12 sequences a step over 64 rows: step 6 ends 8 rows into the second epoch, so the resumed run
+// must rebuild that epoch's order from the saved RNG state.
 static void check_resume(const char *train_section, const char *extra, const char *at) {
   fixture f = setup("resume", train_section);
   cr_assert_eq(train(&f, "straight", "", extra), 0, "%s", read_file(&f, "err", NULL));
-  char *env = xasprintf("IGPT_TEST_KILL_AFTER_STEP=4 IGPT_TEST_KILL_AT=%s", at);
+  char *env = xasprintf("IGPT_TEST_KILL_AFTER_STEP=6 IGPT_TEST_KILL_AT=%s", at);
   int rc = train(&f, "killed", env, extra);
   free(env);
   cr_assert_eq(rc, 128 + 9, "the run was to die by SIGKILL at %s, exit status %d", at, rc);
@@ -123,7 +125,7 @@ static void check_resume(const char *train_section, const char *extra, const cha
   teardown(&f);
 }
 
-#define RESUME_TRAIN "\"steps\":8,\"batch\":4,\"lr\":0.003,\"warmup\":2,\"checkpoint_every\":2"
+#define RESUME_TRAIN "\"steps\":8,\"batch\":12,\"lr\":0.003,\"warmup\":2,\"checkpoint_every\":2"
 
 Test(train, resume_after_checkpoint_is_bit_identical, .timeout = 60) {
   check_resume(RESUME_TRAIN, "", "checkpoint");
@@ -132,7 +134,7 @@ Test(train, resume_after_kill_mid_step_is_bit_identical, .timeout = 60) {
   check_resume(RESUME_TRAIN, "", "step");
 }
 Test(train, resume_after_kill_between_weights_and_state, .timeout = 60) {
-  // The weights of step 4 are written, the state is not: resume must use the step-2 pair.
+  // The weights of step 6 are written, the state is not: resume must use the step-4 pair.
   check_resume(RESUME_TRAIN, "", "between");
 }
 Test(train, resume_bert_with_accumulation_and_clipping, .timeout = 60) {
@@ -145,7 +147,7 @@ Test(train, refuses_resume_with_changed_options, .timeout = 60) {
   cr_assert_eq(train(&f, "o", "IGPT_TEST_KILL_AFTER_STEP=2", ""), 128 + 9);
   static const struct { const char *flags, *named; } cases[] = {
       {"--lr 0.002", "--lr"}, {"--seed 1", "--seed"}, {"--steps 9", "--steps"},
-      {"--batch 8", "--batch"}, {"--accum 2", "--micro-batch/--accum"},
+      {"--batch 8", "--batch"}, {"--accum 3", "--micro-batch/--accum"},
       {"--objective bert", "--objective"}, {"--clip 1", "--clip"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char *extra = xasprintf("--resume %s", cases[i].flags);
@@ -314,4 +316,77 @@ Test(train, accumulated_gradient_equals_full_batch) {
   cr_assert(grad_global_norm(m->grads, m->n_params) > 0);
   free(want);
   model_free(m);
+}
+
+Test(train, sigterm_writes_a_checkpoint_and_resumes, .timeout = 60) {
+  // A scheduler's preemption: SIGTERM mid-run finishes the step, checkpoints, exits 1; --resume
+  // then ends where an uninterrupted run ends.
+  fixture f = setup("term", "\"steps\":400,\"batch\":4,\"lr\":0.003,\"checkpoint_every\":0");
+  cr_assert_eq(train(&f, "straight", "", ""), 0, "%s", read_file(&f, "err", NULL));
+  char *rel = igpt_bin(), *bin = realpath(rel, NULL);
+  cr_assert_not_null(bin, "%s not found", rel);
+  free(rel);
+  char *cmd = xasprintf(
+      "cd %s || exit 9; env OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE %s train "
+      "--config %s --tokens %s --out t --quiet 2>err & pid=$!; "
+      "for i in $(seq 1000); do [ -s t/log.jsonl ] || ! kill -0 $pid 2>/dev/null && break; "
+      "sleep 0.01; done; "
+      "kill -TERM $pid 2>/dev/null; wait $pid", f.dir, bin, f.config, f.tokens);
+  int rc = run_cmd(cmd);
+  free(cmd);
+  free(bin);
+  char *err = read_file(&f, "err", NULL);
+  if (rc == 0) {
+    free(err);
+    teardown(&f);
+    cr_skip_test("the run finished before SIGTERM arrived (a very fast or very idle machine)");
+  }
+  cr_assert_eq(rc, 1, "exit %d: %s", rc, err);
+  cr_assert(strstr(err, "stopped by") && strstr(err, "--resume"), "%s", err);
+  free(err);
+  cr_assert_eq(train(&f, "t", "", "--resume"), 0, "%s", read_file(&f, "err", NULL));
+  assert_same_file(&f, "straight/model.safetensors", "t/model.safetensors");
+  teardown(&f);
+}
+
+Test(train, resume_survives_two_kills_between_weights_and_state, .timeout = 60) {
+  // After resuming from model.prev.safetensors (kill between the writes at step 4: the state is
+  // step 2's), the next checkpoint (step 4 again) must not drop those weights before its state is
+  // written: kill at the same place again.
+  fixture f = setup("twice", RESUME_TRAIN);
+  cr_assert_eq(train(&f, "straight", "", ""), 0, "%s", read_file(&f, "err", NULL));
+  cr_assert_eq(train(&f, "k", "IGPT_TEST_KILL_AFTER_STEP=4 IGPT_TEST_KILL_AT=between", ""), 128 + 9);
+  cr_assert_eq(train(&f, "k", "IGPT_TEST_KILL_AFTER_STEP=4 IGPT_TEST_KILL_AT=between", "--resume"),
+               128 + 9, "%s", read_file(&f, "err", NULL));
+  cr_assert_eq(train(&f, "k", "", "--resume"), 0, "%s", read_file(&f, "err", NULL));
+  assert_same_file(&f, "straight/model.safetensors", "k/model.safetensors");
+  assert_same_file(&f, "straight/state.safetensors", "k/state.safetensors");
+  teardown(&f);
+}
+
+Test(train, corrupt_checkpoints_get_clear_errors, .timeout = 60) {
+  fixture f = setup("corrupt", "\"steps\":4,\"batch\":2,\"checkpoint_every\":2");
+  cr_assert_eq(train(&f, "o", "IGPT_TEST_KILL_AFTER_STEP=2", ""), 128 + 9);
+  size_t n;
+  char *state = read_file(&f, "o/state.safetensors", &n);
+  char *sp = xasprintf("%s/o/state.safetensors", f.dir), *mp = xasprintf("%s/o/model.safetensors", f.dir);
+  // A truncated state file.
+  cr_assert_eq(file_write_atomic(sp, state, n / 2), 0);
+  expect_error(&f, "--resume", 1, "state.safetensors", NULL);
+  // A whole state file but other weights beside it (digest mismatch).
+  cr_assert_eq(file_write_atomic(sp, state, n), 0);
+  size_t mn;
+  char *weights = read_file(&f, "o/model.safetensors", &mn);
+  weights[mn - 1] ^= 1;  // one bit of the last parameter
+  cr_assert_eq(file_write_atomic(mp, weights, mn), 0);
+  expect_error(&f, "--resume", 1, "model_sha256", "model.safetensors", NULL);
+  // The intact pair resumes.
+  weights[mn - 1] ^= 1;
+  cr_assert_eq(file_write_atomic(mp, weights, mn), 0);
+  expect_error(&f, "--resume", 0, NULL);
+  // Weights without a state (an imported model, say) are not overwritten unasked.
+  cr_assert_eq(unlink(sp), 0);
+  expect_error(&f, "", 1, "model.safetensors but no training state", NULL);
+  free(state); free(weights); free(sp); free(mp);
+  teardown(&f);
 }
