@@ -13,6 +13,7 @@ BUILD_PKGS := gcc make pkg-config libcurl4-openssl-dev libjansson-dev libarchive
               zlib1g-dev libopenblas-dev libssl-dev libcriterion-dev
 TEST_PKGS  := python3 python3-numpy python3-sklearn dataset-fashion-mnist
 BENCH_PKGS := python3-torch python3-numpy python3-sklearn
+TEST_PKGS  += python3-jsonschema  # reports: the report/results schemas are checked with it (no C JSON-Schema library in Debian)
 
 PKGS     := jansson libcurl libarchive libpng zlib openblas libcrypto
 # eval: L-BFGS for the linear probe (liblbfgs, Debian liblbfgs-dev)
@@ -85,7 +86,7 @@ bench: bench-deps all
 # libFuzzer harnesses (clang): `make fuzz` builds build-fuzz/fuzz_*; run one with
 # `build-fuzz/fuzz_X tests/fixtures/fuzz/X -max_total_time=120`; crashes go to tests/fixtures/fuzz/.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_LIB := $(filter-out runtime/main.c,$(wildcard runtime/*.c datasets/*.c))
+FUZZ_LIB := $(filter-out runtime/main.c,$(wildcard runtime/*.c kernels/cpu/*.c datasets/*.c reports/*.c))
 fuzz: deps
 	@mkdir -p build-fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); echo "fuzz: build-fuzz/$$n"; \
@@ -97,3 +98,12 @@ clean:
 	rm -rf build build-san build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/runtime/main.d
+
+# Headless-Chromium look at a rendered report (installs Debian's chromium; not part of `make test`).
+screenshot: all
+	ci/screenshot.sh $(RESULTS)
+
+# Regression check: latest results/<table>/<scale>/ against suite/baselines/<scale>.json and the
+# published numbers (judged only at paper/released scale); exits non-zero on a regression.
+check: all
+	$(BUILD)/igpt check --scale $(or $(SCALE),smoke)

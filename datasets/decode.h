@@ -1,0 +1,86 @@
+// decode: the raw formats of the data sets (CIFAR-10/100 binary, STL-10 binary, IDX gzip, the
+// official iGPT .npy token arrays) into images in memory, u8 [N,H,W,3] row-major RGB plus labels;
+// the images file of DESIGN.md (safetensors `images` U8 [N,H,W,3], `labels` I32 [N]); area
+// resizing and centre cropping; the class-stratified validation split.
+// Decoders parse a buffer already in memory (so the fuzzers reach them) and check everything
+// before they trust it: a truncated or inconsistent input is refused with the file name and the
+// byte offset where it went wrong, never read past its end.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include "rng.h"
+
+// n images of h x w, 3 channels, row-major (NHWC); labels in [0, n_classes), or -1 when unknown.
+typedef struct {
+  int64_t n;
+  int h, w;
+  int n_classes;
+  uint8_t *pixels;  // [n, h, w, 3], owned
+  int32_t *labels;  // [n], owned
+} image_set;
+
+void image_set_alloc(image_set *s, int64_t n, int h, int w, int n_classes);
+void image_set_free(image_set *s);
+// Appends b's images to a (same h, w); b is left untouched.
+int image_set_append(image_set *a, const image_set *b);
+
+// ---- raw formats; name is the file for messages ----
+#define CIFAR_PX 32
+#define CIFAR_RECORD_PIXELS (3 * CIFAR_PX * CIFAR_PX)
+// CIFAR-10 binary: records of 1 label byte (0..9) + R, G, B planes, each row-major 32x32.
+int decode_cifar10(const uint8_t *buf, size_t len, const char *name, image_set *out);
+// CIFAR-100 binary: coarse label (0..19), fine label (0..99), 3072 pixel bytes; labels are the
+// fine ones, the coarse ones go to coarse (may be NULL; malloc'd [n]).
+int decode_cifar100(const uint8_t *buf, size_t len, const char *name, image_set *out,
+                    int32_t **coarse);
+
+#define STL10_PX 96
+// STL-10 binary images: 3 x 96 x 96 per image, each channel plane stored column-major.
+int decode_stl10_images(const uint8_t *buf, size_t len, const char *name, image_set *out);
+// STL-10 labels, one byte 1..10 per image, stored as 0..9 into s->labels (s->n must match).
+int decode_stl10_labels(const uint8_t *buf, size_t len, const char *name, image_set *s);
+
+// IDX (decompressed): magic 0x00000803 for [n, rows, cols] u8 images (grey: the channel is
+// repeated to RGB), 0x00000801 for [n] u8 labels (< n_classes), stored into s->labels.
+int decode_idx_images(const uint8_t *buf, size_t len, const char *name, image_set *out);
+int decode_idx_labels(const uint8_t *buf, size_t len, const char *name, image_set *s, int n_classes);
+// gunzip a whole .gz buffer (zlib) into *out (malloc'd), refusing more than max_out bytes.
+int gunzip_buf(const uint8_t *buf, size_t len, const char *name, size_t max_out, uint8_t **out,
+               size_t *out_len);
+
+// The official iGPT arrays (openai/image-gpt, *_trX.npy etc.): X is [N, T] (or [N, n_px, n_px])
+// palette indices of any integer dtype, all < vocab; Y is [N] class indices or [N, C] one-hot
+// (integer or float). Tokens become u16 [N, T] (malloc'd), labels i32 [N] (malloc'd).
+typedef struct {
+  int64_t n, t;
+  uint16_t *tokens;
+  int32_t *labels;
+  int n_classes;
+} token_set;
+int decode_igpt_tokens(const uint8_t *buf, size_t len, const char *name, int vocab, token_set *out);
+int decode_igpt_labels(const uint8_t *buf, size_t len, const char *name, token_set *s);
+void token_set_free(token_set *s);
+
+// ---- images files (safetensors) ----
+// Writes `images` U8 [N,H,W,3] and `labels` I32 [N] atomically.
+int images_save(const image_set *s, const char *path);
+// Reads and checks an images file (shape, labels >= -1); the set owns copies.
+int images_load(image_set *s, const char *path);
+int tokens_save(const token_set *s, const char *path);
+
+// ---- geometry ----
+// Centre crop to the largest square, then area (box) resampling to size x size: each output
+// pixel is the average of the input over its footprint, weighted by exact overlap, computed in
+// integers and rounded half up, so integer factors (96 -> 32, 96 -> 48, 64 -> 32) are exact
+// box averages and a constant image stays constant. Enlarging (28 -> 32) uses the same weights.
+void resize_area(const uint8_t *src, int sh, int sw, uint8_t *dst, int dh, int dw);
+void image_set_square_resize(const image_set *in, int size, image_set *out);
+
+// ---- split ----
+// Class-stratified validation split: from each class, round(frac * count) images drawn by a
+// seeded shuffle (one rng stream per class) go to val, the rest stay in train; both keep the
+// source order. Images with label -1 are treated as one more class.
+void split_stratified(const image_set *all, double frac, uint64_t seed, image_set *train,
+                      image_set *val);
+// Images per class (counts[n_classes], caller frees).
+int64_t *label_counts(const int32_t *labels, int64_t n, int n_classes);

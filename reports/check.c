@@ -1,0 +1,271 @@
+// check: regression verdicts and baseline updates. See check.h.
+#include "check.h"
+#include "jcheck.h"
+#include "report.h"
+#include "results.h"
+#include "util.h"
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+static int check_baseline(const json_t *b, const char *file) {
+  int err = 0;
+  const char *path = "";
+  json_t *fmt = jc_get(b, "format", JC_STRING, true, file, path, &err);
+  json_t *scale = jc_get(b, "scale", JC_STRING, true, file, path, &err);
+  json_t *tables = jc_get(b, "tables", JC_OBJECT, true, file, path, &err);
+  jc_get(b, "history", JC_ARRAY, true, file, path, &err);
+  if (err) return -1;
+  if (strcmp(json_string_value(fmt), BASELINE_FORMAT))
+    return igpt_err("%s: format: expected \"%s\", found \"%s\"", file, BASELINE_FORMAT, json_string_value(fmt));
+  if (!scale_meaning(json_string_value(scale)))
+    return igpt_err("%s: scale: unknown scale \"%s\"", file, json_string_value(scale));
+  const char *t, *r;
+  json_t *rows, *e;
+  json_object_foreach(tables, t, rows) {
+    if (!json_is_object(rows)) return igpt_err("%s: tables.%s: expected an object of rows", file, t);
+    json_object_foreach(rows, r, e) {
+      char *p = xasprintf("tables.%s.%s", t, r);
+      jc_get(e, "metric", JC_STRING, true, file, p, &err);
+      jc_get(e, "higher_is_better", JC_BOOL, true, file, p, &err);
+      jc_get(e, "mean", JC_NUMBER, true, file, p, &err);
+      json_t *sd = jc_get(e, "std", JC_NUMBER, true, file, p, &err);
+      jc_get(e, "n", JC_INTEGER, true, file, p, &err);
+      json_t *rule = jc_get(e, "rule", JC_OBJECT, true, file, p, &err);
+      rule_t rr;
+      if (!err && (json_number_value(sd) < 0 || rule_from_json(rule, &rr, file, p))) err = 1;
+      if (err && json_number_value(sd) < 0) igpt_err("%s: %s.std: must be >= 0", file, p);
+      free(p);
+      if (err) return -1;
+    }
+  }
+  return 0;
+}
+
+json_t *baseline_load(const char *path, int *absent) {
+  *absent = 0;
+  if (!path_exists(path)) { *absent = 1; return NULL; }
+  json_error_t e;
+  json_t *b = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
+  if (!b) { igpt_err("%s: line %d column %d: %s", path, e.line, e.column, e.text); return NULL; }
+  if (check_baseline(b, path)) { json_decref(b); return NULL; }
+  return b;
+}
+
+// Mean, std and n of a results row over the runs that produced a number.
+static void row_stats(const json_t *row, double *mean, double *std, int *n) {
+  json_t *runs = json_object_get(row, "runs"), *run;
+  double *v = xmalloc((json_array_size(runs) + 1) * sizeof *v);
+  size_t i;
+  *n = 0;
+  json_array_foreach(runs, i, run) {
+    json_t *x = json_object_get(run, "value");
+    if (json_is_number(x)) v[(*n)++] = json_number_value(x);
+  }
+  stats_mean_std(v, *n, mean, std);
+  free(v);
+}
+
+static void copy_str(char *dst, size_t n, const char *s) { snprintf(dst, n, "%s", s ? s : ""); }
+
+void check_results(const json_t *res, check_against against, const json_t *baseline,
+                   check_item **items, int *nitems) {
+  const char *scale = json_string_value(json_object_get(res, "scale"));
+  const char *table = json_string_value(json_object_get(res, "table"));
+  json_t *brows = json_object_get(json_object_get(baseline, "tables"), table), *row;
+  size_t i;
+  json_array_foreach(json_object_get(res, "rows"), i, row) {
+    *items = xrealloc(*items, (*nitems + 1) * sizeof **items);
+    check_item *it = &(*items)[(*nitems)++];
+    memset(it, 0, sizeof *it);
+    copy_str(it->table, sizeof it->table, table);
+    copy_str(it->row, sizeof it->row, json_string_value(json_object_get(row, "id")));
+    copy_str(it->metric, sizeof it->metric, json_string_value(json_object_get(row, "metric")));
+    copy_str(it->unit, sizeof it->unit, json_string_value(json_object_get(row, "unit")));
+    it->against = against;
+    it->ref = it->ref_std = it->tolerance = NAN;
+    row_stats(row, &it->ours, &it->ours_std, &it->n);
+    bool hib = json_is_true(json_object_get(row, "higher_is_better"));
+    rule_t rule;
+    bool have_ref = false, have_rule = false;
+    if (against == AGAINST_BASELINE) {
+      json_t *e = json_object_get(brows, it->row);
+      if (!baseline) {
+        it->verdict = VERDICT_NO_REFERENCE;
+        snprintf(it->note, sizeof it->note, "no baseline for scale %s yet", scale);
+        continue;
+      }
+      if (!e) {
+        it->verdict = VERDICT_NO_REFERENCE;
+        snprintf(it->note, sizeof it->note, "no baseline for this row; add it with --update-baseline");
+        continue;
+      }
+      if (strcmp(json_string_value(json_object_get(e, "metric")), it->metric) ||
+          json_is_true(json_object_get(e, "higher_is_better")) != hib) {
+        it->verdict = VERDICT_FAIL;
+        snprintf(it->note, sizeof it->note, "baseline measures %s, results %s: the row changed meaning; "
+                 "update the baseline with a reason", json_string_value(json_object_get(e, "metric")), it->metric);
+        continue;
+      }
+      it->ref = json_number_value(json_object_get(e, "mean"));
+      it->ref_std = json_number_value(json_object_get(e, "std"));
+      it->ref_n = (int)json_integer_value(json_object_get(e, "n"));
+      have_ref = true;
+      have_rule = rule_from_json(json_object_get(e, "rule"), &rule, "baseline", it->row) == 0;
+    } else {
+      json_t *pub = json_object_get(row, "published");
+      if (!json_is_object(pub)) {
+        it->verdict = VERDICT_NO_REFERENCE;
+        snprintf(it->note, sizeof it->note, "the paper gives no number for this row");
+        continue;
+      }
+      it->ref = json_number_value(json_object_get(pub, "value"));
+      json_t *sd = json_object_get(pub, "std");
+      it->ref_std = json_is_number(sd) ? json_number_value(sd) : 0;
+      have_ref = true;
+      json_t *rj = json_object_get(row, "rule");
+      have_rule = rj && rule_from_json(rj, &rule, "results", it->row) == 0;
+      if (!scale_is_judged(scale)) {
+        it->verdict = VERDICT_NOT_JUDGED;
+        snprintf(it->note, sizeof it->note, "%s scale: gap shown, not judged (not a reproduction)", scale);
+        continue;
+      }
+    }
+    if (it->n == 0) {
+      it->verdict = have_ref ? VERDICT_FAIL : VERDICT_NO_RESULT;
+      snprintf(it->note, sizeof it->note, "no seed produced a number, the reference has one");
+      continue;
+    }
+    if (!have_rule) {
+      it->verdict = VERDICT_NOT_JUDGED;
+      snprintf(it->note, sizeof it->note, "no tolerance rule for this row");
+      continue;
+    }
+    // standard errors of the two means; a published std counts as one draw (its n is not given)
+    double ref_se = it->ref_std / sqrt(it->ref_n > 0 ? it->ref_n : 1);
+    it->verdict = verdict_judge(&rule, hib, it->ours, it->ours_std / sqrt(it->n), it->ref, ref_se, &it->tolerance);
+    const char *what = against == AGAINST_BASELINE ? "baseline" : "published value";
+    if (it->verdict == VERDICT_PASS)
+      snprintf(it->note, sizeof it->note, "within %s of the %s", rule_describe(&rule, it->unit), what);
+    else if (it->verdict == VERDICT_BETTER)
+      snprintf(it->note, sizeof it->note, "better than the %s beyond %s: passes; the %s may move%s", what,
+               rule_describe(&rule, it->unit), what,
+               against == AGAINST_BASELINE ? " (igpt check --update-baseline --reason ...)" : " (check why)");
+    else
+      snprintf(it->note, sizeof it->note, "REGRESSION: worse than the %s beyond %s", what,
+               rule_describe(&rule, it->unit));
+  }
+}
+
+static void fmt_ms(char *buf, size_t n, double m, double s, int k) {
+  if (!isfinite(m)) { snprintf(buf, n, "-"); return; }
+  int dec = fabs(m) >= 10 ? 2 : 4;
+  if (k > 0) snprintf(buf, n, "%.*f ± %.*f (n=%d)", dec, m, dec, isfinite(s) ? s : 0, k);
+  else snprintf(buf, n, "%.*f", dec, m);
+}
+
+int check_print(FILE *out, const check_item *items, int n) {
+  int regressions = 0;
+  fprintf(out, "%-10s %-14s %-16s %-22s %-22s %8s %9s  %-12s %s\n", "against", "table", "row", "ours",
+          "reference", "diff", "tolerance", "verdict", "why");
+  for (int i = 0; i < n; i++) {
+    const check_item *it = &items[i];
+    char ours[48], ref[48], diff[16] = "-", tol[16] = "-";
+    fmt_ms(ours, sizeof ours, it->n ? it->ours : NAN, it->ours_std, it->n);
+    fmt_ms(ref, sizeof ref, it->ref, it->ref_std, it->against == AGAINST_BASELINE ? it->ref_n : 0);
+    if (it->n && isfinite(it->ref))
+      snprintf(diff, sizeof diff, "%+.*f", fabs(it->ref) >= 10 ? 2 : 4, it->ours - it->ref);
+    if (isfinite(it->tolerance)) snprintf(tol, sizeof tol, "±%.3g", it->tolerance);
+    const char *v = it->verdict == VERDICT_NO_REFERENCE && it->against == AGAINST_BASELINE
+                        ? "no-baseline" : verdict_name(it->verdict);
+    fprintf(out, "%-10s %-14s %-16s %-22s %-22s %8s %9s  %-12s %s\n",
+            it->against == AGAINST_BASELINE ? "baseline" : "published", it->table, it->row, ours, ref,
+            diff, tol, v, it->note);
+    if (verdict_is_failure(it->verdict)) regressions++;
+  }
+  return regressions;
+}
+
+json_t *check_items_json(const check_item *items, int n) {
+  json_t *a = json_array();
+  for (int i = 0; i < n; i++) {
+    const check_item *it = &items[i];
+#define NUM(x) (isfinite(x) ? json_real(x) : json_null())
+    json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:i, s:o, s:o, s:o, s:s}",
+        "against", it->against == AGAINST_BASELINE ? "baseline" : "published", "table", it->table,
+        "row", it->row, "metric", it->metric, "verdict", verdict_name(it->verdict),
+        "ours", NUM(it->n ? it->ours : NAN), "ours_std", NUM(it->n ? it->ours_std : NAN), "n", it->n,
+        "reference", NUM(it->ref), "reference_std", NUM(it->ref_std), "tolerance", NUM(it->tolerance),
+        "note", it->note));
+#undef NUM
+  }
+  return a;
+}
+
+
+int baseline_update(const char *path, const char *scale, json_t *const *results, int nresults,
+                    const char *reason, const rule_t *dflt) {
+  if (!reason || !*reason) return igpt_err("a baseline update needs a reason (--reason \"...\")");
+  int absent;
+  json_t *b = baseline_load(path, &absent);
+  if (!b && !absent) return -1;
+  if (absent)
+    b = json_pack("{s:s, s:s, s:{}, s:[]}", "format", BASELINE_FORMAT, "scale", scale, "tables", "history");
+  if (strcmp(json_string_value(json_object_get(b, "scale")), scale)) {
+    json_decref(b);
+    return igpt_err("%s: holds scale %s, not %s", path, json_string_value(json_object_get(b, "scale")), scale);
+  }
+  char *now = report_utc_now();
+  json_t *changed = json_array(), *tables = json_object_get(b, "tables");
+  const char *code = NULL;
+  for (int k = 0; k < nresults; k++) {
+    const json_t *res = results[k];
+    const char *table = json_string_value(json_object_get(res, "table"));
+    json_t *cv = json_object_get(res, "code_version");
+    code = json_is_string(cv) ? json_string_value(cv) : IGPT_VERSION;
+    json_t *trows = json_object_get(tables, table);
+    if (!trows) { trows = json_object(); json_object_set_new(tables, table, trows); }
+    json_t *row;
+    size_t i;
+    json_array_foreach(json_object_get(res, "rows"), i, row) {
+      double mean, std;
+      int n;
+      row_stats(row, &mean, &std, &n);
+      const char *id = json_string_value(json_object_get(row, "id"));
+      if (n == 0) { log_warn("baseline: %s/%s has no number; left as it was", table, id); continue; }
+      const char *unit = json_string_value(json_object_get(row, "unit"));
+      json_t *old = json_object_get(trows, id), *rule;
+      if (old) rule = json_incref(json_object_get(old, "rule"));
+      else if (dflt) rule = rule_to_json(dflt);
+      else if (unit && !strcmp(unit, "%")) rule = rule_to_json(&(rule_t){RULE_SIGMA, 3, 1.0});
+      else rule = rule_to_json(&(rule_t){RULE_RELATIVE, 0.02, 0});
+      json_t *e = json_pack("{s:s, s:b, s:f, s:f, s:i, s:o, s:s, s:s}", "metric",
+                            json_string_value(json_object_get(row, "metric")), "higher_is_better",
+                            json_is_true(json_object_get(row, "higher_is_better")), "mean", mean, "std", std,
+                            "n", n, "rule", rule, "code_version", code, "updated", now);
+      if (unit) json_object_set_new(e, "unit", json_string(unit));
+      json_object_set_new(trows, id, e);
+      json_array_append_new(changed, json_sprintf("%s/%s", table, id));
+    }
+  }
+  if (!json_array_size(changed)) {
+    json_decref(changed); json_decref(b); free(now);
+    return igpt_err("no row of the results produced a number; the baseline at %s is unchanged", path);
+  }
+  json_array_append_new(json_object_get(b, "history"),
+                        json_pack("{s:s, s:s, s:s, s:o}", "date", now, "reason", reason, "code_version",
+                                  code ? code : IGPT_VERSION, "rows", changed));
+  free(now);
+  char *dump = json_dumps(b, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
+  char *text = xasprintf("%s\n", dump);
+  free(dump);
+  char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+  int rc = 0;
+  if (slash) { *slash = 0; rc = mkdir_p(dir); }
+  free(dir);
+  if (!rc) rc = file_write_atomic(path, text, strlen(text));
+  free(text);
+  json_decref(b);
+  return rc;
+}

@@ -1,0 +1,252 @@
+// report: building report.json from results.json and writing both outputs. See report.h.
+#include "report.h"
+#include "environment.h"
+#include "html.h"
+#include "pngio.h"
+#include "results.h"
+#include "util.h"
+#include "verdict.h"
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+void stats_mean_std(const double *x, int n, double *mean, double *std) {
+  double s = 0, ss = 0;
+  for (int i = 0; i < n; i++) s += x[i];
+  double m = n ? s / n : NAN;
+  for (int i = 0; i < n; i++) ss += (x[i] - m) * (x[i] - m);
+  *mean = m;
+  *std = n > 1 ? sqrt(ss / (n - 1)) : 0;
+}
+
+static json_t *num_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+static void copy_if(json_t *dst, const json_t *src, const char *key) {
+  json_t *v = json_object_get(src, key);
+  if (v) json_object_set(dst, key, v);
+}
+
+// Per-layer accuracy over the runs that have it: mean and std per layer, modal best layer.
+static json_t *layers_build(const json_t *row) {
+  json_t *runs = json_object_get(row, "runs");
+  size_t L = 0, n = 0, i;
+  json_t *run;
+  json_array_foreach(runs, i, run) {
+    json_t *la = json_object_get(run, "layer_accuracy");
+    if (json_array_size(la)) { n++; if (json_array_size(la) > L) L = json_array_size(la); }
+  }
+  if (!n) return json_null();
+  json_t *mean = json_array(), *std = json_array();
+  double *v = xmalloc(n * sizeof *v);
+  for (size_t l = 0; l < L; l++) {
+    int k = 0;
+    json_array_foreach(runs, i, run) {
+      json_t *x = json_array_get(json_object_get(run, "layer_accuracy"), l);
+      if (json_is_number(x)) v[k++] = json_number_value(x);
+    }
+    double m, s;
+    stats_mean_std(v, k, &m, &s);
+    json_array_append_new(mean, num_or_null(m));
+    json_array_append_new(std, k ? json_real(s) : json_null());
+  }
+  free(v);
+  int *votes = xcalloc(L + 1, sizeof *votes);
+  json_int_t best = -1;
+  json_array_foreach(runs, i, run) {
+    json_t *b = json_object_get(run, "best_layer");
+    if (json_is_integer(b) && json_integer_value(b) <= (json_int_t)L) {
+      json_int_t l = json_integer_value(b);
+      votes[l]++;
+      if (best < 0 || votes[l] > votes[best] || (votes[l] == votes[best] && l < best)) best = l;
+    }
+  }
+  free(votes);
+  const char *split = json_string_value(json_object_get(row, "layer_split"));
+  return json_pack("{s:s, s:o, s:o, s:I, s:o}", "split", split ? split : "val", "mean", mean,
+                   "std", std, "n", (json_int_t)n, "best_layer",
+                   best >= 0 ? json_integer(best) : json_null());
+}
+
+static json_t *row_build(const json_t *row, const char *scale, const char *file, int ri) {
+  json_t *out = json_object();
+  const char *keys[] = {"id", "label", "dataset", "model", "metric", "unit", "higher_is_better"};
+  for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) copy_if(out, row, keys[k]);
+  json_t *pub = json_object_get(row, "published");
+  json_object_set(out, "published", json_is_object(pub) ? pub : json_null());
+
+  // ours: the runs that produced a number
+  json_t *runs = json_object_get(row, "runs"), *run, *jobs = json_array();
+  size_t nr = json_array_size(runs), i;
+  double *vals = xmalloc((nr + 1) * sizeof *vals);
+  json_t *values = json_array(), *seeds = json_array();
+  int n = 0, failed = 0;
+  json_array_foreach(runs, i, run) {
+    json_t *v = json_object_get(run, "value");
+    if (json_is_number(v)) {
+      vals[n++] = json_number_value(v);
+      json_array_append_new(values, json_real(json_number_value(v)));
+      json_array_append(seeds, json_object_get(run, "seed"));
+    } else {
+      failed++;
+    }
+    json_t *job = json_object_get(run, "job");
+    if (json_is_string(job)) json_array_append(jobs, job);
+  }
+  double mean, std;
+  stats_mean_std(vals, n, &mean, &std);
+  free(vals);
+  json_object_set_new(out, "ours", json_pack("{s:o, s:o, s:i, s:o, s:o, s:i}", "mean",
+                                             num_or_null(mean), "std", n ? json_real(std) : json_null(),
+                                             "n", n, "values", values, "seeds", seeds, "failed", failed));
+  double ref = json_is_object(pub) ? json_number_value(json_object_get(pub, "value")) : NAN;
+  json_t *rs = json_object_get(pub, "std");
+  double ref_std = json_is_number(rs) ? json_number_value(rs) : 0;
+  json_object_set_new(out, "difference", n && json_is_object(pub) ? json_real(mean - ref) : json_null());
+
+  json_t *rule_j = json_object_get(row, "rule");
+  rule_t rule;
+  int have_rule = 0;
+  if (rule_j) {
+    char *p = xasprintf("rows[%d].rule", ri);
+    have_rule = rule_from_json(rule_j, &rule, file, p) == 0;  // checked on load
+    free(p);
+  }
+  json_object_set(out, "rule", have_rule ? rule_j : json_null());
+
+  bool hib = json_is_true(json_object_get(row, "higher_is_better"));
+  const char *unit = json_string_value(json_object_get(row, "unit"));
+  verdict_t v;
+  char note[320];
+  double tol = NAN;
+  if (!n) {
+    v = VERDICT_NO_RESULT;
+    snprintf(note, sizeof note, "no seed produced a number (%d failed or missing)", failed);
+  } else if (!json_is_object(pub)) {
+    v = VERDICT_NO_REFERENCE;
+    snprintf(note, sizeof note, "the paper gives no number for this row");
+  } else if (!scale_is_judged(scale)) {
+    v = VERDICT_NOT_JUDGED;
+    snprintf(note, sizeof note, "%s scale: the gap to the published number is shown, not judged; "
+             "this is not a reproduction of it", scale);
+  } else if (!have_rule) {
+    v = VERDICT_NOT_JUDGED;
+    snprintf(note, sizeof note, "no tolerance rule for this row in the suite");
+  } else {
+    // standard errors: ours over n seeds; the paper's std counts as one draw (its n is not given)
+    v = verdict_judge(&rule, hib, mean, std / sqrt(n), ref, ref_std, &tol);
+    const char *r = rule_describe(&rule, unit);
+    if (v == VERDICT_PASS) snprintf(note, sizeof note, "within %s (%.3g) of the published value", r, tol);
+    else if (v == VERDICT_BETTER)
+      snprintf(note, sizeof note, "better than the published value by more than %s (%.3g): passes; "
+               "check why", r, tol);
+    else snprintf(note, sizeof note, "worse than the published value by more than %s (%.3g)", r, tol);
+  }
+  json_object_set_new(out, "tolerance", isfinite(tol) ? json_real(tol) : json_null());
+  json_object_set_new(out, "verdict", json_string(verdict_name(v)));
+  json_object_set_new(out, "verdict_note", json_string(note));
+  json_object_set_new(out, "layers", layers_build(row));
+  json_object_set_new(out, "jobs", jobs);
+  copy_if(out, row, "note");
+  return out;
+}
+
+char *report_utc_now(void) {
+  time_t t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return xstrdup(buf);
+}
+
+static json_t *image_build(const json_t *im, const char *dir) {
+  const char *rel = json_string_value(json_object_get(im, "path"));
+  char *path = xasprintf("%s/%s", dir, rel);
+  int w, h;
+  char hex[65];
+  json_t *out = NULL;
+  if (pngio_size(path, &w, &h) == 0 && sha256_file(path, hex) == 0) {
+    out = json_deep_copy(im);
+    json_object_set_new(out, "width", json_integer(w));
+    json_object_set_new(out, "height", json_integer(h));
+    json_object_set_new(out, "sha256", json_string(hex));
+  }
+  free(path);
+  return out;
+}
+
+json_t *report_build(const json_t *res, const char *dir) {
+  const char *scale = json_string_value(json_object_get(res, "scale"));
+  json_t *rep = json_object();
+  // the scale first: what produced these numbers and what they mean
+  json_object_set_new(rep, "scale", json_pack("{s:s, s:s, s:b}", "name", scale, "meaning",
+                                              scale_meaning(scale), "judged", scale_is_judged(scale)));
+  json_object_set_new(rep, "format", json_string(REPORT_FORMAT));
+  copy_if(rep, res, "table");
+  copy_if(rep, res, "title");
+  char *now = report_utc_now();
+  json_object_set_new(rep, "generated", json_string(now));
+  free(now);
+  json_t *cv = json_object_get(res, "code_version");
+  json_object_set_new(rep, "code_version", json_string(json_is_string(cv) ? json_string_value(cv) : IGPT_VERSION));
+  json_object_set_new(rep, "reporter_version", json_string(IGPT_VERSION));
+
+  json_t *rows = json_array(), *summary = json_object(), *row;
+  size_t i;
+  json_array_foreach(json_object_get(res, "rows"), i, row) {
+    json_t *r = row_build(row, scale, "results.json", (int)i);
+    const char *v = json_string_value(json_object_get(r, "verdict"));
+    json_object_set_new(summary, v, json_integer(json_integer_value(json_object_get(summary, v)) + 1));
+    json_array_append_new(rows, r);
+  }
+  json_object_set_new(rep, "rows", rows);
+  json_object_set_new(rep, "summary", summary);
+  json_t *lc = json_object_get(res, "loss_curves"), *jobs = json_object_get(res, "jobs");
+  json_object_set_new(rep, "loss_curves", lc ? json_deep_copy(lc) : json_array());
+  json_object_set_new(rep, "jobs", jobs ? json_deep_copy(jobs) : json_array());
+  json_t *env = json_object_get(res, "environment");
+  json_object_set_new(rep, "environment", env ? json_deep_copy(env)
+                                              : environment_collect("igpt report (results had none)"));
+  json_t *images = json_array(), *im, *notes = json_array();
+  json_array_foreach(json_object_get(res, "images"), i, im) {
+    json_t *b = image_build(im, dir);
+    if (b) json_array_append_new(images, b);
+    else {
+      log_warn("report: image left out: %s", igpt_errmsg());
+      json_array_append_new(notes, json_sprintf("image %s left out: %s",
+                                                json_string_value(json_object_get(im, "path")), igpt_errmsg()));
+    }
+  }
+  json_object_set_new(rep, "images", images);
+  json_t *n;
+  json_array_foreach(json_object_get(res, "notes"), i, n) json_array_append(notes, n);
+  json_object_set_new(rep, "notes", notes);
+  return rep;
+}
+
+int report_render_dir(const char *dir, json_t **report_out) {
+  char *rpath = xasprintf("%s/results.json", dir);
+  json_t *res = results_load(rpath);
+  free(rpath);
+  if (!res) return -1;
+  json_t *rep = report_build(res, dir);
+  json_decref(res);
+  if (!rep) return -1;
+  int rc = -1;
+  char *dump = json_dumps(rep, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
+  char *json = dump ? xasprintf("%s\n", dump) : NULL;
+  free(dump);
+  char *html = NULL;
+  size_t hlen = 0;
+  char *jpath = xasprintf("%s/report.json", dir), *hpath = xasprintf("%s/report.html", dir);
+  if (json && html_render(rep, dir, &html, &hlen) == 0 &&
+      file_write_atomic(jpath, json, strlen(json)) == 0 && file_write_atomic(hpath, html, hlen) == 0)
+    rc = 0;
+  free(json);
+  free(html);
+  free(jpath);
+  free(hpath);
+  if (rc == 0 && report_out) *report_out = json_incref(rep);
+  json_decref(rep);
+  return rc;
+}

@@ -1,0 +1,324 @@
+// prepare: the embedded synthetic set (deterministic, balanced) and `igpt prepare` end to end on
+// crafted CIFAR-10 / STL-10 members, on broken members, and on Debian's Fashion-MNIST files.
+#include "testutil.h"
+#include "decode.h"
+#include "synthetic.h"
+#include "npy.h"
+#include "safetensors.h"
+#include <jansson.h>
+
+Test(synthetic, same_seed_same_bytes_balanced) {
+  image_set a, b, c, small;
+  synthetic_generate(&a, 200, 32, 7, 1);
+  synthetic_generate(&b, 200, 32, 7, 1);
+  synthetic_generate(&c, 200, 32, 8, 1);
+  synthetic_generate(&small, 50, 32, 7, 1);
+  size_t bytes = 200 * 32 * 32 * 3;
+  cr_assert_eq(memcmp(a.pixels, b.pixels, bytes), 0, "same seed, same bytes");
+  cr_assert_eq(memcmp(a.labels, b.labels, 200 * 4), 0);
+  cr_assert_neq(memcmp(a.pixels, c.pixels, bytes), 0, "another seed, other images");
+  cr_assert_eq(memcmp(a.pixels, small.pixels, 50 * 32 * 32 * 3), 0, "a smaller set is a prefix");
+  int64_t *cnt = label_counts(a.labels, a.n, SYNTH_CLASSES);
+  for (int k = 0; k < SYNTH_CLASSES; k++) cr_assert_eq(cnt[k], 20, "class %d: %lld", k, (long long)cnt[k]);
+  free(cnt);
+  // not degenerate: images of one class differ, and pixels use most of the range
+  cr_assert_neq(memcmp(a.pixels, a.pixels + 10 * 32 * 32 * 3, 32 * 32 * 3), 0);
+  int lo = 255, hi = 0;
+  for (size_t i = 0; i < bytes; i++) { lo = a.pixels[i] < lo ? a.pixels[i] : lo; hi = a.pixels[i] > hi ? a.pixels[i] : hi; }
+  cr_assert(lo < 20 && hi > 235, "pixel range %d..%d", lo, hi);
+  image_set_free(&a);
+  image_set_free(&b);
+  image_set_free(&c);
+  image_set_free(&small);
+}
+
+// Runs igpt with IGPT_DATA=dir; returns the exit status, output in *out (caller frees).
+static int igpt(const char *dir, const char *args, char **out) {
+  char *bin = igpt_bin(), *log = xasprintf("%s/log.txt", dir);
+  char *cmd = xasprintf("IGPT_DATA=%s %s %s >%s 2>&1", dir, bin, args, log);
+  int rc = run_cmd(cmd);
+  size_t len;
+  uint8_t *buf = NULL;
+  if (file_read_all(log, &buf, &len) != 0) buf = (uint8_t *)xstrdup("");
+  *out = (char *)buf;
+  free(bin); free(log); free(cmd);
+  return rc;
+}
+
+static json_t *load_meta(const char *dir, const char *sub) {
+  char *p = xasprintf("%s/prepared/%s/meta.json", dir, sub);
+  json_error_t e;
+  json_t *m = json_load_file(p, 0, &e);
+  cr_assert_not_null(m, "%s: %s", p, e.text);
+  free(p);
+  return m;
+}
+
+static int64_t count_at(json_t *meta, const char *split, int k) {
+  return json_integer_value(json_array_get(json_object_get(json_object_get(meta, "label_counts"), split), k));
+}
+
+Test(prepare, synthetic_end_to_end_and_rerun) {
+  char *dir = test_tmpdir("prep-syn"), *out;
+  char *stale = xasprintf("%s/prepared/synthetic-32.tmp.999999999", dir);  // no such process
+  cr_assert_eq(mkdir_p(stale), 0);
+  int rc = igpt(dir, "prepare synthetic --n-train 300 --n-test 100 --seed 3 --json", &out);
+  cr_assert(!path_exists(stale), "an interrupted run's directory is cleaned");
+  free(stale);
+  cr_assert_eq(rc, 0, "%s", out);
+  cr_assert(strstr(out, "\"label_counts\""), "%s", out);
+  free(out);
+  json_t *m = load_meta(dir, "synthetic-32");
+  cr_assert_eq(json_integer_value(json_object_get(json_object_get(m, "n"), "val")), 30);
+  for (int k = 0; k < 10; k++) cr_assert_eq(count_at(m, "train", k), 27);
+  cr_assert_eq(json_integer_value(json_object_get(json_object_get(m, "split"), "seed")), 3);
+  json_decref(m);
+  char *p = xasprintf("%s/prepared/synthetic-32/val.safetensors", dir);
+  image_set v;
+  cr_assert_eq(images_load(&v, p), 0, "%s", igpt_errmsg());
+  cr_assert_eq(v.n, 30);
+  image_set_free(&v);
+  rc = igpt(dir, "prepare synthetic --n-train 300 --n-test 100 --seed 3", &out);
+  cr_assert_eq(rc, 0, "%s", out);
+  cr_assert(strstr(out, "already prepared"), "a rerun finds the work done: %s", out);
+  free(out);
+  cr_assert_eq(igpt(dir, "prepare igpt-cifar10 --size 48", &out), 2, "%s", out);
+  free(out);
+  cr_assert_eq(igpt(dir, "prepare synthetic --size 40", &out), 2, "%s", out);
+  free(out);
+  cr_assert_eq(igpt(dir, "prepare synthetic --size 64 --n-train 20 --n-test 10", &out), 0, "%s", out);
+  free(out);
+  free(p);
+  p = xasprintf("%s/prepared/synthetic-64/test.safetensors", dir);
+  cr_assert_eq(images_load(&v, p), 0, "%s", igpt_errmsg());
+  cr_assert(v.n == 10 && v.h == 64 && v.w == 64);
+  image_set_free(&v);
+  cr_assert_eq(igpt(dir, "prepare nonesuch", &out), 2, "%s", out);
+  free(out);
+  cr_assert_eq(igpt(dir, "prepare --help", &out), 0, "%s", out);
+  free(out);
+  free(p);
+  rm_rf(dir);
+  free(dir);
+}
+
+static void write_file(const char *dir, const char *rel, const void *data, size_t len) {
+  char *p = xasprintf("%s/%s", dir, rel), *d = xstrdup(p);
+  *strrchr(d, '/') = 0;
+  cr_assert_eq(mkdir_p(d), 0);
+  cr_assert_eq(file_write_atomic(p, data, len), 0);
+  free(p);
+  free(d);
+}
+
+// Six CIFAR-10 batches of 20 records (labels i % 10, image value = its label * 20 + batch).
+static void fake_cifar10(const char *dir) {
+  const char *files[6] = {"data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"};
+  for (int f = 0; f < 6; f++) {
+    uint8_t *b = xmalloc(20 * 3073);
+    for (int i = 0; i < 20; i++) {
+      b[i * 3073] = (uint8_t)(i % 10);
+      memset(b + i * 3073 + 1, (i % 10) * 20 + f, 3072);
+    }
+    char *rel = xasprintf("downloads/cifar10/cifar-10-batches-bin/%s.bin", files[f]);
+    write_file(dir, rel, b, 20 * 3073);
+    free(rel);
+    free(b);
+  }
+}
+
+Test(prepare, cifar10_crafted_members) {
+  char *dir = test_tmpdir("prep-c10"), *out;
+  fake_cifar10(dir);
+  int rc = igpt(dir, "prepare cifar10 --size 48 --json", &out);
+  cr_assert_eq(rc, 0, "%s", out);
+  free(out);
+  json_t *m = load_meta(dir, "cifar10-48");
+  for (int k = 0; k < 10; k++) {
+    cr_assert_eq(count_at(m, "train", k), 9);  // 10 per class, 1 to val
+    cr_assert_eq(count_at(m, "val", k), 1);
+    cr_assert_eq(count_at(m, "test", k), 2);
+  }
+  cr_assert_str_eq(json_string_value(json_array_get(json_object_get(m, "classes"), 1)), "automobile");
+  json_t *src = json_array_get(json_object_get(m, "sources"), 0);
+  cr_assert_str_eq(json_string_value(json_object_get(src, "file")), "cifar-10-batches-bin/data_batch_1.bin");
+  cr_assert_eq(strlen(json_string_value(json_object_get(src, "sha256"))), 64);
+  json_decref(m);
+  char *p = xasprintf("%s/prepared/cifar10-48/test.safetensors", dir);
+  image_set t;
+  cr_assert_eq(images_load(&t, p), 0, "%s", igpt_errmsg());
+  cr_assert_eq(t.h, 48);
+  for (int i = 0; i < t.n; i++)  // constant images stay constant through 32 -> 48
+    cr_assert_eq(t.pixels[(size_t)i * 48 * 48 * 3 + 1000], t.labels[i] * 20 + 5);
+  image_set_free(&t);
+  free(p);
+  // a truncated member: the error names it and its offset, and no output appears
+  char *bad = xasprintf("%s/downloads/cifar10/cifar-10-batches-bin/data_batch_3.bin", dir);
+  cr_assert_eq(truncate(bad, 20 * 3073 - 1), 0);
+  rc = igpt(dir, "prepare cifar10 --size 32", &out);
+  cr_assert_eq(rc, 1, "%s", out);
+  cr_assert(strstr(out, "data_batch_3.bin") && strstr(out, "byte offset 58387"), "%s", out);
+  free(out);
+  char *o32 = xasprintf("%s/prepared/cifar10-32", dir);
+  cr_assert(!path_exists(o32), "no output after a failure");
+  unlink(bad);
+  rc = igpt(dir, "prepare cifar10", &out);
+  cr_assert_eq(rc, 1);
+  cr_assert(strstr(out, "data_batch_3.bin: missing") && strstr(out, "igpt fetch cifar10"), "%s", out);
+  free(out);
+  free(o32);
+  free(bad);
+  rm_rf(dir);
+  free(dir);
+}
+
+Test(prepare, stl10_crafted_members_96_to_32) {
+  char *dir = test_tmpdir("prep-stl"), *out;
+  const size_t rec = 3 * 96 * 96;
+  for (int s = 0; s < 2; s++) {
+    int n = s ? 10 : 20;
+    uint8_t *x = xmalloc(rec * n), *y = xmalloc(n);
+    for (int i = 0; i < n; i++) {
+      y[i] = (uint8_t)(i % 10 + 1);
+      for (size_t j = 0; j < rec; j++) x[i * rec + j] = (uint8_t)(j % 96 < 48 ? 10 * (i % 10) : 200);  // left/top halves
+    }
+    write_file(dir, s ? "downloads/stl10/stl10_binary/test_X.bin" : "downloads/stl10/stl10_binary/train_X.bin", x, rec * n);
+    write_file(dir, s ? "downloads/stl10/stl10_binary/test_y.bin" : "downloads/stl10/stl10_binary/train_y.bin", y, n);
+    free(x);
+    free(y);
+  }
+  int rc = igpt(dir, "prepare stl10 --json", &out);
+  cr_assert_eq(rc, 0, "%s", out);
+  free(out);
+  char *p = xasprintf("%s/prepared/stl10-32/test.safetensors", dir);
+  image_set t;
+  cr_assert_eq(images_load(&t, p), 0, "%s", igpt_errmsg());
+  cr_assert_eq(t.n, 10);
+  cr_assert_eq(t.labels[3], 3);
+  // column-major storage: the first 48 bytes of a column are its top rows, so the top half is dark
+  cr_assert_eq(t.pixels[(3 * 32 * 32 + 0 * 32 + 20) * 3], 30);
+  cr_assert_eq(t.pixels[(3 * 32 * 32 + 20 * 32 + 0) * 3], 200);
+  image_set_free(&t);
+  free(p);
+  // --unlabeled: unlabeled_X.bin streamed in chunks; a truncated one is refused with its offset
+  uint8_t *u = xmalloc(3 * rec);
+  for (size_t j = 0; j < 3 * rec; j++) u[j] = (uint8_t)(j / rec * 50 + 7);
+  write_file(dir, "downloads/stl10/stl10_binary/unlabeled_X.bin", u, 3 * rec - 5);
+  rc = igpt(dir, "prepare stl10 --unlabeled --size 48", &out);
+  cr_assert_eq(rc, 1, "%s", out);
+  cr_assert(strstr(out, "unlabeled_X.bin") && strstr(out, "byte offset 55296"), "%s", out);
+  free(out);
+  write_file(dir, "downloads/stl10/stl10_binary/unlabeled_X.bin", u, 3 * rec);
+  rc = igpt(dir, "prepare stl10 --unlabeled --size 48 --json", &out);
+  cr_assert_eq(rc, 0, "%s", out);
+  cr_assert(strstr(out, "\"unlabeled\":3"), "%s", out);
+  free(out);
+  p = xasprintf("%s/prepared/stl10-48/unlabeled.safetensors", dir);
+  cr_assert_eq(images_load(&t, p), 0, "%s", igpt_errmsg());
+  cr_assert_eq(t.n, 3);
+  cr_assert_eq(t.h, 48);
+  for (int i = 0; i < 3; i++) {
+    cr_assert_eq(t.labels[i], -1);
+    cr_assert_eq(t.pixels[(size_t)i * 48 * 48 * 3 + 100], i * 50 + 7);
+  }
+  image_set_free(&t);
+  free(p);
+  free(u);
+  rm_rf(dir);
+  free(dir);
+}
+
+// Per-class counts straight from an IDX label file (gzip): the reference for the split's counts.
+static void idx_label_counts(const char *path, int64_t counts[10], int64_t *n) {
+  uint8_t *gz, *raw;
+  size_t glen, len;
+  cr_assert_eq(file_read_all(path, &gz, &glen), 0, "%s", igpt_errmsg());
+  cr_assert_eq(gunzip_buf(gz, glen, path, 1 << 24, &raw, &len), 0, "%s", igpt_errmsg());
+  cr_assert(len > 8 && raw[3] == 0x01, "%s: not an IDX label file", path);
+  memset(counts, 0, 10 * sizeof(int64_t));
+  for (size_t i = 8; i < len; i++) counts[raw[i]]++;
+  *n = (int64_t)len - 8;
+  free(gz);
+  free(raw);
+}
+
+// With no network: `igpt fetch` takes Debian's dataset-fashion-mnist files through the registry's
+// file:// mirror, `igpt prepare` decodes them; the counts agree with the IDX label files.
+Test(prepare, fashion_mnist_fetch_then_prepare_offline, .timeout = 120) {
+  const char *deb = "/usr/share/datasets/fashion-mnist";
+  char *probe = xasprintf("%s/train-labels-idx1-ubyte.gz", deb);
+  if (!path_exists(probe)) { free(probe); cr_skip_test("dataset-fashion-mnist is not installed (%s)", deb); }
+  char *dir = test_tmpdir("prep-fm"), *out, *reg = repo_path("datasets/registry.json");
+  char *args = xasprintf("fetch fashion-mnist --no-progress --registry %s", reg);
+  int rc = igpt(dir, args, &out);
+  cr_assert_eq(rc, 0, "igpt fetch: %s", out);
+  free(out);
+  rc = igpt(dir, "prepare fashion-mnist --json", &out);
+  cr_assert_eq(rc, 0, "igpt prepare: %s", out);
+  free(out);
+  int64_t train[10], test[10], ntr, nte;
+  idx_label_counts(probe, train, &ntr);
+  char *t10k = xasprintf("%s/t10k-labels-idx1-ubyte.gz", deb);
+  idx_label_counts(t10k, test, &nte);
+  cr_assert_eq(ntr, 60000);
+  cr_assert_eq(nte, 10000);
+  json_t *m = load_meta(dir, "fashion-mnist-32");
+  cr_assert_eq(json_integer_value(json_object_get(json_object_get(m, "n"), "val")), 6000);
+  for (int k = 0; k < 10; k++) {
+    cr_assert_eq(train[k], 6000, "the IDX file has %lld of class %d", (long long)train[k], k);
+    cr_assert_eq(count_at(m, "train", k) + count_at(m, "val", k), train[k], "class %d", k);
+    cr_assert_eq(count_at(m, "val", k), 600);
+    cr_assert_eq(count_at(m, "test", k), test[k]);
+  }
+  json_t *src = json_array_get(json_object_get(m, "sources"), 0);
+  cr_assert_str_eq(json_string_value(json_object_get(src, "file")), "train-images-idx3-ubyte.gz");
+  cr_assert_not_null(json_object_get(src, "content_sha256"));
+  json_decref(m);
+  rm_rf(dir);
+  free(t10k);
+  free(args);
+  free(reg);
+  free(probe);
+  free(dir);
+}
+
+// The official pre-quantised arrays keep their split and become tokens files.
+Test(prepare, igpt_npy_to_tokens_files) {
+  char *dir = test_tmpdir("prep-npy"), *out;
+  char *dl = xasprintf("%s/downloads/igpt-cifar10", dir);
+  cr_assert_eq(mkdir_p(dl), 0);
+  const char *code[3] = {"tr", "va", "te"};
+  int n[3] = {6, 3, 4};
+  for (int s = 0; s < 3; s++) {
+    int64_t *x = xmalloc(sizeof(int64_t) * n[s] * 1024);
+    float *y = xcalloc((size_t)n[s] * 10, sizeof(float));
+    for (int i = 0; i < n[s] * 1024; i++) x[i] = (i * 37 + s) % 512;
+    for (int i = 0; i < n[s]; i++) y[i * 10 + (i + s) % 10] = 1;
+    char *px = xasprintf("%s/cifar10_%sX.npy", dl, code[s]), *py = xasprintf("%s/cifar10_%sY.npy", dl, code[s]);
+    cr_assert_eq(npy_write(px, ST_I64, 2, (int64_t[]){n[s], 1024}, x), 0, "%s", igpt_errmsg());
+    cr_assert_eq(npy_write(py, ST_F32, 2, (int64_t[]){n[s], 10}, y), 0, "%s", igpt_errmsg());
+    free(x); free(y); free(px); free(py);
+  }
+  int rc = igpt(dir, "prepare igpt-cifar10 --json", &out);
+  cr_assert_eq(rc, 0, "%s", out);
+  free(out);
+  char *p = xasprintf("%s/prepared/igpt-cifar10-32/val.safetensors", dir);
+  st_file f;
+  cr_assert_eq(st_open(&f, p), 0, "%s", igpt_errmsg());
+  const st_tensor *t = st_expect(&f, "tokens", ST_U16, 2, (int64_t[]){3, 1024});
+  const st_tensor *l = st_expect(&f, "labels", ST_I32, 1, (int64_t[]){3});
+  cr_assert(t && l, "%s", igpt_errmsg());
+  const uint16_t *tok = t->data;
+  const int32_t *lab = l->data;
+  for (int i = 0; i < 3 * 1024; i++) cr_assert_eq(tok[i], (i * 37 + 1) % 512);
+  for (int i = 0; i < 3; i++) cr_assert_eq(lab[i], (i + 1) % 10);
+  st_close(&f);
+  json_t *m = load_meta(dir, "igpt-cifar10-32");
+  cr_assert_str_eq(json_string_value(json_object_get(m, "kind")), "tokens");
+  cr_assert_eq(json_integer_value(json_object_get(json_object_get(m, "n"), "test")), 4);
+  json_decref(m);
+  free(p);
+  free(dl);
+  rm_rf(dir);
+  free(dir);
+}
