@@ -120,7 +120,8 @@ def main():
             ours = json.loads(r.stdout)["layers"][0]["sweep"]
             for s, o in zip(sk, ours):
                 rows.append((cfg, s["C"], s["seconds"], s["iterations"], s["objective"], o["seconds"],
-                             o["iterations"], o["objective"], o["stop"]))
+                             o["iterations"], o["objective"],
+                             f'{o["stop"]}, {o.get("evaluations", "?")} evaluations'))
             sk_t, our_t = sum(s["seconds"] for s in sk), sum(o["seconds"] for o in ours)
             rows.append((cfg, "all", sk_t, sum(s["iterations"] for s in sk), None, our_t,
                          sum(o["iterations"] for o in ours), None, f"igpt wall {wall:.1f}s"))

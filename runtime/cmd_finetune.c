@@ -13,7 +13,8 @@ static void usage(FILE *out, const finetune_opts *d) {
   fprintf(out,
     "usage: igpt finetune --model M --train T --val T --test T --out DIR [options]\n"
     "Fine-tunes a pretrained model with the classifier head on the mean-pooled final norm\n"
-    "(zero-initialised and added when the model has none), loss = L_gen + L_clf, AdamW (b1 0.9,\n"
+    "(zero-initialised and added when the model has none; step 0 records the untrained head's\n"
+    "validation accuracy), loss = L_gen + L_clf, AdamW (b1 0.9,\n"
     "b2 0.95), linear warmup then cosine decay. Every --eval-every steps: validation accuracy and\n"
     "a checkpoint; the test accuracy is measured at each new best validation step and the best model\n"
     "kept as DIR/best.safetensors; training stops after --patience evaluations without improvement.\n"

@@ -85,10 +85,11 @@ static double evaluate(lr_work *w, const double *theta, double *grad, double *lo
   double loss = 0;
   // small problems run on one thread: a parallel region costs more than it saves there
   int bad_label = 0, nt = n * (int64_t)k * d < (1 << 20) ? 1 : w->nt;
-  int nb = blas_threads_off();
+  int nb = blas_threads_off(), used = 1;
 #pragma omp parallel num_threads(nt) reduction(+ : loss) reduction(| : bad_label)
   {
     int t = omp_get_thread_num(), T = omp_get_num_threads();
+    if (t == 0) used = T;  // the runtime may give fewer threads than asked
     int64_t r0 = n * t / T, r1 = n * (t + 1) / T;
     double *e = xmalloc(sizeof(double) * k), *gb = w->gb + (int64_t)t * k;
     double *gd = w->gd + (int64_t)t * nw;
@@ -139,12 +140,12 @@ static double evaluate(lr_work *w, const double *theta, double *grad, double *lo
     // dF/dW = (P - Y)^T X + W / C ; dF/db = sum_i (p_i - y_i)
     for (int64_t j = 0; j < nw; j++) {
       double g = theta[j] / w->C;
-      for (int t = 0; t < nt; t++) g += w->gd[(int64_t)t * nw + j];
+      for (int t = 0; t < used; t++) g += w->gd[(int64_t)t * nw + j];
       grad[j] = g;
     }
     for (int c = 0; c < k; c++) {
       double g = 0;
-      for (int t = 0; t < nt; t++) g += w->gb[(int64_t)t * k + c];
+      for (int t = 0; t < used; t++) g += w->gb[(int64_t)t * k + c];
       grad[nw + c] = g;
     }
   }
