@@ -1,0 +1,59 @@
+// logreg: multinomial logistic regression with L2, fitted by L-BFGS (liblbfgs, More-Thuente line
+// search) the way scikit-learn's lbfgs solver fits it, so its answers agree with sklearn's.
+//
+// Model: logits z = W x + b, W [K, D], b [K]; p = softmax(z); loss_i = -log p_{y_i}.
+// scikit-learn's convention: minimise ½‖W‖² + C·Σ_i loss_i (the bias is not penalised). Like
+// sklearn 1.2 the optimiser works on the same problem divided by C, F = Σ_i loss_i + ‖W‖²/(2C),
+// and stops when max_j |∂F/∂θ_j| <= tol (sklearn's tol, scipy's gtol), when the relative decrease
+// of F is below ftol (scipy's factr 1e7 · machine epsilon), or after max_iter iterations.
+//
+// Parameters θ are doubles, [K*D] weights row-major then [K] biases (logreg_nparams). The features
+// stay float32: logits and gradient are two OpenBLAS sgemm calls per evaluation; softmax, loss and
+// the sums of the objective are double, over rows in parallel with OpenMP.
+#pragma once
+#include <stdint.h>
+
+typedef struct {
+  int64_t n;           // samples
+  int d, k;            // features, classes
+  const float *x;      // [n, d] row-major, borrowed
+  const int32_t *y;    // [n] in [0, k), borrowed
+} logreg_data;
+
+typedef struct {
+  double C;            // inverse regularisation strength (sklearn's C)
+  double tol;          // max |gradient| of F at the stop (sklearn default 1e-4)
+  double ftol;         // relative decrease of F at the stop (scipy default 2.22e-9)
+  int max_iter;        // L-BFGS iterations (sklearn default 100; the probe uses 1000)
+  int m;               // L-BFGS memory (scipy default 10)
+} logreg_opts;
+
+typedef struct {
+  int iterations;      // L-BFGS iterations taken
+  int evaluations;     // objective + gradient evaluations
+  double objective;    // ½‖W‖² + C Σ loss at θ (sklearn's C convention)
+  double loss_sum;     // Σ loss at θ
+  double grad_max;     // max |∂F/∂θ| at θ (F = objective / C)
+  double seconds;
+  const char *stop;    // "gtol", "ftol", "precision" (no decrease of the float32-rounded F is
+                       // left to find), "max_iter", or the line search's complaint
+  int converged;       // 1 for gtol, ftol and precision, 0 otherwise
+} logreg_result;
+
+logreg_opts logreg_defaults(double C);  // sklearn's tol/ftol, max_iter 1000, m 10
+static inline int64_t logreg_nparams(int d, int k) { return (int64_t)k * d + k; }
+
+// Fits θ in place: θ on entry is the warm start (zeros for a cold one). 0, or -1 with igpt_err
+// when the optimiser failed outright (a line search that stops on rounding after progress is a
+// normal end: sklearn's scipy ends the same way; it is reported in res->stop).
+int logreg_fit(const logreg_data *data, const logreg_opts *opts, double *theta, logreg_result *res);
+
+// F(θ) = Σ loss + ‖W‖²/(2C) and, when grad is not NULL, ∂F/∂θ [nparams]. *loss_sum gets Σ loss.
+double logreg_objective(const logreg_data *data, double C, const double *theta, double *grad,
+                        double *loss_sum);
+
+// Predicted class for each of n rows of x [n, d]; also the logits [n, k] when logits != NULL.
+void logreg_predict(const double *theta, int d, int k, const float *x, int64_t n, int32_t *pred,
+                    float *logits);
+// Fraction of rows of data predicted right.
+double logreg_accuracy(const double *theta, const logreg_data *data);

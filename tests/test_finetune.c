@@ -1,0 +1,207 @@
+// finetune: on a tiny model and separable synthetic tokens validation accuracy rises above chance;
+// a run killed at a checkpoint or mid-step and resumed ends exactly as the straight run; the
+// augmentation (reflect-pad, crop, flip) is the paper's.
+#include "testutil.h"
+#include "augment.h"
+#include "model.h"
+#include "safetensors.h"
+#include <jansson.h>
+
+enum { SIDE = 4, T = SIDE * SIDE, V = 8 };
+
+// Class c's images use colours 4c..4c+3 only: separable by the colour histogram.
+static void write_set(const char *dir, const char *name, int N, uint64_t seed, int with_images) {
+  uint16_t *tok = xmalloc(sizeof(uint16_t) * N * T);
+  uint8_t *img = xmalloc((size_t)N * T * 3);
+  int32_t *lab = xmalloc(sizeof(int32_t) * N);
+  rng_t r;
+  rng_seed(&r, seed);
+  for (int i = 0; i < N; i++) {
+    lab[i] = i % 2;
+    for (int t = 0; t < T; t++) {
+      int k = 4 * lab[i] + (int)rng_below(&r, 4);
+      tok[i * T + t] = (uint16_t)k;
+      for (int ch = 0; ch < 3; ch++) img[(i * T + t) * 3 + ch] = (k >> ch) & 1 ? 230 : 26;
+    }
+  }
+  char *p = xasprintf("%s/%s.safetensors", dir, name);
+  st_writer *w = st_writer_new();
+  st_writer_add(w, "tokens", ST_U16, 2, (int64_t[]){N, T}, tok);
+  st_writer_add(w, "labels", ST_I32, 1, (int64_t[]){N}, lab);
+  cr_assert_eq(st_writer_save(w, p), 0, "%s", igpt_errmsg());
+  st_writer_free(w);
+  free(p);
+  if (with_images) {
+    p = xasprintf("%s/%s-images.safetensors", dir, name);
+    w = st_writer_new();
+    st_writer_add(w, "images", ST_U8, 4, (int64_t[]){N, SIDE, SIDE, 3}, img);
+    st_writer_add(w, "labels", ST_I32, 1, (int64_t[]){N}, lab);
+    cr_assert_eq(st_writer_save(w, p), 0, "%s", igpt_errmsg());
+    st_writer_free(w);
+    free(p);
+  }
+  free(tok); free(img); free(lab);
+}
+
+static char *setup(void) {
+  char *dir = test_tmpdir("finetune");
+  model_config c;
+  model_config_default(&c);
+  c.n_layer = 2, c.n_embd = 16, c.n_head = 2, c.n_ctx = T, c.n_vocab = V;
+  model *m = model_new(&c);
+  model_init(m, 1);
+  char *p = xasprintf("%s/pre.safetensors", dir);
+  cr_assert_eq(model_save(m, p), 0, "%s", igpt_errmsg());
+  free(p);
+  model_free(m);
+  write_set(dir, "train", 64, 1, 1);
+  write_set(dir, "val", 40, 2, 0);
+  write_set(dir, "test", 40, 3, 0);
+  // the palette of the images: colour k has channel ch at +0.8 when bit ch of k is set
+  float cl[V * 3];
+  for (int k = 0; k < V; k++)
+    for (int ch = 0; ch < 3; ch++) cl[k * 3 + ch] = (k >> ch) & 1 ? 0.8f : -0.8f;
+  p = xasprintf("%s/palette.safetensors", dir);
+  st_writer *w = st_writer_new();
+  st_writer_add(w, "clusters", ST_F32, 2, (int64_t[]){V, 3}, cl);
+  cr_assert_eq(st_writer_save(w, p), 0);
+  st_writer_free(w);
+  free(p);
+  return dir;
+}
+
+// Runs igpt finetune into DIR/out; returns the exit status, *res the JSON when it succeeded.
+static int finetune(const char *dir, const char *out, const char *env, const char *extra, json_t **res) {
+  char *bin = igpt_bin();
+  char *cmd = xasprintf("OMP_NUM_THREADS=1 %s %s finetune --model %s/pre.safetensors --train %s/train.safetensors "
+                        "--val %s/val.safetensors --test %s/test.safetensors --out %s/%s --steps 60 "
+                        "--batch 8 --lr 0.003 --eval-every 10 --patience 100 --quiet --json %s > %s/%s.json 2>%s/%s.err",
+                        env, bin, dir, dir, dir, dir, dir, out, extra, dir, out, dir, out);
+  int rc = run_cmd(cmd);
+  if (res) {
+    *res = NULL;
+    if (rc == 0) {
+      char *jp = xasprintf("%s/%s.json", dir, out);
+      json_error_t je;
+      *res = json_load_file(jp, 0, &je);
+      cr_assert_not_null(*res, "%s: %s", jp, je.text);
+      free(jp);
+    }
+  }
+  free(cmd); free(bin);
+  return rc;
+}
+
+static void assert_same_file(const char *a, const char *b) {
+  uint8_t *x, *y;
+  size_t nx, ny;
+  cr_assert_eq(file_read_all(a, &x, &nx), 0, "%s", igpt_errmsg());
+  cr_assert_eq(file_read_all(b, &y, &ny), 0, "%s", igpt_errmsg());
+  cr_assert(nx == ny && !memcmp(x, y, nx), "%s and %s differ", a, b);
+  free(x); free(y);
+}
+
+Test(finetune, validation_accuracy_rises_above_chance) {
+  char *dir = setup();
+  json_t *r;
+  cr_assert_eq(finetune(dir, "a", "", "", &r), 0, "see %s/a.err", dir);
+  double best = json_real_value(json_object_get(r, "best_val_acc"));
+  double first = json_real_value(json_object_get(json_array_get(json_object_get(r, "evaluations"), 0), "val_acc"));
+  cr_log_info("first evaluation %.3f, best %.3f, test at best %.3f", first, best,
+              json_real_value(json_object_get(r, "test_acc")));
+  // step 0 is the untrained zero head: it predicts class 0 for all, chance (0.5) on balanced
+  // classes; separable colours should be learned well past it
+  cr_assert_eq(json_integer_value(json_object_get(json_array_get(json_object_get(r, "evaluations"), 0), "step")), 0);
+  cr_assert_float_eq(first, 0.5, 1e-12, "untrained head accuracy %.3f", first);
+  cr_assert_geq(best, 0.9, "best validation accuracy %.3f", best);
+  cr_assert_geq(json_real_value(json_object_get(r, "test_acc")), 0.8);
+  cr_assert_eq(json_integer_value(json_object_get(r, "steps_done")), 60);
+  char *bp = xasprintf("%s/a/best.safetensors", dir);
+  model *m = model_load(bp);
+  cr_assert_not_null(m, "%s", igpt_errmsg());
+  cr_assert_eq(m->cfg.n_classes, 2);
+  model_free(m);
+  free(bp);
+  json_decref(r);
+  rm_rf(dir);
+  free(dir);
+}
+
+static void killed_and_resumed(const char *at) {
+  char *dir = setup();
+  json_t *a, *b;
+  cr_assert_eq(finetune(dir, "straight", "", "", &a), 0, "see %s/straight.err", dir);
+  char *env = xasprintf("IGPT_TEST_KILL_AFTER_STEP=30 IGPT_TEST_KILL_AT=%s", at);
+  int rc = finetune(dir, "killed", env, "", NULL);
+  cr_assert_eq(rc, 128 + 9, "expected death by SIGKILL at %s, exit %d", at, rc);
+  cr_assert_eq(finetune(dir, "killed", "", "", NULL), 1, "without --resume the checkpoint is kept");
+  cr_assert_eq(finetune(dir, "killed", "", "--resume", &b), 0, "see %s/killed.err", dir);
+  const char *keys[] = {"best_step", "best_val_acc", "test_acc", "steps_done", "evaluations"};
+  for (int i = 0; i < 5; i++)
+    cr_assert(json_equal(json_object_get(a, keys[i]), json_object_get(b, keys[i])), "%s differs", keys[i]);
+  char *p1 = xasprintf("%s/straight/model.safetensors", dir), *p2 = xasprintf("%s/killed/model.safetensors", dir);
+  assert_same_file(p1, p2);
+  free(p1); free(p2);
+  p1 = xasprintf("%s/straight/best.safetensors", dir), p2 = xasprintf("%s/killed/best.safetensors", dir);
+  assert_same_file(p1, p2);
+  free(p1); free(p2);
+  // a changed option is refused on resume, by name
+  cr_assert_eq(finetune(dir, "killed", "", "--resume --lr 0.02", NULL), 1);
+  json_decref(a);
+  json_decref(b);
+  free(env);
+  rm_rf(dir);
+  free(dir);
+}
+
+Test(finetune, resume_after_kill_at_checkpoint_gives_the_same_result) { killed_and_resumed("checkpoint"); }
+Test(finetune, resume_after_kill_mid_step_gives_the_same_result) { killed_and_resumed("step"); }
+
+Test(finetune, augmentation_is_reflect_pad_crop_flip) {
+  // 3x3 image, pixel value = 10*y + x in every channel
+  uint8_t img[27], out[27];
+  for (int y = 0; y < 3; y++)
+    for (int x = 0; x < 3; x++) memset(img + (y * 3 + x) * 3, 10 * y + x, 3);
+  augment_image(img, 3, 3, 1, 1, 1, 0, out);  // centred crop, no flip: identity
+  cr_assert_eq(memcmp(img, out, 27), 0);
+  augment_image(img, 3, 3, 1, 0, 0, 0, out);  // shifted by (-1,-1): reflect, edge not repeated
+  cr_assert_eq(out[0], 11);                    // padded (-1,-1) -> (1,1)
+  cr_assert_eq(out[(0 * 3 + 1) * 3], 10);      // (-1, 0) -> (1, 0)
+  cr_assert_eq(out[(1 * 3 + 1) * 3], 0);       // (0, 0)
+  augment_image(img, 3, 3, 1, 1, 1, 1, out);  // flip only
+  for (int y = 0; y < 3; y++)
+    for (int x = 0; x < 3; x++) cr_assert_eq(out[(y * 3 + x) * 3], 10 * y + (2 - x));
+  // random draws cover every offset and both flips
+  rng_t r;
+  rng_seed(&r, 1);
+  int seen[3][3][2] = {{{0}}};
+  for (int i = 0; i < 400; i++) {
+    rng_t c = r;
+    int dy = (int)rng_below(&c, 3), dx = (int)rng_below(&c, 3), fl = (int)rng_below(&c, 2);
+    augment_random(img, 3, 3, 1, &r, out);
+    uint8_t want[27];
+    augment_image(img, 3, 3, 1, dy, dx, fl, want);
+    cr_assert_eq(memcmp(out, want, 27), 0);
+    seen[dy][dx][fl] = 1;
+  }
+  for (int i = 0; i < 18; i++) cr_assert(((int *)seen)[i], "an offset/flip never drawn");
+}
+
+Test(finetune, augmented_run_learns_and_bad_inputs_fail_clearly) {
+  char *dir = setup();
+  json_t *r;
+  char *extra = xasprintf("--train-images %s/train-images.safetensors --palette %s/palette.safetensors --pad 1", dir, dir);
+  cr_assert_eq(finetune(dir, "aug", "", extra, &r), 0, "see %s/aug.err", dir);
+  cr_assert_geq(json_real_value(json_object_get(r, "best_val_acc")), 0.9);
+  json_decref(r);
+  free(extra);
+  // images not aligned with the tokens (val's images do not exist) / palette alone: errors
+  extra = xasprintf("--train-images %s/nonexistent.safetensors --palette %s/palette.safetensors", dir, dir);
+  cr_assert_eq(finetune(dir, "bad1", "", extra, NULL), 1);
+  free(extra);
+  extra = xasprintf("--palette %s/palette.safetensors", dir);
+  cr_assert_eq(finetune(dir, "bad2", "", extra, NULL), 2);
+  free(extra);
+  rm_rf(dir);
+  free(dir);
+}
