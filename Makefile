@@ -91,6 +91,8 @@ bench: bench-deps all
 	ci/bench-cpu.sh
 	ci/bench-model.sh
 	ci/bench-data.sh
+	ci/bench-sample.sh
+	ci/bench-probe.sh
 
 # libFuzzer harnesses (clang): `make fuzz` builds build-fuzz/fuzz_*; run one with
 # `build-fuzz/fuzz_X tests/fixtures/fuzz/X -max_total_time=120`; crashes go to tests/fixtures/fuzz/.
