@@ -101,7 +101,7 @@ FUZZ_LIB := $(filter-out runtime/main.c,$(wildcard runtime/*.c kernels/cpu/*.c d
 fuzz: deps
 	@mkdir -p build-fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); echo "fuzz: build-fuzz/$$n"; \
-	  clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I. -Iruntime -Ikernels -Idatasets \
+	  clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I. -Iruntime -Ikernels -Idatasets -Ireports \
 	    -DIGPT_VERSION='"fuzz"' $$(pkg-config --cflags $(PKGS)) -fopenmp -o build-fuzz/$$n $$f $(FUZZ_LIB) \
 	    $(LDLIBS) || exit 1; done
 

@@ -32,3 +32,4 @@ Test(fuzz_replay, cifar) { cr_assert_gt(replay_dir("cifar", fuzz_cifar_one), 0);
 Test(fuzz_replay, stl10) { cr_assert_gt(replay_dir("stl10", fuzz_stl10_one), 0); }
 Test(fuzz_replay, idx) { cr_assert_gt(replay_dir("idx", fuzz_idx_one), 0); }
 Test(fuzz_replay, npy) { cr_assert_gt(replay_dir("npy", fuzz_npy_one), 0); }
+Test(fuzz_replay, safetensors) { cr_assert_gt(replay_dir("safetensors", fuzz_safetensors_one), 10); }

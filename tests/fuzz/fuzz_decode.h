@@ -4,6 +4,7 @@
 // of bounds; what decodes is touched entirely so ASan sees every byte.
 #pragma once
 #include "decode.h"
+#include "safetensors.h"
 #include "util.h"
 #include <stdlib.h>
 #include <string.h>
@@ -79,5 +80,27 @@ static int fuzz_npy_one(const uint8_t *d, size_t n) {
   if (decode_igpt_labels(d + 2 + cut, n - 2 - cut, "fuzz_Y.npy", &t) == 0)
     for (int64_t i = 0; i < t.n; i++) if (t.labels[i] < 0 || t.labels[i] >= t.n_classes) abort();
   token_set_free(&t);
+  return 0;
+}
+
+// A safetensors file: parses or fails with a message naming it; accepted tensors lie inside it.
+static int fuzz_safetensors_one(const uint8_t *d, size_t n) {
+  st_file f;
+  if (st_parse(&f, d, n, "fuzz") != 0) {
+    if (!strstr(igpt_errmsg(), "fuzz")) abort();
+    return 0;
+  }
+  volatile uint8_t sink = 0;
+  for (int i = 0; i < f.n; i++) {
+    const st_tensor *t = &f.tensors[i];
+    const uint8_t *p = t->data;
+    size_t nb = st_numel(t) * st_dtype_size(t->dtype);
+    if (p < d || p + nb > d + n) abort();
+    for (size_t k = 0; k < nb; k++) sink ^= p[k];  // touch every byte under ASan
+  }
+  (void)sink;
+  st_get(&f, "x");
+  st_meta(&f, "config");
+  st_close(&f);
   return 0;
 }
