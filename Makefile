@@ -16,9 +16,6 @@ BENCH_PKGS := python3-torch python3-numpy python3-sklearn
 TEST_PKGS  += python3-jsonschema  # reports: the report/results schemas are checked with it (no C JSON-Schema library in Debian)
 
 PKGS     := jansson libcurl libarchive libpng zlib openblas libcrypto
-# eval: L-BFGS for the linear probe (liblbfgs, Debian liblbfgs-dev)
-BUILD_PKGS += liblbfgs-dev
-PKGS     += liblbfgs
 CFLAGS   := -std=gnu11 -D_GNU_SOURCE -O2 -g -fopenmp -Wall -Wextra -Werror -MMD -MP \
             -I. -Iruntime -Ikernels -Idatasets -Ireports \
             -DIGPT_VERSION='"$(VERSION)"' \

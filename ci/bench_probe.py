@@ -84,6 +84,26 @@ def run_sklearn(path, Cs):
     print(json.dumps(out))
 
 
+def sklearn_results(env, train_path, Cs, key):
+    """sklearn's sweep, run in a child process. BENCH_SKLEARN_CACHE=dir keeps its results between
+    runs while igpt's side is being developed; the numbers quoted as ratios come from runs without
+    it (both sides timed in the same script, on the same quiet machine)."""
+    cache = os.environ.get("BENCH_SKLEARN_CACHE")
+    import sklearn
+    path = cache and os.path.join(cache, f"sklearn-{sklearn.__version__}-{key}-{','.join(map(repr, Cs))}.json")
+    if path and os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    out = subprocess.run([sys.executable, __file__, "sklearn", train_path, ",".join(map(repr, Cs))],
+                         env=env, check=True, capture_output=True, text=True).stdout
+    if path:
+        os.makedirs(cache, exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            f.write(out)
+        os.replace(path + ".tmp", path)
+    return json.loads(out)
+
+
 def main():
     threads = int(os.environ.get("BENCH_THREADS", os.cpu_count()))
     igpt = os.environ.get("IGPT_BIN", "build/igpt")
@@ -108,9 +128,9 @@ def main():
                 x, y = make_split(1234 + d + k, stream, m, d, k, sep)
                 paths[split] = os.path.join(tmp, f"{split}.safetensors")
                 write_safetensors(paths[split], {"layer_0": x, "labels": y})
-            sk = json.loads(subprocess.run([sys.executable, __file__, "sklearn", paths["tr"],
-                                            ",".join(map(repr, Cs))], env=env, check=True,
-                                           capture_output=True, text=True).stdout)
+            sk = sklearn_results(env, paths["tr"], Cs, f"{n}x{cfg}x{threads}")
+            if os.environ.get("BENCH_SKLEARN_ONLY"):
+                continue
             t = time.perf_counter()
             r = subprocess.run([igpt, "probe", "--train", paths["tr"], "--val", paths["va"], "--test",
                                 paths["te"], "--layers", "0", "--Cs", ",".join(map(repr, Cs)),

@@ -1,9 +1,9 @@
-// logreg: multinomial logistic regression, L2, L-BFGS (liblbfgs); see logreg.h.
+// logreg: the objective (fused forward/backward per block of rows), prediction; see logreg.h.
+// The fit is in logreg_fit.c.
 #include "logreg.h"
 #include "util.h"
 #include <cblas.h>
 #include <float.h>
-#include <lbfgs.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -37,14 +37,9 @@ typedef struct {
   double *gd;     // [nt, k, d] a thread's gradient
   int64_t block;  // rows per block
   double *gb;     // [nt, k] bias gradient
-  // one-entry cache: L-BFGS asks again for the starting point we already evaluated
-  double *cache_x, *cache_g, cache_f, cache_loss;
-  int cache_valid;
-  int evaluations;
 } lr_work;
 
 static void work_init(lr_work *w, const logreg_data *data, double C) {
-  int64_t np = logreg_nparams(data->d, data->k);
   w->data = data;
   w->C = C;
   w->nt = omp_get_max_threads();
@@ -60,14 +55,10 @@ static void work_init(lr_work *w, const logreg_data *data, double C) {
   w->block = (kb << 10) / ((int64_t)data->d * 4);
   if (w->block < 32) w->block = 32;
   w->gb = xmalloc(sizeof(double) * w->nt * data->k);
-  w->cache_x = xmalloc(sizeof(double) * np);
-  w->cache_g = xmalloc(sizeof(double) * np);
-  w->cache_valid = 0;
-  w->evaluations = 0;
 }
 
 static void work_free(lr_work *w) {
-  free(w->wf); free(w->z); free(w->gf); free(w->gd); free(w->gb); free(w->cache_x); free(w->cache_g);
+  free(w->wf); free(w->z); free(w->gf); free(w->gd); free(w->gb);
 }
 
 // Logits z = X W^T (float; the bias is added in double by the caller).
@@ -150,14 +141,7 @@ static double evaluate(lr_work *w, const double *theta, double *grad, double *lo
     }
   }
   if (loss_out) *loss_out = loss;
-  w->evaluations++;
   return f;
-}
-
-static double max_abs(const double *g, int64_t n) {
-  double m = 0;
-  for (int64_t j = 0; j < n; j++) m = fmax(m, fabs(g[j]));
-  return m;
 }
 
 double logreg_objective(const logreg_data *data, double C, const double *theta, double *grad,
@@ -167,133 +151,6 @@ double logreg_objective(const logreg_data *data, double C, const double *theta, 
   double f = evaluate(&w, theta, grad, loss_sum);
   work_free(&w);
   return f;
-}
-
-// State shared with liblbfgs' callbacks.
-typedef struct {
-  lr_work w;
-  const logreg_opts *o;
-  int64_t np;
-  double f_prev;       // F at the last accepted point
-  double gmax_best;    // max |gradient| there
-  int iterations;
-  const char *stop;
-} lr_fit;
-
-static lbfgsfloatval_t cb_evaluate(void *inst, const lbfgsfloatval_t *x, lbfgsfloatval_t *g,
-                                   const int n, const lbfgsfloatval_t step) {
-  (void)step;
-  lr_fit *s = inst;
-  lr_work *w = &s->w;
-  if (w->cache_valid && !memcmp(x, w->cache_x, sizeof(double) * n)) {
-    memcpy(g, w->cache_g, sizeof(double) * n);
-    return w->cache_f;
-  }
-  double loss;
-  double f = evaluate(w, x, g, &loss);
-  memcpy(w->cache_x, x, sizeof(double) * n);
-  memcpy(w->cache_g, g, sizeof(double) * n);
-  w->cache_f = f;
-  w->cache_loss = loss;
-  w->cache_valid = 1;
-  return f;
-}
-
-// Called after each accepted step: sklearn's (scipy's) stopping rules.
-static int cb_progress(void *inst, const lbfgsfloatval_t *x, const lbfgsfloatval_t *g,
-                       const lbfgsfloatval_t fx, const lbfgsfloatval_t xnorm,
-                       const lbfgsfloatval_t gnorm, const lbfgsfloatval_t step, int n, int k,
-                       int ls) {
-  (void)x; (void)xnorm; (void)gnorm; (void)step; (void)ls;
-  lr_fit *s = inst;
-  s->iterations = k;
-  s->gmax_best = max_abs(g, n);
-  double fprev = s->f_prev;
-  s->f_prev = fx;
-  if (s->gmax_best <= s->o->tol) { s->stop = "gtol"; return 1; }
-  if ((fprev - fx) / fmax(fmax(fabs(fprev), fabs(fx)), 1.0) <= s->o->ftol) {
-    s->stop = "ftol";
-    return 1;
-  }
-  return 0;
-}
-
-static const char *lbfgs_reason(int rc) {
-  switch (rc) {
-    case LBFGSERR_MAXIMUMITERATION: return "max_iter";
-    case LBFGSERR_ROUNDING_ERROR: return "precision";
-    case LBFGSERR_MINIMUMSTEP: return "line search: step below minimum";
-    case LBFGSERR_MAXIMUMSTEP: return "line search: step above maximum";
-    case LBFGSERR_MAXIMUMLINESEARCH: return "line search: too many evaluations";
-    case LBFGSERR_WIDTHTOOSMALL: return "line search: interval too small";
-    case LBFGSERR_INCORRECT_TMINMAX: return "line search: bad interval";
-    case LBFGSERR_INVALIDPARAMETERS: return "line search: invalid parameters (non-finite values?)";
-    case LBFGSERR_INCREASEGRADIENT: return "line search: not a descent direction";
-    default: return NULL;
-  }
-}
-
-int logreg_fit(const logreg_data *data, const logreg_opts *opts, double *theta, logreg_result *res) {
-  double t0 = now_seconds();
-  memset(res, 0, sizeof *res);
-  if (!(opts->C > 0) || data->n < 1 || data->d < 1 || data->k < 2)
-    return igpt_err("logreg: needs C > 0, n >= 1, d >= 1, k >= 2 (got C=%g n=%lld d=%d k=%d)",
-                    opts->C, (long long)data->n, data->d, data->k);
-  lr_fit s = {.o = opts, .np = logreg_nparams(data->d, data->k)};
-  work_init(&s.w, data, opts->C);
-  lbfgsfloatval_t *x = lbfgs_malloc((int)s.np);
-  memcpy(x, theta, sizeof(double) * s.np);
-  // scipy tests the starting point before iterating: a warm start may already be converged.
-  lbfgsfloatval_t fx = cb_evaluate(&s, x, s.w.cache_g, (int)s.np, 0);
-  s.f_prev = fx;
-  s.gmax_best = max_abs(s.w.cache_g, s.np);
-  int rc = 0;
-  if (!isfinite(fx)) {
-    rc = igpt_err("logreg: the objective is not finite at the start (non-finite features?)");
-  } else if (s.gmax_best <= opts->tol) {
-    s.stop = "gtol";
-  } else {
-    lbfgs_parameter_t p;
-    lbfgs_parameter_init(&p);
-    p.m = opts->m;
-    p.epsilon = 0;  // our own gtol/ftol tests run in cb_progress
-    p.past = 0;
-    p.max_iterations = opts->max_iter;
-    p.max_linesearch = 20;  // scipy L-BFGS-B's maxls: a line search in float32 noise gives up sooner
-    p.linesearch = LBFGS_LINESEARCH_MORETHUENTE;
-    int lr = lbfgs((int)s.np, x, &fx, cb_evaluate, cb_progress, &s, &p);
-    if (lr == LBFGS_STOP) {
-      // stop set by cb_progress
-    } else if (lbfgs_reason(lr)) {
-      s.stop = lbfgs_reason(lr);
-    } else if (lr == LBFGS_SUCCESS || lr == LBFGS_ALREADY_MINIMIZED) {
-      s.stop = "gtol";
-    } else {
-      rc = igpt_err("logreg: liblbfgs failed with code %d at C=%g", lr, opts->C);
-    }
-  }
-  if (rc == 0) {
-    memcpy(theta, x, sizeof(double) * s.np);
-    // The objective and loss at the returned point: from the cache when it holds that point.
-    double loss;
-    double f = (s.w.cache_valid && !memcmp(x, s.w.cache_x, sizeof(double) * s.np))
-                   ? (loss = s.w.cache_loss, s.w.cache_f)
-                   : evaluate(&s.w, x, NULL, &loss);
-    res->iterations = s.iterations;
-    res->evaluations = s.w.evaluations;
-    res->objective = f * opts->C;
-    res->loss_sum = loss;
-    res->grad_max = s.gmax_best;
-    res->stop = s.stop;
-    // "precision": the line search finds no decrease any more because F itself is rounded
-    // (float32 logits); that is where a float32 objective converges, as scipy's double one ends
-    // on ftol.
-    res->converged = !strcmp(s.stop, "gtol") || !strcmp(s.stop, "ftol") || !strcmp(s.stop, "precision");
-  }
-  lbfgs_free(x);
-  work_free(&s.w);
-  res->seconds = now_seconds() - t0;
-  return rc;
 }
 
 void logreg_predict(const double *theta, int d, int k, const float *x, int64_t n, int32_t *pred,

@@ -1,5 +1,6 @@
-// logreg: multinomial logistic regression with L2, fitted by L-BFGS (liblbfgs, More-Thuente line
-// search) the way scikit-learn's lbfgs solver fits it, so its answers agree with sklearn's.
+// logreg: multinomial logistic regression with L2, fitted by L-BFGS the way scikit-learn's lbfgs
+// solver fits it (same objective, same stopping rules), so its answers agree with sklearn's. The
+// line search runs on the logits, O(n k) per trial point (logreg_fit.c says why).
 //
 // Model: logits z = W x + b, W [K, D], b [K]; p = softmax(z); loss_i = -log p_{y_i}.
 // scikit-learn's convention: minimise ½‖W‖² + C·Σ_i loss_i (the bias is not penalised). Like
@@ -8,8 +9,8 @@
 // of F is below ftol (scipy's factr 1e7 · machine epsilon), or after max_iter iterations.
 //
 // Parameters θ are doubles, [K*D] weights row-major then [K] biases (logreg_nparams). The features
-// stay float32: logits and gradient are two OpenBLAS sgemm calls per evaluation; softmax, loss and
-// the sums of the objective are double, over rows in parallel with OpenMP.
+// stay float32: logits and gradient are OpenBLAS sgemm calls over blocks of rows; softmax, loss
+// and the sums of the objective and gradient are double, over rows in parallel with OpenMP.
 #pragma once
 #include <stdint.h>
 
@@ -26,6 +27,12 @@ typedef struct {
   double ftol;         // relative decrease of F at the stop (scipy default 2.22e-9)
   int max_iter;        // L-BFGS iterations (sklearn default 100; the probe uses 1000)
   int m;               // L-BFGS memory (scipy default 10)
+  // Regularisation paths: θ at an earlier C of the path (NULL: none). The fit's first step is
+  // then a line search along θ - path_prev from the warm start θ, beginning at path_step (the
+  // distance to C in the units of the last path step, log C - log C_near over log C_near -
+  // log C_prev): solutions move along a similar line from one C to the next.
+  const double *path_prev;
+  double path_step;
 } logreg_opts;
 
 typedef struct {
@@ -35,12 +42,12 @@ typedef struct {
   double loss_sum;     // Σ loss at θ
   double grad_max;     // max |∂F/∂θ| at θ (F = objective / C)
   double seconds;
-  const char *stop;    // "gtol", "ftol", "precision" (no decrease of the float32-rounded F is
-                       // left to find), "max_iter", or the line search's complaint
+  const char *stop;    // "gtol", "ftol", "precision" (no decrease of F is left to find in double
+                       // precision), or "max_iter"
   int converged;       // 1 for gtol, ftol and precision, 0 otherwise
 } logreg_result;
 
-logreg_opts logreg_defaults(double C);  // sklearn's tol/ftol, max_iter 1000, m 10
+logreg_opts logreg_defaults(double C);  // sklearn's tol/ftol, max_iter 1000, m 10, no path
 static inline int64_t logreg_nparams(int d, int k) { return (int64_t)k * d + k; }
 
 // Fits θ in place: θ on entry is the warm start (zeros for a cold one). 0, or -1 with igpt_err

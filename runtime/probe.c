@@ -227,6 +227,15 @@ static int sweep_fit(const logreg_data *tr, const float *xv, int Kv, int64_t nv,
   }
   if (near >= 0) memcpy(th, pts[near].theta, sizeof(double) * np);
   logreg_opts lo = logreg_defaults(C);
+  // going up the path (the nearest fit below C): the fit begins along the line through the
+  // nearest fit and the one below it
+  int prev = -1;
+  for (int i = 0; near >= 0 && pts[near].C < C && i < *npts; i++)
+    if (pts[i].C < pts[near].C && (prev < 0 || pts[i].C > pts[prev].C)) prev = i;
+  if (prev >= 0) {
+    lo.path_prev = pts[prev].theta;
+    lo.path_step = log(C / pts[near].C) / log(pts[near].C / pts[prev].C);
+  }
   lo.max_iter = o->max_iter;
   logreg_result lr;
   if (logreg_fit(tr, &lo, th, &lr)) { free(th); return -1; }
