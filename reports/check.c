@@ -1,6 +1,6 @@
 // check: regression verdicts and baseline updates. See check.h.
 #include "check.h"
-#include "jcheck.h"
+#include "jsonpath.h"
 #include "report.h"
 #include "results.h"
 #include "util.h"
@@ -10,34 +10,36 @@
 #include <time.h>
 
 static int check_baseline(const json_t *b, const char *file) {
-  int err = 0;
-  const char *path = "";
-  json_t *fmt = jc_get(b, "format", JC_STRING, true, file, path, &err);
-  json_t *scale = jc_get(b, "scale", JC_STRING, true, file, path, &err);
-  json_t *tables = jc_get(b, "tables", JC_OBJECT, true, file, path, &err);
-  jc_get(b, "history", JC_ARRAY, true, file, path, &err);
-  if (err) return -1;
-  if (strcmp(json_string_value(fmt), BASELINE_FORMAT))
-    return igpt_err("%s: format: expected \"%s\", found \"%s\"", file, BASELINE_FORMAT, json_string_value(fmt));
-  if (!scale_meaning(json_string_value(scale)))
-    return igpt_err("%s: scale: unknown scale \"%s\"", file, json_string_value(scale));
+  jp_doc doc = {.file = file};
+  jp c = jp_root(&doc, b), fmt = jp_key(&c, "format"), scale = jp_key(&c, "scale"), tables = jp_key(&c, "tables");
+  if (!jp_value(&c, JP_OBJECT, JP_REQUIRED)) return -1;
+  jp_value(&fmt, JP_STRING, JP_REQUIRED);
+  jp_value(&scale, JP_STRING, JP_REQUIRED);
+  jp_value(&tables, JP_OBJECT, JP_REQUIRED);
+  jp_get(&c, "history", JP_ARRAY, JP_REQUIRED);
+  if (jp_failed(&c)) return -1;
+  if (strcmp(json_string_value(fmt.v), BASELINE_FORMAT))
+    return jp_fail(&fmt, "expected \"%s\", found \"%s\"", BASELINE_FORMAT, json_string_value(fmt.v));
+  if (!scale_meaning(json_string_value(scale.v)))
+    return jp_fail(&scale, "unknown scale \"%s\"", json_string_value(scale.v));
   const char *t, *r;
   json_t *rows, *e;
-  json_object_foreach(tables, t, rows) {
-    if (!json_is_object(rows)) return igpt_err("%s: tables.%s: expected an object of rows", file, t);
+  json_object_foreach((json_t *)tables.v, t, rows) {
+    jp tc = jp_key(&tables, t);
+    if (!json_is_object(rows)) return jp_expected(&tc, "an object of rows");
     json_object_foreach(rows, r, e) {
-      char *p = xasprintf("tables.%s.%s", t, r);
-      jc_get(e, "metric", JC_STRING, true, file, p, &err);
-      jc_get(e, "higher_is_better", JC_BOOL, true, file, p, &err);
-      jc_get(e, "mean", JC_NUMBER, true, file, p, &err);
-      json_t *sd = jc_get(e, "std", JC_NUMBER, true, file, p, &err);
-      jc_get(e, "n", JC_INTEGER, true, file, p, &err);
-      json_t *rule = jc_get(e, "rule", JC_OBJECT, true, file, p, &err);
+      jp ec = jp_key(&tc, r), std = jp_key(&ec, "std"), rule = jp_key(&ec, "rule");
+      if (!jp_value(&ec, JP_OBJECT, JP_REQUIRED)) return -1;
+      jp_string(&ec, "metric", JP_REQUIRED);
+      jp_get(&ec, "higher_is_better", JP_BOOL, JP_REQUIRED);
+      jp_get(&ec, "mean", JP_NUMBER, JP_REQUIRED);
+      jp_value(&std, JP_NUMBER, JP_REQUIRED);
+      jp_get(&ec, "n", JP_INTEGER, JP_REQUIRED);
+      jp_value(&rule, JP_OBJECT, JP_REQUIRED);
+      if (jp_failed(&c)) return -1;
+      if (json_number_value(std.v) < 0) return jp_expected(&std, "a number >= 0");
       rule_t rr;
-      if (!err && (json_number_value(sd) < 0 || rule_from_json(rule, &rr, file, p))) err = 1;
-      if (err && json_number_value(sd) < 0) igpt_err("%s: %s.std: must be >= 0", file, p);
-      free(p);
-      if (err) return -1;
+      if (rule_from_json(rule.v, &rr, file, rule.path)) return -1;
     }
   }
   return 0;

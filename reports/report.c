@@ -107,7 +107,7 @@ static json_t *row_build(const json_t *row, const char *scale, const char *file,
   rule_t rule;
   int have_rule = 0;
   if (rule_j) {
-    char *p = xasprintf("rows[%d].rule", ri);
+    char *p = xasprintf("$.rows[%d].rule", ri);
     have_rule = rule_from_json(rule_j, &rule, file, p) == 0;  // checked on load
     free(p);
   }

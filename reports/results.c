@@ -1,6 +1,6 @@
 // results: loading and checking results.json. See results.h.
 #include "results.h"
-#include "jcheck.h"
+#include "jsonpath.h"
 #include "util.h"
 #include "verdict.h"
 #include <string.h>
@@ -31,168 +31,138 @@ int scale_is_judged(const char *scale) {
   return 0;
 }
 
-#define GET(obj, key, mask, req) jc_get(obj, key, mask, req, file, path, &err)
-
-static int check_run(const json_t *run, const char *file, const char *path) {
-  int err = 0;
-  if (!json_is_object(run)) return igpt_err("%s: %s: expected an object, found %s", file, path, jc_type_name(run));
-  json_t *seed = GET(run, "seed", JC_INTEGER, true);
-  GET(run, "value", JC_NUMBER | JC_NULL, true);
-  GET(run, "status", JC_STRING, false);
-  GET(run, "error", JC_STRING, false);
-  GET(run, "job", JC_STRING, false);
-  json_t *bl = GET(run, "best_layer", JC_INTEGER, false);
-  json_t *la = GET(run, "layer_accuracy", JC_ARRAY, false);
-  if (err) return -1;
-  if (json_integer_value(seed) < 0) return igpt_err("%s: %s.seed: must be >= 0", file, path);
-  if (bl && json_integer_value(bl) < 0) return igpt_err("%s: %s.best_layer: must be >= 0", file, path);
-  if (la) {
-    char *p = xasprintf("%s.layer_accuracy", path);
-    for (size_t i = 0; i < json_array_size(la); i++)
-      if (!jc_item_ok(la, i, JC_NUMBER | JC_NULL, file, p)) { free(p); return -1; }
-    free(p);
+static int check_run(const jp *c) {
+  if (!jp_value(c, JP_OBJECT, JP_REQUIRED)) return -1;
+  jp_int(c, "seed", JP_REQUIRED, 0, JP_NO_MAX);
+  jp_get(c, "value", JP_NUMBER, JP_REQUIRED | JP_NULLABLE);
+  jp_string(c, "status", JP_OPTIONAL);
+  jp_string(c, "error", JP_OPTIONAL);
+  jp_string(c, "job", JP_OPTIONAL);
+  jp_int(c, "best_layer", JP_OPTIONAL, 0, JP_NO_MAX);
+  jp la = jp_key(c, "layer_accuracy");
+  jp_value(&la, JP_ARRAY, JP_OPTIONAL);
+  for (size_t i = 0; i < json_array_size(la.v) && !jp_failed(c); i++) {
+    jp acc = jp_index(&la, i);
+    jp_value(&acc, JP_NUMBER, JP_REQUIRED | JP_NULLABLE);
   }
-  return 0;
+  return jp_failed(c) ? -1 : 0;
 }
 
-static int check_row(const json_t *row, const char *file, const char *path) {
-  int err = 0;
-  if (!json_is_object(row)) return igpt_err("%s: %s: expected an object, found %s", file, path, jc_type_name(row));
-  json_t *id = GET(row, "id", JC_STRING, true);
-  GET(row, "metric", JC_STRING, true);
-  GET(row, "higher_is_better", JC_BOOL, true);
-  json_t *runs = GET(row, "runs", JC_ARRAY, true);
+static int check_row(const jp *c) {
+  if (!jp_value(c, JP_OBJECT, JP_REQUIRED)) return -1;
+  jp_string(c, "id", JP_REQUIRED | JP_NONEMPTY);
+  jp_string(c, "metric", JP_REQUIRED);
+  jp_get(c, "higher_is_better", JP_BOOL, JP_REQUIRED);
+  jp_get(c, "runs", JP_ARRAY, JP_REQUIRED);
   const char *opt[] = {"label", "dataset", "model", "unit", "note", "layer_split"};
-  for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) GET(row, opt[i], JC_STRING, false);
-  json_t *pub = GET(row, "published", JC_OBJECT | JC_NULL, false);
-  json_t *rule = GET(row, "rule", JC_OBJECT, false);
-  if (err) return -1;
-  if (!*json_string_value(id)) return igpt_err("%s: %s.id: must not be empty", file, path);
-  if (json_is_object(pub)) {
-    char *p = xasprintf("%s.published", path);
-    const char *path_saved = path;
-    path = p;
-    GET(pub, "value", JC_NUMBER, true);
-    GET(pub, "source", JC_STRING, true);
-    GET(pub, "std", JC_NUMBER | JC_NULL, false);
-    GET(pub, "model", JC_STRING, false);
-    path = path_saved;
-    free(p);
-    if (err) return -1;
+  for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) jp_string(c, opt[i], JP_OPTIONAL);
+  jp pub = jp_key(c, "published"), rule = jp_key(c, "rule"), runs = jp_key(c, "runs");
+  if (jp_value(&pub, JP_OBJECT, JP_OPTIONAL | JP_NULLABLE)) {
+    jp_get(&pub, "value", JP_NUMBER, JP_REQUIRED);
+    jp_string(&pub, "source", JP_REQUIRED);
+    jp_get(&pub, "std", JP_NUMBER, JP_OPTIONAL | JP_NULLABLE);
+    jp_string(&pub, "model", JP_OPTIONAL);
   }
-  if (rule) {
-    char *p = xasprintf("%s.rule", path);
-    rule_t r;
-    int rc = rule_from_json(rule, &r, file, p);
-    free(p);
-    if (rc) return -1;
-  }
-  for (size_t i = 0; i < json_array_size(runs); i++) {
-    char *p = xasprintf("%s.runs[%zu]", path, i);
-    int rc = check_run(json_array_get(runs, i), file, p);
-    free(p);
-    if (rc) return -1;
+  jp_value(&rule, JP_OBJECT, JP_OPTIONAL);
+  if (jp_failed(c)) return -1;
+  rule_t r;
+  if (rule.v && rule_from_json(rule.v, &r, c->doc->file, rule.path)) return -1;
+  for (size_t i = 0; i < json_array_size(runs.v); i++) {
+    jp run = jp_index(&runs, i);
+    if (check_run(&run)) return -1;
   }
   return 0;
 }
 
-static int check_curve(const json_t *c, const char *file, const char *path) {
-  int err = 0;
-  if (!json_is_object(c)) return igpt_err("%s: %s: expected an object, found %s", file, path, jc_type_name(c));
-  GET(c, "name", JC_STRING, true);
-  json_t *pts = GET(c, "points", JC_ARRAY, true);
-  GET(c, "x", JC_STRING, false);
-  GET(c, "y", JC_STRING, false);
-  GET(c, "split", JC_STRING, false);
-  if (err) return -1;
-  for (size_t i = 0; i < json_array_size(pts); i++) {
-    json_t *p = json_array_get(pts, i);
-    if (!json_is_array(p) || json_array_size(p) != 2 || !json_is_number(json_array_get(p, 0)) ||
-        !json_is_number(json_array_get(p, 1)))
-      return igpt_err("%s: %s.points[%zu]: expected [x, y] (two numbers)", file, path, i);
+static int check_curve(const jp *c) {
+  if (!jp_value(c, JP_OBJECT, JP_REQUIRED)) return -1;
+  jp_string(c, "name", JP_REQUIRED);
+  jp_get(c, "points", JP_ARRAY, JP_REQUIRED);
+  jp_string(c, "x", JP_OPTIONAL);
+  jp_string(c, "y", JP_OPTIONAL);
+  jp_string(c, "split", JP_OPTIONAL);
+  if (jp_failed(c)) return -1;
+  jp pts = jp_key(c, "points");
+  for (size_t i = 0; i < json_array_size(pts.v); i++) {
+    jp p = jp_index(&pts, i);
+    if (!json_is_array(p.v) || json_array_size(p.v) != 2 || !json_is_number(json_array_get(p.v, 0)) ||
+        !json_is_number(json_array_get(p.v, 1)))
+      return jp_expected(&p, "[x, y] (two numbers)");
   }
   return 0;
 }
 
-static int check_job(const json_t *j, const char *file, const char *path) {
-  int err = 0;
-  if (!json_is_object(j)) return igpt_err("%s: %s: expected an object, found %s", file, path, jc_type_name(j));
-  GET(j, "key", JC_STRING, true);
-  GET(j, "verb", JC_STRING, true);
-  GET(j, "status", JC_STRING, true);
-  GET(j, "duration_s", JC_NUMBER, false);
-  GET(j, "device", JC_STRING, false);
-  GET(j, "code_version", JC_STRING, false);
-  GET(j, "started", JC_STRING, false);
-  GET(j, "log", JC_STRING, false);
-  return err ? -1 : 0;
+static int check_job(const jp *c) {
+  if (!jp_value(c, JP_OBJECT, JP_REQUIRED)) return -1;
+  jp_string(c, "key", JP_REQUIRED);
+  jp_string(c, "verb", JP_REQUIRED);
+  jp_string(c, "status", JP_REQUIRED);
+  jp_get(c, "duration_s", JP_NUMBER, JP_OPTIONAL);
+  jp_string(c, "device", JP_OPTIONAL);
+  jp_string(c, "code_version", JP_OPTIONAL);
+  jp_string(c, "started", JP_OPTIONAL);
+  jp_string(c, "log", JP_OPTIONAL);
+  return jp_failed(c) ? -1 : 0;
 }
 
-static int check_image(const json_t *im, const char *file, const char *path) {
-  int err = 0;
-  if (!json_is_object(im)) return igpt_err("%s: %s: expected an object, found %s", file, path, jc_type_name(im));
-  GET(im, "kind", JC_STRING, true);
-  json_t *p = GET(im, "path", JC_STRING, true);
-  GET(im, "title", JC_STRING, false);
-  GET(im, "caption", JC_STRING, false);
-  GET(im, "model", JC_STRING, false);
-  if (err) return -1;
-  const char *s = json_string_value(p);
+static int check_image(const jp *c) {
+  if (!jp_value(c, JP_OBJECT, JP_REQUIRED)) return -1;
+  jp_string(c, "kind", JP_REQUIRED);
+  const char *s = jp_string(c, "path", JP_REQUIRED);
+  jp_string(c, "title", JP_OPTIONAL);
+  jp_string(c, "caption", JP_OPTIONAL);
+  jp_string(c, "model", JP_OPTIONAL);
+  if (jp_failed(c)) return -1;
   size_t n = strlen(s);
+  jp p = jp_key(c, "path");
   if (s[0] == '/' || strstr(s, "..") || n < 5 || strcmp(s + n - 4, ".png"))
-    return igpt_err("%s: %s.path: '%s' must be a .png path inside the results directory "
-                    "(relative, no '..')", file, path, s);
+    return jp_fail(&p, "'%s' must be a .png path inside the results directory (relative, no '..')", s);
   return 0;
 }
 
-// Checks each element of root[key] (an optional array) with fn.
-static int check_array(const json_t *root, const char *key, bool required, const char *file,
-                       int (*fn)(const json_t *, const char *, const char *)) {
-  int err = 0;
-  const char *path = "";
-  json_t *a = GET(root, key, JC_ARRAY, required);
-  if (err) return -1;
-  for (size_t i = 0; i < json_array_size(a); i++) {
-    char *p = xasprintf("%s[%zu]", key, i);
-    int rc = fn(json_array_get(a, i), file, p);
-    free(p);
-    if (rc) return -1;
+// Checks each element of root[key] (an array) with fn.
+static int check_array(const jp *root, const char *key, int flags, int (*fn)(const jp *)) {
+  jp a = jp_key(root, key);
+  if (!jp_value(&a, JP_ARRAY, flags)) return jp_failed(root) ? -1 : 0;
+  for (size_t i = 0; i < json_array_size(a.v); i++) {
+    jp e = jp_index(&a, i);
+    if (fn(&e)) return -1;
   }
   return 0;
 }
 
 int results_check(const json_t *root, const char *file) {
-  int err = 0;
-  const char *path = "";
-  if (!json_is_object(root)) return igpt_err("%s: expected a JSON object, found %s", file, jc_type_name(root));
-  json_t *fmt = GET(root, "format", JC_STRING, true);
-  json_t *scale = GET(root, "scale", JC_STRING, true);
-  GET(root, "table", JC_STRING, true);
-  GET(root, "title", JC_STRING, false);
-  GET(root, "created", JC_STRING, false);
-  GET(root, "code_version", JC_STRING, false);
-  GET(root, "environment", JC_OBJECT, false);
-  GET(root, "notes", JC_ARRAY, false);
-  if (err) return -1;
-  if (strcmp(json_string_value(fmt), RESULTS_FORMAT))
-    return igpt_err("%s: format: expected \"%s\", found \"%s\" (written by another version?)", file,
-                    RESULTS_FORMAT, json_string_value(fmt));
-  if (!scale_meaning(json_string_value(scale)))
-    return igpt_err("%s: scale: expected smoke, mini, paper or released, found \"%s\"", file,
-                    json_string_value(scale));
-  if (check_array(root, "rows", true, file, check_row) || check_array(root, "loss_curves", false, file, check_curve) ||
-      check_array(root, "jobs", false, file, check_job) || check_array(root, "images", false, file, check_image))
+  jp_doc doc = {.file = file};
+  jp c = jp_root(&doc, root), fmt = jp_key(&c, "format"), scale = jp_key(&c, "scale"), notes = jp_key(&c, "notes");
+  if (!jp_value(&c, JP_OBJECT, JP_REQUIRED)) return -1;
+  jp_value(&fmt, JP_STRING, JP_REQUIRED);
+  jp_value(&scale, JP_STRING, JP_REQUIRED);
+  jp_string(&c, "table", JP_REQUIRED);
+  jp_string(&c, "title", JP_OPTIONAL);
+  jp_string(&c, "created", JP_OPTIONAL);
+  jp_string(&c, "code_version", JP_OPTIONAL);
+  jp_get(&c, "environment", JP_OBJECT, JP_OPTIONAL);
+  jp_value(&notes, JP_ARRAY, JP_OPTIONAL);
+  if (jp_failed(&c)) return -1;
+  if (strcmp(json_string_value(fmt.v), RESULTS_FORMAT))
+    return jp_fail(&fmt, "expected \"%s\", found \"%s\" (written by another version?)", RESULTS_FORMAT,
+                   json_string_value(fmt.v));
+  if (!scale_meaning(json_string_value(scale.v)))
+    return jp_fail(&scale, "expected smoke, mini, paper or released, found \"%s\"", json_string_value(scale.v));
+  if (check_array(&c, "rows", JP_REQUIRED, check_row) || check_array(&c, "loss_curves", JP_OPTIONAL, check_curve) ||
+      check_array(&c, "jobs", JP_OPTIONAL, check_job) || check_array(&c, "images", JP_OPTIONAL, check_image))
     return -1;
-  json_t *rows = json_object_get(root, "rows");
-  for (size_t i = 0; i < json_array_size(rows); i++)
+  jp rows = jp_key(&c, "rows");
+  for (size_t i = 0; i < json_array_size(rows.v); i++) {
+    jp row = jp_index(&rows, i), id = jp_key(&row, "id");
     for (size_t j = 0; j < i; j++)
-      if (!strcmp(json_string_value(json_object_get(json_array_get(rows, i), "id")),
-                  json_string_value(json_object_get(json_array_get(rows, j), "id"))))
-        return igpt_err("%s: rows[%zu].id: '%s' repeats rows[%zu].id; row ids must be unique", file, i,
-                        json_string_value(json_object_get(json_array_get(rows, i), "id")), j);
-  json_t *notes = json_object_get(root, "notes");
-  for (size_t i = 0; i < json_array_size(notes); i++)
-    if (!jc_item_ok(notes, i, JC_STRING, file, "notes")) return -1;
+      if (!strcmp(json_string_value(id.v), json_string_value(json_object_get(json_array_get(rows.v, j), "id"))))
+        return jp_fail(&id, "'%s' repeats rows[%zu].id; row ids must be unique", json_string_value(id.v), j);
+  }
+  for (size_t i = 0; i < json_array_size(notes.v); i++) {
+    jp note = jp_index(&notes, i);
+    if (!jp_value(&note, JP_STRING, JP_REQUIRED)) return -1;
+  }
   return 0;
 }
 

@@ -1,32 +1,30 @@
 // verdict: tolerance rules and direction-aware judgement. See verdict.h.
 #include "verdict.h"
-#include "jcheck.h"
+#include "jsonpath.h"
 #include "util.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+static const char *const kind_names[] = {"absolute", "sigma", "relative", NULL};  // rule_kind's order
+
 int rule_from_json(const json_t *j, rule_t *r, const char *file, const char *path) {
-  int err = 0;
-  json_t *kind = jc_get(j, "kind", JC_STRING, true, file, path, &err);
-  json_t *tol = jc_get(j, "tolerance", JC_NUMBER, true, file, path, &err);
-  json_t *fl = jc_get(j, "floor", JC_NUMBER, false, file, path, &err);
-  if (err) return -1;
-  const char *k = json_string_value(kind);
-  if (!strcmp(k, "absolute")) r->kind = RULE_ABSOLUTE;
-  else if (!strcmp(k, "sigma")) r->kind = RULE_SIGMA;
-  else if (!strcmp(k, "relative")) r->kind = RULE_RELATIVE;
-  else return igpt_err("%s: %s.kind: expected absolute, sigma or relative, found '%s'", file, path, k);
+  jp_doc doc = {.file = file};
+  jp c = jp_at(&doc, path, j);
+  int kind = jp_enum(&c, "kind", JP_REQUIRED, kind_names);
+  json_t *tol = jp_get(&c, "tolerance", JP_NUMBER, JP_REQUIRED);
+  json_t *fl = jp_get(&c, "floor", JP_NUMBER, JP_OPTIONAL);
+  if (jp_failed(&c)) return -1;
+  r->kind = (rule_kind)kind;
   r->tolerance = json_number_value(tol);
   r->floor = fl ? json_number_value(fl) : 0;
   if (!(r->tolerance >= 0) || !(r->floor >= 0) || !isfinite(r->tolerance) || !isfinite(r->floor))
-    return igpt_err("%s: %s: tolerance and floor must be finite and >= 0", file, path);
+    return jp_fail(&c, "tolerance and floor must be finite and >= 0");
   return 0;
 }
 
 json_t *rule_to_json(const rule_t *r) {
-  static const char *kinds[] = {"absolute", "sigma", "relative"};
-  json_t *j = json_pack("{s:s, s:f}", "kind", kinds[r->kind], "tolerance", r->tolerance);
+  json_t *j = json_pack("{s:s, s:f}", "kind", kind_names[r->kind], "tolerance", r->tolerance);
   if (r->kind == RULE_SIGMA && r->floor > 0) json_object_set_new(j, "floor", json_real(r->floor));
   return j;
 }

@@ -1,326 +1,253 @@
 // suite: loading and validating the suite's JSON files. See suite.h.
-// Validation walks each file with a path string ("$.tables.x.rows[2].rule.kind") so every error
-// names the file and where in it the wrong value sits.
+// Validation walks each file with a jsonpath context (runtime/jsonpath.h), so every error names
+// the file and where in it the wrong value sits ("$.tables.x.rows[2].rule.kind").
 #include "suite.h"
+#include "jsonpath.h"
 #include "util.h"
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-typedef struct { const char *file; char path[512]; } vctx;
-
-static const char *type_name(const json_t *v) {
-  if (!v) return "nothing (missing)";
-  switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
-    case JSON_TRUE: case JSON_FALSE: return "a boolean";
-    default: return "null";
-  }
-}
-
-static int bad(const vctx *c, const char *field, const char *want, const json_t *found) {
-  return igpt_err("%s: %s%s%s: expected %s, found %s", c->file, c->path, field ? "." : "",
-                  field ? field : "", want, type_name(found));
-}
-
-// A child context for field or index.
-static vctx sub(const vctx *c, const char *field, int index) {
-  vctx d = *c;
-  int n = field ? snprintf(d.path, sizeof d.path, "%s.%s", c->path, field)
-                : snprintf(d.path, sizeof d.path, "%s[%d]", c->path, index);
-  if (n >= (int)sizeof d.path) strcpy(d.path + sizeof d.path - 4, "...");  // deep paths end in "..."
-  return d;
-}
-
-enum { OPT = 0, REQ = 1 };
-
-static int want_object(const vctx *c, json_t *o, const char *f, int req, json_t **out) {
-  *out = NULL;
-  json_t *v = json_object_get(o, f);
-  if (!v && !req) { *out = NULL; return 0; }
-  if (!json_is_object(v)) return bad(c, f, "an object", v);
-  *out = v;
-  return 0;
-}
-static int want_string(const vctx *c, json_t *o, const char *f, int req) {
-  json_t *v = json_object_get(o, f);
-  if (!v && !req) return 0;
-  return json_is_string(v) ? 0 : bad(c, f, "a string", v);
-}
-static int want_enum(const vctx *c, json_t *o, const char *f, int req, const char *const *opts) {
-  json_t *v = json_object_get(o, f);
-  if (!v && !req) return 0;
-  if (json_is_string(v))
-    for (int i = 0; opts[i]; i++)
-      if (!strcmp(opts[i], json_string_value(v))) return 0;
-  char want[256] = "one of";
-  for (int i = 0; opts[i]; i++) {
-    strncat(want, i ? ", \"" : " \"", sizeof want - strlen(want) - 1);
-    strncat(want, opts[i], sizeof want - strlen(want) - 1);
-    strncat(want, "\"", sizeof want - strlen(want) - 1);
-  }
-  if (json_is_string(v))
-    return igpt_err("%s: %s.%s: expected %s, found \"%s\"", c->file, c->path, f, want, json_string_value(v));
-  return bad(c, f, want, v);
-}
-static int want_int(const vctx *c, json_t *o, const char *f, int req, long lo, long hi) {
-  json_t *v = json_object_get(o, f);
-  if (!v && !req) return 0;
-  if (!json_is_integer(v)) return bad(c, f, "an integer", v);
-  long x = (long)json_integer_value(v);
-  if (x < lo || x > hi)
-    return igpt_err("%s: %s.%s: expected an integer in [%ld, %ld], found %ld", c->file, c->path, f, lo, hi, x);
-  return 0;
-}
-static int want_number(const vctx *c, json_t *o, const char *f, int req, int nullable) {
-  json_t *v = json_object_get(o, f);
-  if (!v && !req) return 0;
-  if (json_is_number(v) || (nullable && json_is_null(v))) return 0;
-  return bad(c, f, nullable ? "a number or null" : "a number", v);
-}
-static int want_bool(const vctx *c, json_t *o, const char *f) {
-  json_t *v = json_object_get(o, f);
-  return (!v || json_is_boolean(v)) ? 0 : bad(c, f, "a boolean", v);
-}
-
 // rule: how reports/ judges the row against the published value (reports/results.schema.json);
 // relation: for a row the paper prints no number for, how it must compare with another row.
-static int check_rule(const vctx *c, json_t *rule) {
+static int check_rule(const jp *c) {
   static const char *const kinds[] = {"absolute", "sigma", "relative", NULL};
-  return want_enum(c, rule, "kind", REQ, kinds) || want_number(c, rule, "tolerance", REQ, 0) ||
-                 want_number(c, rule, "floor", OPT, 0) ? -1 : 0;
+  jp_enum(c, "kind", JP_REQUIRED, kinds);
+  jp_get(c, "tolerance", JP_NUMBER, JP_REQUIRED);
+  jp_get(c, "floor", JP_NUMBER, JP_OPTIONAL);
+  return jp_failed(c) ? -1 : 0;
 }
 
-static int check_relation(const vctx *c, json_t *rel, json_t *row_ids) {
+static int check_relation(const jp *c, json_t *row_ids) {
   static const char *const rels[] = {"below", "above", "equal", "not_below", NULL};
-  if (want_enum(c, rel, "relation", REQ, rels) || want_string(c, rel, "row", REQ) ||
-      want_number(c, rel, "min_gap", OPT, 0) || want_number(c, rel, "tolerance", OPT, 0))
-    return -1;
-  const char *other = json_string_value(json_object_get(rel, "row"));
-  if (!json_object_get(row_ids, other))
-    return igpt_err("%s: %s.row: names row \"%s\", which is not in this table", c->file, c->path, other);
+  jp_enum(c, "relation", JP_REQUIRED, rels);
+  const char *other = jp_string(c, "row", JP_REQUIRED);
+  jp_get(c, "min_gap", JP_NUMBER, JP_OPTIONAL);
+  jp_get(c, "tolerance", JP_NUMBER, JP_OPTIONAL);
+  if (jp_failed(c)) return -1;
+  jp row = jp_key(c, "row");
+  if (!json_object_get(row_ids, other)) return jp_fail(&row, "names row \"%s\", which is not in this table", other);
   return 0;
 }
 
-static int check_row(const vctx *c, json_t *row, json_t *models, json_t *ids) {
+static int check_row(const jp *c, json_t *models, json_t *ids) {
   static const char *const objectives[] = {"ar", "bert", NULL};
   static const char *const evals[] = {"probe", "finetune", NULL};
-  if (!json_is_object(row)) return bad(c, NULL, "an object", row);
-  if (want_string(c, row, "id", REQ) || want_string(c, row, "label", OPT) || want_string(c, row, "dataset", REQ) ||
-      want_int(c, row, "image_size", OPT, 4, 4096) ||
-      want_string(c, row, "model", REQ) || want_enum(c, row, "objective", REQ, objectives) ||
-      want_enum(c, row, "eval", REQ, evals) || want_string(c, row, "metric", REQ) || want_string(c, row, "unit", OPT) ||
-      want_bool(c, row, "higher_is_better") || want_number(c, row, "published", REQ, 1) ||
-      want_number(c, row, "published_std", OPT, 0) || want_string(c, row, "source", REQ) ||
-      want_string(c, row, "published_model", OPT) || want_bool(c, row, "needs_manual_data") ||
-      want_int(c, row, "masks", OPT, 1, 64))
-    return -1;
-  if (!json_object_get(row, "higher_is_better")) return bad(c, "higher_is_better", "a boolean", NULL);
-  const char *model = json_string_value(json_object_get(row, "model"));
-  if (!json_object_get(models, model))
-    return igpt_err("%s: %s.model: \"%s\" is not in models.json", c->file, c->path, model);
-  json_t *probe = NULL, *rule = NULL, *rel = NULL;
-  if (want_object(c, row, "probe", OPT, &probe)) return -1;
-  if (probe) {
-    vctx p = sub(c, "probe", 0);
-    if (want_int(&p, probe, "labels_per_class", OPT, 1, 1000000) || want_int(&p, probe, "subsets", OPT, 1, 1000) ||
-        want_int(&p, probe, "concat_layers", OPT, 1, 64))
-      return -1;
+  if (!jp_value(c, JP_OBJECT, JP_REQUIRED)) return -1;
+  jp_string(c, "id", JP_REQUIRED);
+  jp_string(c, "label", JP_OPTIONAL);
+  jp_string(c, "dataset", JP_REQUIRED);
+  jp_int(c, "image_size", JP_OPTIONAL, 4, 4096);
+  const char *model = jp_string(c, "model", JP_REQUIRED);
+  jp_enum(c, "objective", JP_REQUIRED, objectives);
+  jp_enum(c, "eval", JP_REQUIRED, evals);
+  jp_string(c, "metric", JP_REQUIRED);
+  jp_string(c, "unit", JP_OPTIONAL);
+  jp_get(c, "higher_is_better", JP_BOOL, JP_REQUIRED);
+  json_t *published = jp_get(c, "published", JP_NUMBER, JP_REQUIRED | JP_NULLABLE);
+  jp_get(c, "published_std", JP_NUMBER, JP_OPTIONAL);
+  jp_string(c, "source", JP_REQUIRED);
+  jp_string(c, "published_model", JP_OPTIONAL);
+  jp_get(c, "needs_manual_data", JP_BOOL, JP_OPTIONAL);
+  jp_int(c, "masks", JP_OPTIONAL, 1, 64);
+  if (jp_failed(c)) return -1;
+  jp m = jp_key(c, "model");
+  if (!json_object_get(models, model)) return jp_fail(&m, "\"%s\" is not in models.json", model);
+  jp probe = jp_key(c, "probe"), rule = jp_key(c, "rule"), rel = jp_key(c, "relation");
+  if (jp_value(&probe, JP_OBJECT, JP_OPTIONAL)) {
+    jp_int(&probe, "labels_per_class", JP_OPTIONAL, 1, 1000000);
+    jp_int(&probe, "subsets", JP_OPTIONAL, 1, 1000);
+    jp_int(&probe, "concat_layers", JP_OPTIONAL, 1, 64);
   }
-  if (want_object(c, row, "rule", OPT, &rule) || want_object(c, row, "relation", OPT, &rel)) return -1;
-  bool published = json_is_number(json_object_get(row, "published"));
-  if (published && !rule) return bad(c, "rule", "an object (the row has a published value)", NULL);
-  if (!published && !rel) return bad(c, "relation", "an object (the row has no published value)", NULL);
-  vctx r = sub(c, rule ? "rule" : "relation", 0);
-  if (rule && check_rule(&r, rule)) return -1;
-  r = sub(c, "relation", 0);
-  return rel ? check_relation(&r, rel, ids) : 0;
+  jp_value(&rule, JP_OBJECT, JP_OPTIONAL);
+  jp_value(&rel, JP_OBJECT, JP_OPTIONAL);
+  if (jp_failed(c)) return -1;
+  if (published && !rule.v) return jp_expected(&rule, "an object (the row has a published value)");
+  if (!published && !rel.v) return jp_expected(&rel, "an object (the row has no published value)");
+  if (rule.v && check_rule(&rule)) return -1;
+  return rel.v ? check_relation(&rel, ids) : 0;
 }
 
-static int check_tables(const vctx *c0, json_t *root, json_t *models) {
-  json_t *tables;
-  if (want_object(c0, root, "tables", REQ, &tables)) return -1;
-  vctx c = sub(c0, "tables", 0);
+static int check_tables(const jp *root, json_t *models) {
+  jp c = jp_key(root, "tables");
+  json_t *tables = jp_value(&c, JP_OBJECT, JP_REQUIRED);
+  if (!tables) return -1;
   const char *name; json_t *t;
   json_object_foreach(tables, name, t) {
-    vctx tc = sub(&c, name, 0);
-    if (!json_is_object(t)) return bad(&c, name, "an object", t);
-    if (want_string(&tc, t, "title", REQ) || want_string(&tc, t, "source", REQ)) return -1;
-    json_t *rows = json_object_get(t, "rows");
-    if (!json_is_array(rows) || json_array_size(rows) == 0) return bad(&tc, "rows", "a non-empty array", rows);
+    jp tc = jp_key(&c, name);
+    if (!jp_value(&tc, JP_OBJECT, JP_REQUIRED)) return -1;
+    jp_string(&tc, "title", JP_REQUIRED);
+    jp_string(&tc, "source", JP_REQUIRED);
+    jp_get(&tc, "rows", JP_ARRAY, JP_REQUIRED | JP_NONEMPTY);
+    if (jp_failed(&tc)) return -1;
+    jp rows = jp_key(&tc, "rows");
     json_t *ids = json_object();
-    size_t i; json_t *row;
-    json_array_foreach(rows, i, row) {  // ids first, so that relation rules may name later rows
-      json_t *id = json_is_object(row) ? json_object_get(row, "id") : NULL;
-      if (json_is_string(id)) {
-        if (json_object_get(ids, json_string_value(id))) {
-          json_decref(ids);
-          return igpt_err("%s: %s.rows[%zu].id: \"%s\" appears twice in the table", c.file, tc.path, i,
-                          json_string_value(id));
-        }
-        json_object_set_new(ids, json_string_value(id), json_true());
+    for (size_t i = 0; i < json_array_size(rows.v); i++) {  // ids first, so that relation rules may name later rows
+      jp row = jp_index(&rows, i), id = jp_key(&row, "id");
+      if (!json_is_string(id.v)) continue;
+      if (json_object_get(ids, json_string_value(id.v))) {
+        json_decref(ids);
+        return jp_fail(&id, "\"%s\" appears twice in the table", json_string_value(id.v));
       }
+      json_object_set_new(ids, json_string_value(id.v), json_true());
     }
-    vctx rc = sub(&tc, "rows", 0);
-    json_array_foreach(rows, i, row) {
-      vctx one = sub(&rc, NULL, (int)i);
-      if (check_row(&one, row, models, ids)) { json_decref(ids); return -1; }
+    for (size_t i = 0; i < json_array_size(rows.v); i++) {
+      jp row = jp_index(&rows, i);
+      if (check_row(&row, models, ids)) { json_decref(ids); return -1; }
     }
     json_decref(ids);
   }
   return 0;
 }
 
-static int check_models(const vctx *c0, json_t *root) {
-  json_t *models;
-  if (want_object(c0, root, "models", REQ, &models)) return -1;
-  vctx c = sub(c0, "models", 0);
+static int check_models(const jp *root) {
+  jp c = jp_key(root, "models");
+  json_t *models = jp_value(&c, JP_OBJECT, JP_REQUIRED);
+  if (!models) return -1;
   const char *name; json_t *m;
   json_object_foreach(models, name, m) {
-    vctx mc = sub(&c, name, 0);
-    if (!json_is_object(m)) return bad(&c, name, "an object", m);
-    if (want_int(&mc, m, "n_layer", REQ, 1, 1024) || want_int(&mc, m, "n_embd", REQ, 1, 1 << 16) ||
-        want_int(&mc, m, "n_ctx", REQ, 1, 1 << 20) || want_int(&mc, m, "n_vocab", REQ, 2, 1 << 16))
-      return -1;
-    json_t *h = json_object_get(m, "n_head");
-    if (!json_is_null(h) && want_int(&mc, m, "n_head", REQ, 1, 1024)) return -1;
-    if (json_is_integer(h) && json_integer_value(json_object_get(m, "n_embd")) % json_integer_value(h))
-      return igpt_err("%s: %s.n_head: n_embd must be a multiple of n_head", c.file, mc.path);
+    jp mc = jp_key(&c, name);
+    if (!jp_value(&mc, JP_OBJECT, JP_REQUIRED)) return -1;
+    jp_int(&mc, "n_layer", JP_REQUIRED, 1, 1024);
+    json_t *embd = jp_int(&mc, "n_embd", JP_REQUIRED, 1, 1 << 16);
+    jp_int(&mc, "n_ctx", JP_REQUIRED, 1, 1 << 20);
+    jp_int(&mc, "n_vocab", JP_REQUIRED, 2, 1 << 16);
+    json_t *head = jp_int(&mc, "n_head", JP_REQUIRED | JP_NULLABLE, 1, 1024);
+    if (jp_failed(&mc)) return -1;
+    jp h = jp_key(&mc, "n_head");
+    if (head && json_integer_value(embd) % json_integer_value(head))
+      return jp_fail(&h, "n_embd (%" JSON_INTEGER_FORMAT ") must be a multiple of n_head (%" JSON_INTEGER_FORMAT ")",
+                     json_integer_value(embd), json_integer_value(head));
   }
   return 0;
 }
 
-// A map whose values are strings naming entries of `in` (or null when nullable).
-static int check_name_map(const vctx *c, json_t *o, const char *f, json_t *in, const char *in_file) {
-  json_t *m;
-  if (want_object(c, o, f, REQ, &m)) return -1;
+// A map whose values are strings naming entries of `in` (or null).
+static int check_name_map(const jp *c, const char *f, json_t *in, const char *in_file) {
+  jp m = jp_key(c, f);
+  json_t *map = jp_value(&m, JP_OBJECT, JP_REQUIRED);
+  if (!map) return -1;
   const char *k; json_t *v;
-  json_object_foreach(m, k, v) {
-    vctx d = sub(c, f, 0);
-    if (json_is_null(v)) continue;
-    if (!json_is_string(v)) return bad(&d, k, "a string or null", v);
-    if (in && !json_object_get(in, json_string_value(v)))
-      return igpt_err("%s: %s.%s: \"%s\" is not in %s", c->file, d.path, k, json_string_value(v), in_file);
+  json_object_foreach(map, k, v) {
+    jp e = jp_key(&m, k);
+    const char *name = json_string_value(jp_value(&e, JP_STRING, JP_REQUIRED | JP_NULLABLE));
+    if (jp_failed(&e)) return -1;
+    if (name && in && !json_object_get(in, name)) return jp_fail(&e, "\"%s\" is not in %s", name, in_file);
   }
   return 0;
 }
 
-static int check_scales(const vctx *c0, json_t *root, json_t *models) {
+static int check_scales(const jp *root, json_t *models) {
   static const char *const devices[] = {"cpu", "gpu", NULL};
   static const char *const palettes[] = {"kmeans", "official", NULL};
-  json_t *scales;
-  if (want_object(c0, root, "scales", REQ, &scales)) return -1;
-  vctx c = sub(c0, "scales", 0);
+  jp c = jp_key(root, "scales");
+  json_t *scales = jp_value(&c, JP_OBJECT, JP_REQUIRED);
+  if (!scales) return -1;
   const char *name; json_t *s;
   json_object_foreach(scales, name, s) {
-    vctx sc = sub(&c, name, 0);
-    if (!json_is_object(s)) return bad(&c, name, "an object", s);
-    json_t *pal = NULL, *pre = NULL, *ft = NULL, *feat = NULL, *probe = NULL;
-    if (want_string(&sc, s, "about", REQ) || want_bool(&sc, s, "judged") ||
-        want_enum(&sc, s, "device", REQ, devices) || want_int(&sc, s, "image_size", REQ, 4, 4096) ||
-        want_int(&sc, s, "seeds", REQ, 1, 100) || check_name_map(&sc, s, "datasets", NULL, NULL) ||
-        check_name_map(&sc, s, "models", models, "models.json") ||
-        want_object(&sc, s, "palette", REQ, &pal) || want_object(&sc, s, "pretrain", OPT, &pre) ||
-        want_object(&sc, s, "finetune", REQ, &ft) || want_object(&sc, s, "features", REQ, &feat) ||
-        want_object(&sc, s, "probe", OPT, &probe))
+    jp sc = jp_key(&c, name);
+    if (!jp_value(&sc, JP_OBJECT, JP_REQUIRED)) return -1;
+    jp_string(&sc, "about", JP_REQUIRED);
+    jp_get(&sc, "judged", JP_BOOL, JP_OPTIONAL);
+    jp_enum(&sc, "device", JP_REQUIRED, devices);
+    jp_int(&sc, "image_size", JP_REQUIRED, 4, 4096);
+    jp_int(&sc, "seeds", JP_REQUIRED, 1, 100);
+    if (jp_failed(&sc) || check_name_map(&sc, "datasets", NULL, NULL) ||
+        check_name_map(&sc, "models", models, "models.json"))
       return -1;
-    json_t *prep = json_object_get(s, "prepare");
-    if (prep && !json_is_object(prep)) return bad(&sc, "prepare", "an object {dataset: {option: value}}", prep);
-    json_t *pd = json_object_get(s, "pretrain_data");
-    if (!json_is_string(pd) && !json_is_null(pd)) return bad(&sc, "pretrain_data", "a string or null", pd);
-    if (json_is_string(pd) && !pre)
-      return igpt_err("%s: %s: pretrain_data is set, so a \"pretrain\" object is needed", c.file, sc.path);
-    if (json_is_null(pd) && !json_is_object(json_object_get(s, "released")))
-      return igpt_err("%s: %s: pretrain_data is null, so \"released\" must map models to checkpoints", c.file, sc.path);
-    vctx p = sub(&sc, "palette", 0);
-    if (want_enum(&p, pal, "source", REQ, palettes)) return -1;
-    if (!strcmp(json_string_value(json_object_get(pal, "source")), "kmeans") &&
-        (want_int(&p, pal, "k", REQ, 2, 65536) || want_int(&p, pal, "pixels", REQ, 1, 1L << 40) ||
-         want_int(&p, pal, "iters", REQ, 1, 10000)))
-      return -1;
-    if (pre) {
-      vctx q = sub(&sc, "pretrain", 0);
-      if (want_int(&q, pre, "steps", REQ, 1, 1L << 40) || want_int(&q, pre, "batch", REQ, 1, 1 << 20) ||
-          want_number(&q, pre, "lr", REQ, 0) || want_int(&q, pre, "warmup_steps", REQ, 0, 1L << 40) ||
-          want_int(&q, pre, "checkpoint_every", REQ, 1, 1L << 40))
-        return -1;
+    jp pal = jp_key(&sc, "palette"), pre = jp_key(&sc, "pretrain"), ft = jp_key(&sc, "finetune"),
+       feat = jp_key(&sc, "features"), probe = jp_key(&sc, "probe"), prep = jp_key(&sc, "prepare");
+    jp_value(&pal, JP_OBJECT, JP_REQUIRED);
+    jp_value(&pre, JP_OBJECT, JP_OPTIONAL);
+    jp_value(&ft, JP_OBJECT, JP_REQUIRED);
+    jp_value(&feat, JP_OBJECT, JP_REQUIRED);
+    jp_value(&probe, JP_OBJECT, JP_OPTIONAL);
+    if (jp_failed(&sc)) return -1;
+    if (prep.v && !json_is_object(prep.v)) return jp_expected(&prep, "an object {dataset: {option: value}}");
+    json_t *pd = jp_get(&sc, "pretrain_data", JP_STRING, JP_REQUIRED | JP_NULLABLE);
+    if (jp_failed(&sc)) return -1;
+    if (pd && !pre.v) return jp_fail(&sc, "pretrain_data is set, so a \"pretrain\" object is needed");
+    if (!pd && !json_is_object(json_object_get(s, "released")))
+      return jp_fail(&sc, "pretrain_data is null, so \"released\" must map models to checkpoints");
+    if (jp_enum(&pal, "source", JP_REQUIRED, palettes) == 0) {  // kmeans
+      jp_int(&pal, "k", JP_REQUIRED, 2, 65536);
+      jp_int(&pal, "pixels", JP_REQUIRED, 1, 1LL << 40);
+      jp_int(&pal, "iters", JP_REQUIRED, 1, 10000);
     }
-    vctx f = sub(&sc, "finetune", 0);
-    if (want_int(&f, ft, "steps", REQ, 1, 1L << 40) || want_int(&f, ft, "batch", REQ, 1, 1 << 20) ||
-        want_number(&f, ft, "lr", REQ, 0))
-      return -1;
-    vctx pr = sub(&sc, "probe", 0);
-    if (probe && want_int(&pr, probe, "max_labels_per_class", OPT, 1, 1000000)) return -1;
-    vctx fe = sub(&sc, "features", 0);
-    if (want_int(&fe, feat, "batch", REQ, 1, 1 << 20)) return -1;
+    if (pre.v) {
+      jp_int(&pre, "steps", JP_REQUIRED, 1, 1LL << 40);
+      jp_int(&pre, "batch", JP_REQUIRED, 1, 1 << 20);
+      jp_get(&pre, "lr", JP_NUMBER, JP_REQUIRED);
+      jp_int(&pre, "warmup_steps", JP_REQUIRED, 0, 1LL << 40);
+      jp_int(&pre, "checkpoint_every", JP_REQUIRED, 1, 1LL << 40);
+    }
+    jp_int(&ft, "steps", JP_REQUIRED, 1, 1LL << 40);
+    jp_int(&ft, "batch", JP_REQUIRED, 1, 1 << 20);
+    jp_get(&ft, "lr", JP_NUMBER, JP_REQUIRED);
+    jp_int(&probe, "max_labels_per_class", JP_OPTIONAL, 1, 1000000);
+    jp_int(&feat, "batch", JP_REQUIRED, 1, 1 << 20);
+    if (jp_failed(&sc)) return -1;
   }
   return 0;
 }
 
-static int check_commands(const vctx *c0, json_t *root) {
+static int check_commands(const jp *root) {
   static const char *const res[] = {"cpu", "gpu", "none", NULL};
   static const char *const metrics[] = {"none", "stdout", NULL};
-  json_t *verbs = NULL;
-  if (want_object(c0, root, "verbs", REQ, &verbs)) return -1;
-  json_t *emb = json_object_get(root, "embedded_datasets");
-  if (emb && !json_is_array(emb)) return bad(c0, "embedded_datasets", "an array of strings", emb);
-  vctx c = sub(c0, "verbs", 0);
   static const char *const needed[] = {"fetch", "prepare", "palette", "tokenize", "pretrain", "features",
                                        "probe", "finetune", "report", NULL};
+  jp c = jp_key(root, "verbs"), emb = jp_key(root, "embedded_datasets");
+  json_t *verbs = jp_value(&c, JP_OBJECT, JP_REQUIRED);
+  if (!verbs) return -1;
+  if (emb.v && !json_is_array(emb.v)) return jp_expected(&emb, "an array of strings");
   for (int i = 0; needed[i]; i++)
-    if (!json_object_get(verbs, needed[i]))
-      return igpt_err("%s: %s: the job verb \"%s\" has no entry", c.file, c.path, needed[i]);
+    if (!json_object_get(verbs, needed[i])) return jp_fail(&c, "the job verb \"%s\" has no entry", needed[i]);
   const char *name; json_t *v;
   json_object_foreach(verbs, name, v) {
-    vctx vc = sub(&c, name, 0);
-    if (!json_is_object(v)) return bad(&c, name, "an object", v);
-    if (want_int(&vc, v, "version", REQ, 0, 1 << 30) || want_enum(&vc, v, "resources", REQ, res) ||
-        want_enum(&vc, v, "metrics", OPT, metrics) || want_bool(&vc, v, "resumable") ||
-        want_int(&vc, v, "retries", OPT, 0, 100) || want_string(&vc, v, "builtin", OPT) ||
-        want_string(&vc, v, "resume_if", OPT))
-      return -1;
-    json_t *run = json_object_get(v, "run");
+    jp vc = jp_key(&c, name);
+    if (!jp_value(&vc, JP_OBJECT, JP_REQUIRED)) return -1;
+    jp_int(&vc, "version", JP_REQUIRED, 0, 1 << 30);
+    jp_enum(&vc, "resources", JP_REQUIRED, res);
+    jp_enum(&vc, "metrics", JP_OPTIONAL, metrics);
+    jp_get(&vc, "resumable", JP_BOOL, JP_OPTIONAL);
+    jp_int(&vc, "retries", JP_OPTIONAL, 0, 100);
+    jp_string(&vc, "builtin", JP_OPTIONAL);
+    jp_string(&vc, "resume_if", JP_OPTIONAL);
+    if (jp_failed(&vc)) return -1;
     if (json_object_get(v, "builtin")) continue;
-    if (!json_is_array(run) || !json_array_size(run)) return bad(&vc, "run", "a non-empty array of argv arrays", run);
-    size_t i; json_t *argv;
-    json_array_foreach(run, i, argv) {
-      vctx ac = sub(&vc, "run", 0);
-      vctx one = sub(&ac, NULL, (int)i);
-      if (!json_is_array(argv) || !json_array_size(argv)) return bad(&one, NULL, "a non-empty argv array", argv);
-      size_t j; json_t *a;
-      json_array_foreach(argv, j, a) {
-        vctx e = sub(&one, NULL, (int)j);
-        if (json_is_string(a)) continue;
-        if (!json_is_object(a) || want_string(&e, a, "if", REQ)) return bad(&e, NULL, "a string or {\"if\", \"args\"}", a);
-        json_t *args = json_object_get(a, "args");
-        if (!json_is_array(args)) return bad(&e, "args", "an array of strings", args);
+    jp run = jp_key(&vc, "run");
+    if (!json_is_array(run.v) || !json_array_size(run.v)) return jp_expected(&run, "a non-empty array of argv arrays");
+    for (size_t i = 0; i < json_array_size(run.v); i++) {
+      jp argv = jp_index(&run, i);
+      if (!json_is_array(argv.v) || !json_array_size(argv.v)) return jp_expected(&argv, "a non-empty argv array");
+      for (size_t j = 0; j < json_array_size(argv.v); j++) {
+        jp a = jp_index(&argv, j), args = jp_key(&a, "args");
+        if (json_is_string(a.v)) continue;
+        if (!json_is_object(a.v) || !json_is_string(json_object_get(a.v, "if")))
+          return jp_expected(&a, "a string or {\"if\", \"args\"}");
+        if (!json_is_array(args.v)) return jp_expected(&args, "an array of strings");
       }
     }
-    json_t *env = json_object_get(v, "env");
-    if (env && !json_is_object(env)) return bad(&vc, "env", "an object of strings", env);
-    json_t *te = json_object_get(v, "transient_exit");
-    if (te && !json_is_array(te)) return bad(&vc, "transient_exit", "an array of exit codes", te);
+    jp env = jp_key(&vc, "env"), te = jp_key(&vc, "transient_exit");
+    if (env.v && !json_is_object(env.v)) return jp_expected(&env, "an object of strings");
+    if (te.v && !json_is_array(te.v)) return jp_expected(&te, "an array of exit codes");
   }
   return 0;
 }
 
-static json_t *load_file(const char *dir, const char *name, char **file_out) {
-  char *path = xasprintf("%s/%s", dir, name);
+// Parses path and checks its "format" (1, the one this build reads); NULL with igpt_err.
+static json_t *load_file(const char *path) {
   json_error_t e;
   json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
-  if (!root) igpt_err("%s: line %d column %d: %s", path, e.line, e.column, e.text);
-  else if (!json_is_object(root) || !json_is_integer(json_object_get(root, "format")) ||
-           json_integer_value(json_object_get(root, "format")) != 1) {
-    igpt_err("%s: $.format: expected 1 (the format this build reads)", path);
+  if (!root) { igpt_err("%s: line %d column %d: %s", path, e.line, e.column, e.text); return NULL; }
+  jp_doc d = {.file = path};
+  jp c = jp_root(&d, root), fmt = jp_key(&c, "format");
+  if (!jp_value(&c, JP_OBJECT, JP_REQUIRED) || !json_is_integer(fmt.v) || json_integer_value(fmt.v) != 1) {
+    if (!jp_failed(&c)) jp_expected(&fmt, "1 (the format this build reads)");
     json_decref(root);
-    root = NULL;
+    return NULL;
   }
-  *file_out = path;
   return root;
 }
 
@@ -339,17 +266,18 @@ int suite_load(suite_t *s, const char *dir) {
   json_t *roots[4] = {0};
   int rc = 0;
   for (int i = 0; i < 4 && rc == 0; i++) {
-    char *file;
-    roots[i] = load_file(abs, names[i], &file);
+    char *file = xasprintf("%s/%s", abs, names[i]);
+    roots[i] = load_file(file);
     if (!roots[i]) rc = -1;
     else {
-      vctx c = {file, "$"};
+      jp_doc d = {.file = file};
+      jp c = jp_root(&d, roots[i]);
       json_t *models = roots[0] ? json_object_get(roots[0], "models") : NULL;
       switch (i) {
-        case 0: rc = check_models(&c, roots[i]); break;
-        case 1: rc = check_tables(&c, roots[i], models); break;
-        case 2: rc = check_scales(&c, roots[i], models); break;
-        case 3: rc = check_commands(&c, roots[i]); break;
+        case 0: rc = check_models(&c); break;
+        case 1: rc = check_tables(&c, models); break;
+        case 2: rc = check_scales(&c, models); break;
+        case 3: rc = check_commands(&c); break;
       }
     }
     free(file);

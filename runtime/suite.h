@@ -2,7 +2,7 @@
 // commands.json). After suite_load succeeds every field the orchestrator reads is present and of
 // the right type, so the rest of the code reads the JSON without re-checking. A wrong field is an
 // error naming the file and the JSON path ("suite/tables.json: $.tables.fine-tune.rows[1].published:
-// expected a number or null, found string").
+// expected a number or null, found a string ("80")"), worded by runtime/jsonpath.h.
 #pragma once
 #include <jansson.h>
 

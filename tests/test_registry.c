@@ -59,7 +59,7 @@ Test(registry, refuses_malformed_with_json_path) {
   cr_assert_eq(load_str(WRAP("{" FILE_OK "}")), 0, "%s", igpt_errmsg());
   expect_err(WRAP("{" FILE_OK ",\"sha265\":null}"), "$.datasets.t.files[0].sha265", "unknown key");
   expect_err(WRAP("{\"name\":\"a\",\"mirrors\":[\"http://x/a\"],\"size\":-4,\"sha256\":null,\"md5\":null,\"format\":\"binary\"}"),
-             "$.datasets.t.files[0].size", "got -4");
+             "$.datasets.t.files[0].size", "found an integer (-4)");
   expect_err(WRAP("{\"name\":\"a\",\"mirrors\":[\"http://x/a\"],\"size\":1,\"sha256\":\"ABC\",\"md5\":null,\"format\":\"binary\"}"),
              "$.datasets.t.files[0].sha256", "64 lowercase hex");
   expect_err(WRAP("{\"name\":\"a\",\"mirrors\":[\"http://x/a\"],\"size\":1,\"md5\":null,\"format\":\"binary\"}"),

@@ -174,7 +174,7 @@ Test(report, malformed_results_name_the_field) {
   json_t *run = json_array_get(json_object_get(json_array_get(json_object_get(res, "rows"), 1), "runs"), 2);
   json_object_set_new(run, "value", json_string("96.3"));
   cr_assert_eq(results_check(res, "results.json"), -1);
-  cr_assert(strstr(igpt_errmsg(), "results.json: rows[1].runs[2].value: expected a number or null, found a string"),
+  cr_assert(strstr(igpt_errmsg(), "results.json: $.rows[1].runs[2].value: expected a number or null, found a string"),
             "%s", igpt_errmsg());
   json_object_set_new(run, "value", json_real(1));
   json_object_set_new(res, "images", json_pack("[{s:s, s:s}]", "kind", "samples", "path", "../../etc/x.png"));
