@@ -174,8 +174,14 @@ static line_val line_eval(fit *s, const double *pb, double alpha) {
         if (u[c] > mx) mx = u[c];
       }
       double sum = 0;
-      // double exp: F(α) must be smooth well below the ftol of 2e-9 relative
-      for (int c = 0; c < k; c++) { u[c] = exp(u[c] - mx); sum += u[c]; }
+      // double exp: F(α) must be smooth well below the ftol of 2e-9 relative. Classes more than
+      // 50 below the top (p < 2e-22, invisible next to the top's 1 in double) count as 0: at
+      // large C most are, and their p would be float denormals in r, which cost the gradient's
+      // sgemm a hundredfold (a C=1000 fit took 4 s a gradient instead of 0.2 s)
+      for (int c = 0; c < k; c++) {
+        u[c] = u[c] - mx > -50 ? exp(u[c] - mx) : 0;
+        sum += u[c];
+      }
       double inv = 1 / sum, pv = 0, pvv = 0;
       f += log(sum) + mx - (zi[y] + alpha * v[y]);
       for (int c = 0; c < k; c++) {
