@@ -5,7 +5,8 @@ ci/bench-probe.sh.
 
 sklearn is run the way a user runs a C sweep: a loop of LogisticRegression(C=c).fit(X, y), each
 from zero (no warm start). igpt fits the same C values in ascending order, each warm-started from
-the previous solution (`igpt probe --Cs ...`). Both objectives (1/2|W|^2 + C sum loss) are printed
+the previous solution and first searching along the line through the previous two (`igpt probe
+--Cs ...`). Both objectives (1/2|W|^2 + C sum loss) are printed
 per C so the times are compared at equal objective; sklearn's is evaluated in float64 by numpy,
 ours is what igpt reports (float32 logits, double sums; tests/test_probe.c checks it against
 numpy's float64 value to 1e-6 relative).
@@ -115,7 +116,7 @@ def main():
     import sklearn
     print(f"# linear probe: {n} train rows, C in {Cs}, {threads} threads, tol 1e-4, max_iter 1000; "
           f"scikit-learn {sklearn.__version__} (lbfgs, float64, cold start per C) vs igpt probe "
-          f"(L-BFGS via liblbfgs, float32 sgemm, warm starts)")
+          f"(own L-BFGS, line search on the logits, float32 sgemm, warm starts along the path)")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-probe-") as tmp:
         for cfg in configs:
