@@ -6,9 +6,8 @@
 // and the full gradient is computed once per iteration, at the accepted point. A library line
 // search (liblbfgs, scipy) asks for the full gradient at every trial. Working along the line also
 // makes F(α) a smooth function of α: logits are kept in double and updated by α·(X p) exactly as
-// the parameters are, so the line search never chases float32 rounding in the logits (with
-// float32 logits recomputed per trial, F is noisy at the 1e-7 level near the optimum and large-C
-// fits ended in hundreds of failed line searches).
+// the parameters are, so the line search never sees float32 rounding in the logits (recomputed
+// per trial, they make F noisy at about 1e-7 relative, above scipy's ftol of 2.2e-9).
 //
 // Two exact reformulations make the problem easier for L-BFGS without changing its solution:
 // the features are centred (x - μ; the bias is not penalised, so b' = b + W μ absorbs the shift,
@@ -19,8 +18,8 @@
 //
 // Per iteration: one pass over X for X p (forward), one for the gradient Xᵀ(P - Y) (backward),
 // both float32 sgemm over row blocks, each thread its own rows, block sums in double. At a stop
-// the logits are recomputed from the parameters and the gradient checked again, so the reported
-// objective and gradient are those of θ, not of the accumulated logits.
+// the logits are recomputed from the parameters (and for a gtol stop the gradient checked again),
+// so the reported objective is that of θ, not of the walked logits.
 #include "logreg.h"
 #include "util.h"
 #include <cblas.h>
@@ -256,8 +255,8 @@ static double evaluate_at(fit *s, const double *theta, double *g, double *loss, 
   return L.f + sq_norm_w(theta, s->nw) / (2 * s->o->C);
 }
 
-// Line search for F(θ + α p) (pb: the direction's bias on the uncentred X), strong Wolfe (c1 1e-4, c2 0.9, as L-BFGS-B) by safeguarded
-// Newton steps on F'(α), which is increasing (F is convex). F0 and dF0 = g·p at α = 0. On
+// Line search for F(θ + α p) (pb: the direction's bias on the uncentred X): strong Wolfe (c1
+// 1e-4, c2 0.9, as L-BFGS-B) by safeguarded Newton steps on F'(α), increasing as F is convex. F0 and dF0 = g·p at α = 0. On
 // success *alpha and *fa hold the accepted point and s->r its residuals; returns the trials'
 // count, or 0 when no point with a lower F was found (F cannot decrease further in double).
 static int line_search(fit *s, const double *theta, const double *p, const double *pb, double F0,
@@ -416,6 +415,7 @@ int logreg_fit(const logreg_data *data, const logreg_opts *opts, double *theta, 
     double td = now_seconds();
     precondition(&s, dg);
     double alpha0 = 1;
+    int on_path = path;
     if (path) {
       // first step along the path: p = θ - θ_prev, in the centred coordinates
       path = 0;
@@ -431,7 +431,7 @@ int logreg_fit(const logreg_data *data, const logreg_opts *opts, double *theta, 
     double dF0 = dot(g, p, np);
     s.t_dir += now_seconds() - td;
     if (!(dF0 < 0)) {  // lost descent (rounding in the memory): restart from the preconditioned gradient
-      if (alpha0 != 1 || have > 0) { have = 0; continue; }  // (or the path's line goes uphill)
+      if (on_path || have > 0) { have = 0; continue; }  // (or the path's line goes uphill)
       stop = "precision";
       break;
     }
@@ -441,7 +441,7 @@ int logreg_fit(const logreg_data *data, const logreg_opts *opts, double *theta, 
     // (the memory carries the scale)
     double alpha, Fa;
     if (!line_search(&s, theta, p, pbz, F, dF0, alpha0, &alpha, &Fa)) {
-      if (have > 0) { have = 0; continue; }  // retry once along the preconditioned gradient
+      if (on_path || have > 0) { have = 0; continue; }  // retry along the preconditioned gradient
       stop = "precision";
       break;
     }
