@@ -229,6 +229,8 @@ static int check_scales(const vctx *c0, json_t *root, json_t *models) {
         want_object(&sc, s, "finetune", REQ, &ft) || want_object(&sc, s, "features", REQ, &feat) ||
         want_object(&sc, s, "probe", OPT, &probe))
       return -1;
+    // "fallback": {data set: stand-in} for data sets run only where a local copy is present
+    if (json_object_get(s, "fallback") && check_name_map(&sc, s, "fallback", NULL, NULL)) return -1;
     json_t *prep = json_object_get(s, "prepare");
     if (prep && !json_is_object(prep)) return bad(&sc, "prepare", "an object {dataset: {option: value}}", prep);
     json_t *pd = json_object_get(s, "pretrain_data");
