@@ -26,7 +26,7 @@ typedef struct {
   const char *name;
   char *src_dir;      // downloads/<name>
   json_t *sources;    // [{file, bytes, sha256}]
-  int64_t n_train, n_test;  // synthetic only
+  int64_t n_train, n_test;  // synthetic: the set sizes; others: keep the first N (0: all)
   uint64_t seed;
   int size;           // synthetic: drawn at this size
   int unlabeled;      // stl10: also unlabeled_X.bin (100000 images) into unlabeled.safetensors
@@ -278,7 +278,7 @@ static json_t *settings_json(const char *name, int size, uint64_t seed, double f
   json_t *s = json_pack("{s:s, s:i, s:I, s:f, s:i}", "name", name, "size", size, "seed", (json_int_t)seed,
                         "val_fraction", frac, "format", 1);
   if (c->unlabeled) json_object_set_new(s, "unlabeled", json_true());
-  if (!strcmp(name, "synthetic"))
+  if (!strcmp(name, "synthetic") || c->n_train > 0 || c->n_test > 0)
     json_object_update_new(s, json_pack("{s:I, s:I}", "n_train", (json_int_t)c->n_train, "n_test", (json_int_t)c->n_test));
   return s;
 }
@@ -355,6 +355,12 @@ static int prepare_images(const image_dataset *ds, prep_ctx *c, int size, double
   json_t *names = NULL;
   double t0 = now_seconds();
   if (ds->load(c, &raw_train, &raw_test, &names) != 0) return -1;
+  if (strcmp(c->name, "synthetic") && (c->n_train > 0 || c->n_test > 0)) {  // a prefix of the source files
+    if (c->n_train > 0 && c->n_train < raw_train.n) raw_train.n = c->n_train;
+    if (c->n_test > 0 && c->n_test < raw_test.n) raw_test.n = c->n_test;
+    log_info("prepare %s: keeping the first %lld train and %lld test images (--n-train, --n-test)", c->name,
+             (long long)raw_train.n, (long long)raw_test.n);
+  }
   log_info("prepare %s: loaded %lld train and %lld test images of %dx%d in %.1f s", c->name,
            (long long)raw_train.n, (long long)raw_test.n, raw_train.h, raw_train.w, now_seconds() - t0);
   t0 = now_seconds();
@@ -438,7 +444,8 @@ static int prepare_tokens(const token_dataset *ds, prep_ctx *c, const char *tmp,
 
 static void usage(FILE *o) {
   fprintf(o,
-          "usage: igpt prepare NAME [--data DIR] [--size 32|48|64] [--out DIR] [--seed S] [--force] [--json]\n"
+          "usage: igpt prepare NAME [--data DIR] [--size 16|32|48|64] [--out DIR] [--seed S] [--n-train N] [--n-test N]\n"
+          "                    [--force] [--json]\n"
           "       igpt prepare stl10 --unlabeled [...]\n"
           "       igpt prepare synthetic [--n-train N] [--n-test N] [--seed S] [--size N]\n\n"
           "Decodes a fetched data set from DIR/downloads/NAME/ (DIR: --data, else $IGPT_DATA, else ./data),\n"
@@ -450,10 +457,12 @@ static void usage(FILE *o) {
           "names: cifar10 cifar100 stl10 fashion-mnist synthetic (generated, nothing to fetch),\n"
           "       igpt-cifar10 igpt-imagenet (official pre-quantised .npy: tokens files, their own split)\n"
           "options:\n"
-          "  --size N          32, 48 or 64 (default 32); igpt-* are 32 only; synthetic is drawn at N\n"
+          "  --size N          32, 48 or 64 (default 32), or 16 (the smoke scale's small images); igpt-* are 32\n"
+          "                    only; synthetic is drawn at N\n"
           "  --seed S          seed of the split and of the synthetic images (default 0)\n"
           "  --out DIR         output directory instead of DIR/prepared/NAME-SIZE\n"
-          "  --n-train N, --n-test N   synthetic set sizes before the split (default 5000, 1000)\n"
+          "  --n-train N, --n-test N   synthetic: the set sizes before the split (default 5000, 1000); other sets:\n"
+          "                    keep only the first N train (before the split) and test images (default all)\n"
           "  --unlabeled       stl10: also unlabeled_X.bin (100000 images, labels -1) to unlabeled.safetensors\n"
           "  --json            print the result (output, counts per split and class) on stdout\n");
 }
@@ -464,7 +473,7 @@ int cmd_prepare(int argc, char **argv) {
       {"n-train", 1, 0, 'n'}, {"n-test", 1, 0, 't'}, {"val-fraction", 1, 0, 'v'}, {"force", 0, 0, 'f'},
       {"json", 0, 0, 'j'}, {"unlabeled", 0, 0, 'u'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
   const char *data = getenv("IGPT_DATA"), *out = NULL;
-  long size = 32, n_train = 5000, n_test = 1000;
+  long size = 32, n_train = 0, n_test = 0;  // 0: the defaults below
   double frac = -1;
   unsigned long long seed = 0;
   int force = 0, as_json = 0, unlabeled = 0, opt;
@@ -475,8 +484,9 @@ int cmd_prepare(int argc, char **argv) {
       case 'd': data = optarg; break;
       case 'o': out = optarg; break;
       case 's':
-        if (parse_long("prepare", "--size", optarg, 32, 64, &size)) return EXIT_USAGE;
-        if (size != 32 && size != 48 && size != 64) return usage_error("prepare", "--size wants 32, 48 or 64, got %ld", size);
+        if (parse_long("prepare", "--size", optarg, 16, 64, &size)) return EXIT_USAGE;
+        if (size != 16 && size != 32 && size != 48 && size != 64)
+          return usage_error("prepare", "--size wants 16, 32, 48 or 64, got %ld", size);
         break;
       case 'S': if (parse_long("prepare", "--seed", optarg, 0, 0x7fffffffL, &v)) return EXIT_USAGE; seed = (unsigned long long)v; break;
       case 'n': if (parse_long("prepare", "--n-train", optarg, 10, 10000000, &n_train)) return EXIT_USAGE; break;
@@ -498,6 +508,11 @@ int cmd_prepare(int argc, char **argv) {
   if (!ids && !tds) return usage_error("prepare", "unknown data set '%s' (see --help for the names)", name);
   if (tds && size != 32)
     return usage_error("prepare", "%s is 32x32 only", name);
+  if (tds && (n_train || n_test)) return usage_error("prepare", "--n-train/--n-test do not apply to %s", name);
+  if (!strcmp(name, "synthetic")) {  // the synthetic set's sizes
+    if (!n_train) n_train = 5000;
+    if (!n_test) n_test = 1000;
+  }
   if (unlabeled && strcmp(name, "stl10")) return usage_error("prepare", "--unlabeled is for stl10 only");
   if (frac < 0) frac = ids ? ids->val_fraction : 0;
   if (!data || !*data) data = "data";

@@ -113,6 +113,15 @@ void check_results(const json_t *res, check_against against, const json_t *basel
       it->ref = json_number_value(json_object_get(e, "mean"));
       it->ref_std = json_number_value(json_object_get(e, "std"));
       it->ref_n = (int)json_integer_value(json_object_get(e, "n"));
+      // a baseline made on other data (a scale's stand-in data set ran) says nothing about these
+      const char *bds = json_string_value(json_object_get(e, "dataset"));
+      const char *rds = json_string_value(json_object_get(row, "dataset"));
+      if (bds && rds && strcmp(bds, rds)) {
+        it->verdict = VERDICT_NOT_JUDGED;
+        snprintf(it->note, sizeof it->note, "not comparable: the baseline ran on %s, these results on %s (see the "
+                 "row's note in results.json); run where %s is present to check against it", bds, rds, bds);
+        continue;
+      }
       have_ref = true;
       have_rule = rule_from_json(json_object_get(e, "rule"), &rule, "baseline", it->row) == 0;
     } else {
@@ -238,8 +247,8 @@ int baseline_update(const char *path, const char *scale, json_t *const *results,
       if (n == 0) { log_warn("baseline: %s/%s has no number; left as it was", table, id); continue; }
       const char *unit = json_string_value(json_object_get(row, "unit"));
       json_t *old = json_object_get(trows, id), *rule;
-      if (old) rule = json_incref(json_object_get(old, "rule"));
-      else if (dflt) rule = rule_to_json(dflt);
+      if (dflt) rule = rule_to_json(dflt);  // given explicitly: it replaces the row's rule
+      else if (old) rule = json_incref(json_object_get(old, "rule"));
       else if (unit && !strcmp(unit, "%")) rule = rule_to_json(&(rule_t){RULE_SIGMA, 3, 1.0});
       else rule = rule_to_json(&(rule_t){RULE_RELATIVE, 0.02, 0});
       json_t *e = json_pack("{s:s, s:b, s:f, s:f, s:i, s:o, s:s, s:s}", "metric",
@@ -247,6 +256,8 @@ int baseline_update(const char *path, const char *scale, json_t *const *results,
                             json_is_true(json_object_get(row, "higher_is_better")), "mean", mean, "std", std,
                             "n", n, "rule", rule, "code_version", code, "updated", now);
       if (unit) json_object_set_new(e, "unit", json_string(unit));
+      json_t *ds = json_object_get(row, "dataset");  // the data set that ran: check compares like with like
+      if (json_is_string(ds)) json_object_set(e, "dataset", ds);
       json_object_set_new(trows, id, e);
       json_array_append_new(changed, json_sprintf("%s/%s", table, id));
     }

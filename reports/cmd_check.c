@@ -26,8 +26,9 @@ static void usage(FILE *out) {
     "  --baselines DIR    where <scale>.json lives (default: suite/baselines)\n"
     "  --update-baseline  write the results' mean ± std as the new baseline (needs --reason)\n"
     "  --reason TEXT      why the baseline moves; recorded in its history\n"
-    "  --rule R           rule for rows new to the baseline: absolute:T, relative:F or sigma:K[:FLOOR]\n"
-    "                     (default: sigma:3:1 for %% metrics, relative:0.02 otherwise)\n"
+    "  --rule R           rule for every row written: absolute:T, relative:F or sigma:K[:FLOOR]\n"
+    "                     (default: a row keeps its rule; a new row gets sigma:3:1 for %% metrics,\n"
+    "                     relative:0.02 otherwise)\n"
     "  --json             verdicts as JSON on stdout\n"
     "Exit status: 0 no regression, 1 regression or error, 2 usage error.\n");
 }

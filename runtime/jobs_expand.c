@@ -1,13 +1,22 @@
 // jobs_expand: a paper table at a scale into its job graph (DESIGN.md "The data path"):
 //   fetch -> prepare -> palette -> tokenize -> pretrain -> features -> probe | finetune -> report.
 // The scale (suite/scales.json) maps each row's data set and model to what runs; a row whose data
-// set or model is unavailable at the scale is kept in g->rows as skipped, with the reason.
+// set or model is unavailable at the scale is kept in g->rows as skipped, with the reason. A data
+// set in the scale's "fallback" map runs only where a local copy is present; else its stand-in runs
+// and the row's note says so.
 #include "jobs.h"
+#include "registry.h"
 #include "util.h"
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct { graph_t *g; json_t *scale; const char *scale_name; int image_size; } ctx;
+typedef struct {
+  graph_t *g;
+  json_t *scale;
+  const char *scale_name;
+  int image_size;
+  const char *pretrain_data;  // after the fallback
+} ctx;
 
 static json_t *jget(json_t *o, const char *k) { return json_object_get(o, k); }
 static long jint(json_t *o, const char *k) { return (long)json_integer_value(json_object_get(o, k)); }
@@ -17,6 +26,39 @@ static bool embedded(const ctx *c, const char *ds) {
   json_array_foreach(c->g->suite->embedded, i, v)
     if (!strcmp(json_string_value(v), ds)) return true;
   return false;
+}
+
+// Is every file of data set `name` at hand without the network: a file:// mirror in the registry
+// that exists (Debian's dataset-fashion-mnist installs them)? *why says what is missing.
+static bool locally_present(const char *name, char **why) {
+  registry reg;
+  char *path = registry_default_path();
+  bool ok = registry_load(&reg, path) == 0;
+  if (!ok) *why = xasprintf("%s cannot be read (%s)", path, igpt_errmsg());
+  const reg_dataset *d = ok ? registry_find(&reg, name) : NULL;
+  if (ok && !d) { ok = false; *why = xasprintf("%s is not in %s", name, path); }
+  for (int f = 0; ok && f < d->n_files; f++) {
+    bool here = false;
+    for (int m = 0; m < d->files[f].n_mirrors && !here; m++)
+      here = !strncmp(d->files[f].mirrors[m], "file://", 7) && path_exists(d->files[f].mirrors[m] + 7);
+    if (!here) { ok = false; *why = xasprintf("%s has no local copy of %s", name, d->files[f].name); }
+  }
+  registry_free(&reg);  // empty when the load failed
+  free(path);
+  return ok;
+}
+
+// The data set that runs for `ds` at this scale: ds itself, or its fallback (scales.json) when ds
+// has no local copy; then *note (caller frees) says why.
+static const char *dataset_run(const ctx *c, const char *ds, char **note) {
+  json_t *fb = jget(jget(c->scale, "fallback"), ds);
+  char *why = NULL;
+  *note = NULL;
+  if (!json_is_string(fb) || locally_present(ds, &why)) return ds;
+  *note = xasprintf("%s ran instead of %s: %s (on Debian: apt-get install dataset-%s; make test-deps installs it)",
+                    json_string_value(fb), ds, why, ds);
+  free(why);
+  return json_string_value(fb);
 }
 
 static job_t *fetch_job(ctx *c, const char *name) {
@@ -48,7 +90,7 @@ static job_t *palette_job(ctx *c) {
     return graph_add(c->g, "palette", json_pack("{s:s}", "source", "official"), 1, (const char *[]){"file"}, &f,
                      "palette (official kmeans_centers.npy)");
   }
-  const char *pd = json_string_value(jget(c->scale, "pretrain_data"));
+  const char *pd = c->pretrain_data;
   job_t *img = prepare_job(c, pd ? pd : "synthetic", c->image_size);
   char *label = xasprintf("palette k-means %ld on %s", jint(pal, "k"), pd);
   job_t *j = graph_add(c->g, "palette",
@@ -94,7 +136,7 @@ static job_t *model_job(ctx *c, const char *paper_model, const char *model, cons
     return j;
   }
   json_t *pre = jget(c->scale, "pretrain");
-  const char *pd = json_string_value(jget(c->scale, "pretrain_data"));
+  const char *pd = c->pretrain_data;
   job_t *tok = tokenize_job(c, pd);
   json_t *p = json_pack("{s:o, s:O, s:O, s:O, s:O, s:O, s:i}", "config", model_config(c, model, objective),
                         "steps", jget(pre, "steps"), "batch", jget(pre, "batch"), "lr", jget(pre, "lr"),
@@ -150,7 +192,9 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
   if (!t || !s) return -1;
   g->table = table;
   g->scale = scale;
-  ctx c = {g, s, scale, (int)jint(s, "image_size")};
+  char *pd_note = NULL;
+  const char *pd = json_string_value(jget(s, "pretrain_data"));
+  ctx c = {g, s, scale, (int)jint(s, "image_size"), pd ? dataset_run(&(ctx){.scale = s}, pd, &pd_note) : NULL};
   int seeds = (int)jint(s, "seeds");
   job_t **evals = NULL;
   char **names = NULL;
@@ -176,7 +220,9 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
       free(reason);
     } else {
       c.image_size = jget(row, "image_size") ? (int)jint(row, "image_size") : (int)jint(s, "image_size");
-      json_object_set_new(r, "dataset_run", json_copy(ds));
+      char *fb_note = NULL;
+      const char *ds_run = dataset_run(&c, json_string_value(ds), &fb_note);
+      json_object_set_new(r, "dataset_run", json_string(ds_run));
       json_object_set_new(r, "model_run", json_copy(m));
       json_t *cap = jget(jget(s, "probe"), "max_labels_per_class");
       json_t *lpc = jget(jget(row, "probe"), "labels_per_class");
@@ -189,6 +235,14 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
       if (!strcmp(json_string_value(jget(row, "eval")), "finetune") && jget(row, "masks"))
         json_object_set_new(r, "note", json_string("igpt finetune evaluates with one mask: this row runs the same job "
                                                    "as the row without ensembling"));
+      if (fb_note || pd_note) {  // the stand-in data set goes first: it says what the number means
+        const char *old = json_string_value(jget(r, "note"));
+        char *n = fb_note ? xasprintf("%s%s%s", fb_note, old ? "; " : "", old ? old : "")
+                          : xasprintf("pretraining: %s%s%s", pd_note, old ? "; " : "", old ? old : "");
+        json_object_set_new(r, "note", json_string(n));
+        free(n);
+      }
+      free(fb_note);
       for (int seed = 0; seed < seeds; seed++) {
         job_t *model = model_job(&c, m_paper, json_string_value(m), json_string_value(jget(row, "objective")), seed);
         if (!model) {
@@ -197,7 +251,7 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
                                                         "datasets/registry.json"));
           break;
         }
-        job_t *e = eval_job(&c, row, json_string_value(ds), model, seed);
+        job_t *e = eval_job(&c, row, ds_run, model, seed);
         json_array_append_new(jget(r, "jobs"), json_string(e->key));
         evals = xrealloc(evals, (size_t)(n_evals + 1) * sizeof *evals);
         names = xrealloc(names, (size_t)(n_evals + 1) * sizeof *names);
@@ -227,6 +281,7 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
     free(label);
   }
   for (int k = 0; k < n_evals; k++) free(names[k]);
+  free(pd_note);
   free(names);
   free(evals);
   return rc;

@@ -156,6 +156,8 @@ static int check_scales(const jp *root, json_t *models) {
     if (jp_failed(&sc) || check_name_map(&sc, "datasets", NULL, NULL) ||
         check_name_map(&sc, "models", models, "models.json"))
       return -1;
+    // "fallback": {data set: stand-in} for data sets run only where a local copy is present
+    if (json_object_get(s, "fallback") && check_name_map(&sc, "fallback", NULL, NULL)) return -1;
     jp pal = jp_key(&sc, "palette"), pre = jp_key(&sc, "pretrain"), ft = jp_key(&sc, "finetune"),
        feat = jp_key(&sc, "features"), probe = jp_key(&sc, "probe"), prep = jp_key(&sc, "prepare");
     jp_value(&pal, JP_OBJECT, JP_REQUIRED);

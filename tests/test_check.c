@@ -137,3 +137,48 @@ Test(check, missing_results_is_an_error) {
   cr_assert(output_has(&t, "no results for scale smoke"));
   teardown(&t);
 }
+
+// Sets every row's "dataset" (the data set that ran) in the results written for scale.
+static void set_dataset(env_t *t, const char *scale, const char *ds) {
+  char *p = xasprintf("%s/linear-probe/%s/results.json", t->results, scale);
+  json_error_t e;
+  json_t *res = json_load_file(p, 0, &e);
+  cr_assert_not_null(res, "%s", e.text);
+  size_t i; json_t *row;
+  json_array_foreach(json_object_get(res, "rows"), i, row) json_object_set_new(row, "dataset", json_string(ds));
+  cr_assert_eq(json_dump_file(res, p, 0), 0);
+  json_decref(res);
+  free(p);
+}
+
+// A baseline remembers the data set each row ran on; results from a stand-in data set (the
+// smoke scale's synthetic fallback) are not judged against it, whatever their value, and say why.
+Test(check, baseline_on_other_data_is_not_judged) {
+  env_t t = setup();
+  write_shifted(&t, "smoke", 0);
+  set_dataset(&t, "smoke", "fashion-mnist");
+  cr_assert_eq(igpt_check(&t, "--update-baseline --reason reference --rule absolute:1"), 0);
+  write_shifted(&t, "smoke", -30);  // far worse, but on other data
+  set_dataset(&t, "smoke", "synthetic");
+  cr_assert_eq(igpt_check(&t, "--against baseline"), 0, "results on other data must not fail the check");
+  cr_assert(output_has(&t, "not comparable: the baseline ran on fashion-mnist, these results on synthetic"));
+  set_dataset(&t, "smoke", "fashion-mnist");  // the same data: judged again
+  cr_assert_eq(igpt_check(&t, "--against baseline"), 1);
+  cr_assert(output_has(&t, "REGRESSION"));
+  teardown(&t);
+}
+
+// --rule given with --update-baseline replaces a row's rule; without it the row keeps its own.
+Test(check, explicit_rule_replaces_the_rows_rule) {
+  env_t t = setup();
+  write_shifted(&t, "smoke", 0);
+  cr_assert_eq(igpt_check(&t, "--update-baseline --reason first --rule absolute:1"), 0);
+  cr_assert_eq(igpt_check(&t, "--update-baseline --reason kept"), 0);
+  write_shifted(&t, "smoke", -2);
+  cr_assert_eq(igpt_check(&t, "--against baseline"), 1, "absolute:1 kept: -2 is a regression");
+  write_shifted(&t, "smoke", 0);
+  cr_assert_eq(igpt_check(&t, "--update-baseline --reason wider --rule absolute:3"), 0);
+  write_shifted(&t, "smoke", -2);
+  cr_assert_eq(igpt_check(&t, "--against baseline"), 0, "absolute:3 replaced it: -2 passes");
+  teardown(&t);
+}

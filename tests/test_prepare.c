@@ -322,3 +322,37 @@ Test(prepare, igpt_npy_to_tokens_files) {
   rm_rf(dir);
   free(dir);
 }
+
+// The smoke scale's options: --size 16 (area resize down), and --n-train/--n-test keeping the
+// first N images of a fetched set's train and test files (a settings change, so a rebuild).
+Test(prepare, size16_and_first_n_images_of_a_fetched_set) {
+  char *dir = test_tmpdir("prep-n16"), *out;
+  fake_cifar10(dir);  // 100 train, 20 test, labels i % 10
+  int rc = igpt(dir, "prepare cifar10 --size 16 --n-train 50 --n-test 10 --json", &out);
+  cr_assert_eq(rc, 0, "%s", out);
+  free(out);
+  json_t *m = load_meta(dir, "cifar10-16");
+  for (int k = 0; k < 10; k++) {
+    cr_assert_eq(count_at(m, "train", k) + count_at(m, "val", k), 5, "class %d: the first 50 are 5 per class", k);
+    cr_assert_eq(count_at(m, "test", k), 1);
+  }
+  json_decref(m);
+  char *p = xasprintf("%s/prepared/cifar10-16/test.safetensors", dir);
+  image_set t;
+  cr_assert_eq(images_load(&t, p), 0, "%s", igpt_errmsg());
+  cr_assert(t.n == 10 && t.h == 16 && t.w == 16);
+  for (int i = 0; i < t.n; i++)  // constant images stay constant through 32 -> 16
+    cr_assert_eq(t.pixels[(size_t)i * 16 * 16 * 3 + 100], t.labels[i] * 20 + 5);
+  image_set_free(&t);
+  free(p);
+  rc = igpt(dir, "prepare cifar10 --size 16 --json", &out);  // all images: other settings, rebuilt
+  cr_assert_eq(rc, 0, "%s", out);
+  cr_assert(!strstr(out, "already prepared"), "%s", out);
+  free(out);
+  cr_assert_eq(igpt(dir, "prepare cifar10 --size 8", &out), 2, "%s", out);
+  free(out);
+  cr_assert_eq(igpt(dir, "prepare synthetic --size 16 --n-train 20 --n-test 10", &out), 0, "%s", out);
+  free(out);
+  rm_rf(dir);
+  free(dir);
+}

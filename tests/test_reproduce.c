@@ -31,8 +31,12 @@ static void tiny_suite(const char *dir) {
   json_t *root = json_load_file(p, 0, &e);
   cr_assert_not_null(root, "%s", e.text);
   json_t *s = json_object_get(json_object_get(root, "scales"), "smoke");
-  json_object_set_new(s, "prepare", json_pack("{s:{s:i, s:i}}", "synthetic", "n_train", 200, "n_test", 60));
-  json_object_set_new(s, "palette", json_pack("{s:s, s:i, s:i, s:i}", "source", "kmeans", "k", 512, "pixels", 20000, "iters", 2));
+  // the scale's data sets (Fashion-MNIST when present, else the synthetic set) at 200 + 60 images
+  json_object_set_new(s, "prepare", json_pack("{s:{s:i, s:i}, s:{s:i, s:i}}", "synthetic", "n_train", 200, "n_test", 60,
+                                              "fashion-mnist", "n_train", 200, "n_test", 60));
+  json_t *pal = json_object_get(s, "palette");  // k stays: the smoke model's n_vocab is the palette's size
+  json_object_set_new(pal, "pixels", json_integer(20000));
+  json_object_set_new(pal, "iters", json_integer(2));
   json_object_set_new(s, "pretrain", json_pack("{s:i, s:i, s:f, s:i, s:i}", "steps", 3, "batch", 2, "lr", 0.003,
                                                "warmup_steps", 1, "checkpoint_every", 2));
   json_object_set_new(s, "probe", json_pack("{s:i}", "max_labels_per_class", 10));
