@@ -18,7 +18,6 @@ TEST_PKGS  += python3-jsonschema  # reports: the report/results schemas are chec
 PKGS     := jansson libcurl libarchive libpng zlib openblas libcrypto
 CFLAGS   := -std=gnu11 -D_GNU_SOURCE -O2 -g -fopenmp -Wall -Wextra -Werror -MMD -MP \
             -I. -Iruntime -Ikernels -Idatasets -Ireports \
-            -DIGPT_VERSION='"$(VERSION)"' \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -fopenmp
 ifeq ($(SAN),1)
@@ -50,6 +49,15 @@ $(BUILD)/libigpt.a: $(LIB_OBJ)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The version lives in one object, rebuilt when `git describe` changes: a -D on every object
+# would leave the ones not rebuilt (and the results they write) with an old version.
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(BUILD); echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+$(BUILD)/runtime/version.o: runtime/version.c $(BUILD)/version.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DIGPT_VERSION_STRING='"$(VERSION)"' -c -o $@ $<
+FORCE:
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libigpt.a
 	@mkdir -p $(dir $@)
@@ -99,7 +107,7 @@ fuzz: deps
 	@mkdir -p build-fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); echo "fuzz: build-fuzz/$$n"; \
 	  clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I. -Iruntime -Ikernels -Idatasets -Ireports \
-	    -DIGPT_VERSION='"fuzz"' $$(pkg-config --cflags $(PKGS)) -fopenmp -o build-fuzz/$$n $$f $(FUZZ_LIB) \
+	    -DIGPT_VERSION_STRING='"fuzz"' $$(pkg-config --cflags $(PKGS)) -fopenmp -o build-fuzz/$$n $$f $(FUZZ_LIB) \
 	    $(LDLIBS) || exit 1; done
 
 clean:

@@ -3,6 +3,7 @@
 // 1 + retries times while its failures are transient (timeouts, dropped connections, 408, 429,
 // 5xx); a permanent failure (404, an HTML page, wrong bytes) moves on to the next mirror at once.
 #include "fetch.h"
+#include "version.h"
 #include "unpack.h"
 #include "util.h"
 #include "verify.h"
@@ -241,7 +242,9 @@ static outcome transfer(const reg_file *f, const char *url, const char *part, co
   curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");  // a redirect never reaches local files
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "igpt-suite/" IGPT_VERSION);
+  char agent[96];
+  snprintf(agent, sizeof agent, "igpt-suite/%s", IGPT_VERSION);
+  curl_easy_setopt(h, CURLOPT_USERAGENT, agent);  // libcurl copies it
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, o->connect_timeout_s);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, o->low_speed_limit);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, o->low_speed_time_s);

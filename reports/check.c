@@ -1,5 +1,6 @@
 // check: regression verdicts and baseline updates. See check.h.
 #include "check.h"
+#include "version.h"
 #include "jsonpath.h"
 #include "report.h"
 #include "results.h"

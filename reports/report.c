@@ -1,5 +1,6 @@
 // report: building report.json from results.json and writing both outputs. See report.h.
 #include "report.h"
+#include "version.h"
 #include "environment.h"
 #include "html.h"
 #include "pngio.h"

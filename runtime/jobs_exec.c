@@ -3,6 +3,7 @@
 // stdout.log, stderr.log and events.jsonl in its directory; retries transient failures with
 // backoff; shows a live view on a terminal (plain lines otherwise). See jobs.h for the cache.
 #include "jobs.h"
+#include "version.h"
 #include "util.h"
 #include <errno.h>
 #include <fcntl.h>

@@ -6,6 +6,7 @@
 // paths suite/commands.json lists under "metric_paths", times "metric_scale" (fraction to percent).
 // Judging is reports/' work (igpt report, igpt check); this file only collects.
 #include "jobs.h"
+#include "version.h"
 #include "util.h"
 #include <math.h>
 #include <string.h>

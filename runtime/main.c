@@ -1,5 +1,6 @@
 // igpt: the suite's one command. Dispatches `igpt VERB ...` to cmd_VERB (runtime/verbs.def).
 #include "cli.h"
+#include "version.h"
 #include "util.h"
 #include <stdio.h>
 #include <string.h>
