@@ -1,6 +1,6 @@
 // logreg: multinomial logistic regression with L2, fitted by L-BFGS the way scikit-learn's lbfgs
 // solver fits it (same objective, same stopping rules), so its answers agree with sklearn's. The
-// line search runs on the logits, O(n k) per trial point (logreg_fit.c says why).
+// line search runs on the logits, O(n k) per trial point (logreg.c says why).
 //
 // Model: logits z = W x + b, W [K, D], b [K]; p = softmax(z); loss_i = -log p_{y_i}.
 // scikit-learn's convention: minimise ½‖W‖² + C·Σ_i loss_i (the bias is not penalised). Like
