@@ -34,7 +34,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 NVCC     := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CU_SRC   := $(wildcard kernels/cuda/*.cu)
 
-.PHONY: all deps test-deps bench-deps test bench check reproduce clean fuzz
+.PHONY: all deps test-deps bench-deps smoke-deps test bench check reproduce clean fuzz
 all: $(BUILD)/igpt
 	@echo "built $(BUILD)/igpt ($(VERSION)); CUDA: $(if $(NVCC),$(NVCC) ($(words $(CU_SRC)) kernel files),not found, CPU only)"
 
@@ -79,12 +79,16 @@ test-deps: deps
 	$(call apt_install,$(TEST_PKGS))
 bench-deps: deps
 	$(call apt_install,$(BENCH_PKGS))
+# the smoke scale's data: Fashion-MNIST from Debian (without it smoke runs the synthetic stand-in,
+# whose accuracies sit at chance)
+smoke-deps:
+	$(call apt_install,dataset-fashion-mnist)
 
 # make reproduce TABLE=linear-probe|fine-tune|low-data-cifar|bert-comparison|all [SCALE=smoke] [JOBS=n]:
 # runs the table's job graph through the cache (cache/, reused by every rerun) and writes
 # results/<table>/<scale>/ (results.json, and report.json/report.html when igpt report is built).
 SCALE ?= smoke
-reproduce: deps all
+reproduce: deps $(if $(filter smoke,$(SCALE)),smoke-deps) all
 	@test -n "$(TABLE)" || { echo "usage: make reproduce TABLE=linear-probe|fine-tune|low-data-cifar|bert-comparison|all [SCALE=smoke] [JOBS=n]"; exit 2; }
 	$(BUILD)/igpt run $(TABLE) --scale $(SCALE) $(if $(JOBS),--jobs $(JOBS))
 
