@@ -84,3 +84,9 @@ void split_stratified(const image_set *all, double frac, uint64_t seed, image_se
                       image_set *val);
 // Images per class (counts[n_classes], caller frees).
 int64_t *label_counts(const int32_t *labels, int64_t n, int n_classes);
+
+// Downsampled ImageNet (Chrabaszcz et al. 2017, Imagenet32/64 zips): one pickled batch
+// {'data': uint8 [N, 3*size*size] R, G, B planes, 'labels': [1..1000], ...} into images of
+// size x size and labels 0..999. The pickle is read without running anything (decode_pickle.c):
+// only numpy's array/dtype constructors are recognised, any other global is refused.
+int decode_imagenet_batch(const uint8_t *buf, size_t len, const char *name, int size, image_set *out);

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "decode.h"
 #include "synthetic.h"
+#include "unpack.h"
 #include "util.h"
 #include <errno.h>
 #include <getopt.h>
@@ -209,6 +210,102 @@ static int load_synthetic(prep_ctx *c, image_set *train, image_set *test, json_t
   return 0;
 }
 
+// Downsampled ImageNet (Chrabaszcz et al. 2017): the pickled batches train_data_batch_1..10 and
+// val_data are read straight out of the manually downloaded zips (3 to 16 GB unpacked, never
+// written to disk), decoded one at a time (decode_pickle.c), and joined in batch order; val_data
+// is the test split. Its labels 1..1000 (map_clsloc.txt's order) become classes 0..999.
+#define IMAGENET_MEMBER_MAX ((size_t)8 << 30)  // a 64x64 batch is about 1.6 GB (3 GB as protocol-2 text)
+typedef struct {
+  prep_ctx *c;
+  const char *zip;
+  int px;
+  image_set batch[11];  // [0]: val_data, [k]: train_data_batch_k
+  int have[11];
+} imagenet_ctx;
+
+static int imagenet_slot(const char *entry) {
+  const char *b = strrchr(entry, '/');
+  b = b ? b + 1 : entry;
+  if (!strcmp(b, "val_data")) return 0;
+  if (strncmp(b, "train_data_batch_", 17) || !b[17]) return -1;
+  char *end;
+  long k = strtol(b + 17, &end, 10);
+  return !*end && k >= 1 && k <= 10 ? (int)k : -1;
+}
+
+static int imagenet_want(void *ctx, const char *entry) { (void)ctx; return imagenet_slot(entry) >= 0; }
+
+static int imagenet_member(void *ctx, const char *entry, const uint8_t *buf, size_t len) {
+  imagenet_ctx *x = ctx;
+  int k = imagenet_slot(entry);
+  if (x->have[k]) return igpt_err("%s: %s appears a second time (the zips overlap?)", x->zip, entry);
+  char *name = xasprintf("%s:%s", x->zip, entry), hex[65];
+  log_info("prepare %s: decoding %s (%.0f MB)", x->c->name, name, len / 1e6);
+  sha256_hex(buf, len, hex);
+  json_array_append_new(x->c->sources, json_pack("{s:s, s:I, s:s}", "file", name, "bytes", (json_int_t)len, "sha256", hex));
+  int rc = decode_imagenet_batch(buf, len, name, x->px, &x->batch[k]);
+  free(name);
+  if (rc == 0) x->have[k] = 1;
+  return rc;
+}
+
+// Moves slots [from, to] into one set, freeing each as it is copied (one allocation, so the
+// peak is the joined set plus what is not yet copied).
+static void imagenet_join(imagenet_ctx *x, int from, int to, image_set *out) {
+  int64_t n = 0;
+  for (int k = from; k <= to; k++) n += x->batch[k].n;
+  image_set_alloc(out, n, x->px, x->px, 1000);
+  size_t per = (size_t)x->px * x->px * 3;
+  int64_t at = 0;
+  for (int k = from; k <= to; k++) {
+    image_set *b = &x->batch[k];
+    memcpy(out->pixels + (size_t)at * per, b->pixels, (size_t)b->n * per);
+    memcpy(out->labels + at, b->labels, (size_t)b->n * sizeof(int32_t));
+    at += b->n;
+    image_set_free(b);
+    x->have[k] = 0;
+  }
+}
+
+static int load_imagenet(prep_ctx *c, int px, const char *const *zips, int nz, image_set *train, image_set *test,
+                         json_t **names) {
+  imagenet_ctx x = {.c = c, .px = px};
+  int rc = 0;
+  for (int i = 0; i < nz && rc == 0; i++) {
+    char *path = xasprintf("%s/%s", c->src_dir, zips[i]);
+    x.zip = zips[i];
+    if (!path_exists(path))
+      rc = igpt_err("%s: missing; %s is a manual download (`igpt fetch %s` says how)", path, c->name, c->name);
+    else
+      rc = unpack_each_member(path, IMAGENET_MEMBER_MAX, imagenet_want, imagenet_member, &x);
+    free(path);
+  }
+  for (int k = 0; k <= 10 && rc == 0; k++)
+    if (!x.have[k]) {
+      char what[32];
+      snprintf(what, sizeof what, k ? "train_data_batch_%d" : "val_data", k);
+      rc = igpt_err("%s: no member %s in the zips (%s...): incomplete download?", c->src_dir, what, zips[0]);
+    }
+  if (rc == 0) {
+    imagenet_join(&x, 1, 10, train);
+    imagenet_join(&x, 0, 0, test);
+    *names = json_array();
+    for (int k = 1; k <= 1000; k++) json_array_append_new(*names, json_sprintf("%d", k));  // map_clsloc.txt's index
+  }
+  for (int k = 0; k <= 10; k++) if (x.have[k]) image_set_free(&x.batch[k]);
+  return rc;
+}
+
+static int load_imagenet32(prep_ctx *c, image_set *train, image_set *test, json_t **names) {
+  static const char *const zips[] = {"Imagenet32_train.zip", "Imagenet32_val.zip"};
+  return load_imagenet(c, 32, zips, 2, train, test, names);
+}
+
+static int load_imagenet64(prep_ctx *c, image_set *train, image_set *test, json_t **names) {
+  static const char *const zips[] = {"Imagenet64_train_part1.zip", "Imagenet64_train_part2.zip", "Imagenet64_val.zip"};
+  return load_imagenet(c, 64, zips, 3, train, test, names);
+}
+
 typedef struct {
   const char *name;
   int (*load)(prep_ctx *, image_set *, image_set *, json_t **);
@@ -219,6 +316,7 @@ static const image_dataset image_sets[] = {
     {"cifar10", load_cifar10, 0.10},   {"cifar100", load_cifar100, 0.10},
     {"stl10", load_stl10, 0.10},       {"fashion-mnist", load_fashion, 0.10},
     {"synthetic", load_synthetic, 0.10},
+    {"imagenet32", load_imagenet32, 0.04}, {"imagenet64", load_imagenet64, 0.04},  // REFERENCE.md section 2
 };
 #define N_IMAGE_SETS (int)(sizeof image_sets / sizeof image_sets[0])
 
@@ -450,11 +548,12 @@ static void usage(FILE *o) {
           "       igpt prepare synthetic [--n-train N] [--n-test N] [--seed S] [--size N]\n\n"
           "Decodes a fetched data set from DIR/downloads/NAME/ (DIR: --data, else $IGPT_DATA, else ./data),\n"
           "centre-crops to a square, resizes with area (box) weights, holds out a class-stratified random\n"
-          "validation split of train (10%% for CIFAR, STL-10, Fashion-MNIST and synthetic; --val-fraction F\n"
-          "overrides), and writes DIR/prepared/NAME-SIZE/{train,val,test}.safetensors and meta.json\n"
+          "validation split of train (10%% for CIFAR, STL-10, Fashion-MNIST and synthetic, 4%% for ImageNet;\n"
+          "--val-fraction F"
+          " overrides), and writes DIR/prepared/NAME-SIZE/{train,val,test}.safetensors and meta.json\n"
           "(classes, source digests, split, seed, label counts) atomically. A rerun with the same settings\n"
           "finds the work done; --force rebuilds.\n\n"
-          "names: cifar10 cifar100 stl10 fashion-mnist synthetic (generated, nothing to fetch),\n"
+          "names: cifar10 cifar100 stl10 fashion-mnist synthetic (generated, nothing to fetch),\n"          "       imagenet32 imagenet64 (the manually downloaded zips; val_data is the test split),\n"
           "       igpt-cifar10 igpt-imagenet (official pre-quantised .npy: tokens files, their own split)\n"
           "options:\n"
           "  --size N          32, 48 or 64 (default 32), or 16 (the smoke scale's small images); igpt-* are 32\n"

@@ -5,6 +5,7 @@
 // and sockets. Members listed in the registry are checked (size, then sha256) before the rename.
 #pragma once
 #include "registry.h"
+#include <stddef.h>
 
 // Unpacks archive so that parent/top holds the archive's top directory "top". Every entry must
 // lie under top/. Returns 0, or -1 with a message naming the archive and the entry.
@@ -12,3 +13,8 @@ int unpack_archive(const char *archive, const char *parent, const char *top, con
                    int n_members);
 // Checks the members of an unpacked directory (paths relative to parent). 0 or -1.
 int unpack_check_members(const char *parent, const reg_member *members, int n_members);
+// Reads each regular-file member of archive whole into memory (at most max_len bytes) and calls
+// fn with it; want (may be NULL) picks the members by path, the others are skipped unread.
+// Stops at the first fn that fails. 0 or -1 (a message naming the archive and the member).
+int unpack_each_member(const char *archive, size_t max_len, int (*want)(void *ctx, const char *entry),
+                       int (*fn)(void *ctx, const char *entry, const uint8_t *buf, size_t len), void *ctx);

@@ -33,3 +33,4 @@ Test(fuzz_replay, stl10) { cr_assert_gt(replay_dir("stl10", fuzz_stl10_one), 0);
 Test(fuzz_replay, idx) { cr_assert_gt(replay_dir("idx", fuzz_idx_one), 0); }
 Test(fuzz_replay, npy) { cr_assert_gt(replay_dir("npy", fuzz_npy_one), 0); }
 Test(fuzz_replay, safetensors) { cr_assert_gt(replay_dir("safetensors", fuzz_safetensors_one), 10); }
+Test(fuzz_replay, pickle) { cr_assert_gt(replay_dir("pickle", fuzz_pickle_one), 0); }

@@ -104,3 +104,16 @@ static int fuzz_safetensors_one(const uint8_t *d, size_t n) {
   st_close(&f);
   return 0;
 }
+
+// d[0] & 3 picks the image size (1, 2, 4 or 32); the rest is a pickled downsampled-ImageNet batch.
+static int fuzz_pickle_one(const uint8_t *d, size_t n) {
+  if (n < 1) return 0;
+  static const int sizes[4] = {1, 2, 4, 32};
+  image_set s;
+  if (decode_imagenet_batch(d + 1, n - 1, "fuzz.pkl", sizes[d[0] & 3], &s) == 0) {
+    fuzz_touch(&s);
+    for (int64_t i = 0; i < s.n; i++) if (s.labels[i] < 0 || s.labels[i] > 999) abort();
+    image_set_free(&s);
+  } else if (!strstr(igpt_errmsg(), "fuzz.pkl: byte offset")) abort();  // file and offset in every message
+  return 0;
+}

@@ -25,3 +25,10 @@ def npy(a):
 x = npy(rng.integers(0, 512, (2, 16), dtype=np.int64))
 for name, y in [("onehot", np.eye(3, dtype=np.float32)[[2, 0]]), ("index", np.array([1, 0], dtype=np.int32))]:
     put("npy", f"seed-{name}", struct.pack(">H", len(x)) + x + npy(y))
+import pickle
+for S, code in ((1, 0), (2, 1)):  # pickle: d[0] & 3 picks the size (1, 2, 4, 32)
+    d = rng.integers(0, 256, (3, 3 * S * S), dtype=np.uint8)
+    b = {"data": d, "labels": [1, 1000, 17], "mean": d.mean(0)}
+    for p in (2, 4, 5):
+        put("pickle", f"seed-s{S}-p{p}", bytes([code]) + pickle.dumps(b, protocol=p))
+put("pickle", "seed-bkeys", b"\x00" + pickle.dumps({k.encode(): v for k, v in b.items()}, protocol=2))
