@@ -20,6 +20,9 @@ static const char *const kind_name[] = {"None", "bool", "int", "float", "str", "
 enum { G_RECONSTRUCT, G_NDARRAY, G_DTYPE, G_ENCODE, G_FROMBUFFER };
 
 #define PK_MAX_DIMS 8
+// Values and memo slots a batch can need (its labels list: about 130000 ints); more means a
+// hostile file, refused before the pool grows into gigabytes.
+#define PK_MAX_VALUES (1 << 22)
 
 typedef struct {
   int kind;
@@ -313,7 +316,7 @@ static int op_int(pk *p, int nbytes, int is_signed) {
 
 static int memo_put(pk *p, uint64_t idx) {
   if (!p->ns) return PERR(p, "memo store with an empty stack");
-  if (idx > p->len + 16) return PERR(p, "memo index %llu beyond the file's size", (unsigned long long)idx);
+  if (idx > p->len || idx >= PK_MAX_VALUES) return PERR(p, "memo index %llu beyond the file's size or %d", (unsigned long long)idx, PK_MAX_VALUES);
   if (idx >= p->n_memo) {
     size_t n = (size_t)idx + 1;
     p->memo = xrealloc(p->memo, n * sizeof(int));
@@ -376,6 +379,7 @@ static int pk_run(pk *p, int *root) {
     return igpt_err("%s: byte offset 0: no pickle PROTO opcode (protocol 2 or later expected): not a pickle", p->name);
   for (;;) {
     p->op = p->pos;
+    if (p->nv >= PK_MAX_VALUES) return PERR(p, "more than %d values (a batch holds about 130000)", PK_MAX_VALUES);
     if (p->pos >= p->len) return PERR(p, "the file ends before the pickle's STOP (truncated?)");
     uint8_t c = p->buf[p->pos++];
     int x, y, z;

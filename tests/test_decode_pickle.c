@@ -125,7 +125,7 @@ Test(decode_pickle, truncated_at_every_offset) {
     cr_assert_eq(decode_file(dir, files[k], S, &s, &buf, &len), 0, "%s", igpt_errmsg());
     image_set_free(&s);
     for (size_t cut = 0; cut < len; cut++) {
-      uint8_t *part = xmalloc(cut + 1);  // exact size, so ASan sees a read past the end
+      uint8_t *part = xmalloc(cut ? cut : 1);  // exact size, so ASan sees a read past the end
       memcpy(part, buf, cut);
       cr_assert_eq(decode_imagenet_batch(part, cut, "cut.pkl", S, &s), -1, "%s cut at %zu decoded", files[k], cut);
       HAS(igpt_errmsg(), "cut.pkl: byte offset");
@@ -186,4 +186,17 @@ Test(decode_pickle, hostile_inputs) {
     HAS(igpt_errmsg(), bad[k].want);
     free(in);
   }
+}
+
+// A file of nothing but EMPTY_LIST opcodes stops at the value limit, not at the memory's.
+Test(decode_pickle, value_limit) {
+  size_t len = (1 << 22) + 100;
+  uint8_t *in = xmalloc(len);
+  memset(in, ']', len);
+  in[0] = 0x80;
+  in[1] = 2;
+  image_set s;
+  cr_assert_eq(decode_imagenet_batch(in, len, "lists.pkl", 32, &s), -1);
+  HAS(igpt_errmsg(), "lists.pkl: byte offset 4194306: more than 4194304 values");
+  free(in);
 }
