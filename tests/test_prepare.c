@@ -32,19 +32,6 @@ Test(synthetic, same_seed_same_bytes_balanced) {
   image_set_free(&small);
 }
 
-// Runs igpt with IGPT_DATA=dir; returns the exit status, output in *out (caller frees).
-static int igpt(const char *dir, const char *args, char **out) {
-  char *bin = igpt_bin(), *log = xasprintf("%s/log.txt", dir);
-  char *cmd = xasprintf("IGPT_DATA=%s %s %s >%s 2>&1", dir, bin, args, log);
-  int rc = run_cmd(cmd);
-  size_t len;
-  uint8_t *buf = NULL;
-  if (file_read_all(log, &buf, &len) != 0) buf = (uint8_t *)xstrdup("");
-  *out = (char *)buf;
-  free(bin); free(log); free(cmd);
-  return rc;
-}
-
 static json_t *load_meta(const char *dir, const char *sub) {
   char *p = xasprintf("%s/prepared/%s/meta.json", dir, sub);
   json_error_t e;
@@ -62,7 +49,7 @@ Test(prepare, synthetic_end_to_end_and_rerun) {
   char *dir = test_tmpdir("prep-syn"), *out;
   char *stale = xasprintf("%s/prepared/synthetic-32.tmp.999999999", dir);  // no such process
   cr_assert_eq(mkdir_p(stale), 0);
-  int rc = igpt(dir, "prepare synthetic --n-train 300 --n-test 100 --seed 3 --json", &out);
+  int rc = igpt_in(dir, "prepare synthetic --n-train 300 --n-test 100 --seed 3 --json", &out);
   cr_assert(!path_exists(stale), "an interrupted run's directory is cleaned");
   free(stale);
   cr_assert_eq(rc, 0, "%s", out);
@@ -78,24 +65,24 @@ Test(prepare, synthetic_end_to_end_and_rerun) {
   cr_assert_eq(images_load(&v, p), 0, "%s", igpt_errmsg());
   cr_assert_eq(v.n, 30);
   image_set_free(&v);
-  rc = igpt(dir, "prepare synthetic --n-train 300 --n-test 100 --seed 3", &out);
+  rc = igpt_in(dir, "prepare synthetic --n-train 300 --n-test 100 --seed 3", &out);
   cr_assert_eq(rc, 0, "%s", out);
   cr_assert(strstr(out, "already prepared"), "a rerun finds the work done: %s", out);
   free(out);
-  cr_assert_eq(igpt(dir, "prepare igpt-cifar10 --size 48", &out), 2, "%s", out);
+  cr_assert_eq(igpt_in(dir, "prepare igpt-cifar10 --size 48", &out), 2, "%s", out);
   free(out);
-  cr_assert_eq(igpt(dir, "prepare synthetic --size 40", &out), 2, "%s", out);
+  cr_assert_eq(igpt_in(dir, "prepare synthetic --size 40", &out), 2, "%s", out);
   free(out);
-  cr_assert_eq(igpt(dir, "prepare synthetic --size 64 --n-train 20 --n-test 10", &out), 0, "%s", out);
+  cr_assert_eq(igpt_in(dir, "prepare synthetic --size 64 --n-train 20 --n-test 10", &out), 0, "%s", out);
   free(out);
   free(p);
   p = xasprintf("%s/prepared/synthetic-64/test.safetensors", dir);
   cr_assert_eq(images_load(&v, p), 0, "%s", igpt_errmsg());
   cr_assert(v.n == 10 && v.h == 64 && v.w == 64);
   image_set_free(&v);
-  cr_assert_eq(igpt(dir, "prepare nonesuch", &out), 2, "%s", out);
+  cr_assert_eq(igpt_in(dir, "prepare nonesuch", &out), 2, "%s", out);
   free(out);
-  cr_assert_eq(igpt(dir, "prepare --help", &out), 0, "%s", out);
+  cr_assert_eq(igpt_in(dir, "prepare --help", &out), 0, "%s", out);
   free(out);
   free(p);
   rm_rf(dir);
@@ -130,7 +117,7 @@ static void fake_cifar10(const char *dir) {
 Test(prepare, cifar10_crafted_members) {
   char *dir = test_tmpdir("prep-c10"), *out;
   fake_cifar10(dir);
-  int rc = igpt(dir, "prepare cifar10 --size 48 --json", &out);
+  int rc = igpt_in(dir, "prepare cifar10 --size 48 --json", &out);
   cr_assert_eq(rc, 0, "%s", out);
   free(out);
   json_t *m = load_meta(dir, "cifar10-48");
@@ -155,14 +142,14 @@ Test(prepare, cifar10_crafted_members) {
   // a truncated member: the error names it and its offset, and no output appears
   char *bad = xasprintf("%s/downloads/cifar10/cifar-10-batches-bin/data_batch_3.bin", dir);
   cr_assert_eq(truncate(bad, 20 * 3073 - 1), 0);
-  rc = igpt(dir, "prepare cifar10 --size 32", &out);
+  rc = igpt_in(dir, "prepare cifar10 --size 32", &out);
   cr_assert_eq(rc, 1, "%s", out);
   cr_assert(strstr(out, "data_batch_3.bin") && strstr(out, "byte offset 58387"), "%s", out);
   free(out);
   char *o32 = xasprintf("%s/prepared/cifar10-32", dir);
   cr_assert(!path_exists(o32), "no output after a failure");
   unlink(bad);
-  rc = igpt(dir, "prepare cifar10", &out);
+  rc = igpt_in(dir, "prepare cifar10", &out);
   cr_assert_eq(rc, 1);
   cr_assert(strstr(out, "data_batch_3.bin: missing") && strstr(out, "igpt fetch cifar10"), "%s", out);
   free(out);
@@ -187,7 +174,7 @@ Test(prepare, stl10_crafted_members_96_to_32) {
     free(x);
     free(y);
   }
-  int rc = igpt(dir, "prepare stl10 --json", &out);
+  int rc = igpt_in(dir, "prepare stl10 --json", &out);
   cr_assert_eq(rc, 0, "%s", out);
   free(out);
   char *p = xasprintf("%s/prepared/stl10-32/test.safetensors", dir);
@@ -204,12 +191,12 @@ Test(prepare, stl10_crafted_members_96_to_32) {
   uint8_t *u = xmalloc(3 * rec);
   for (size_t j = 0; j < 3 * rec; j++) u[j] = (uint8_t)(j / rec * 50 + 7);
   write_file(dir, "downloads/stl10/stl10_binary/unlabeled_X.bin", u, 3 * rec - 5);
-  rc = igpt(dir, "prepare stl10 --unlabeled --size 48", &out);
+  rc = igpt_in(dir, "prepare stl10 --unlabeled --size 48", &out);
   cr_assert_eq(rc, 1, "%s", out);
   cr_assert(strstr(out, "unlabeled_X.bin") && strstr(out, "byte offset 55296"), "%s", out);
   free(out);
   write_file(dir, "downloads/stl10/stl10_binary/unlabeled_X.bin", u, 3 * rec);
-  rc = igpt(dir, "prepare stl10 --unlabeled --size 48 --json", &out);
+  rc = igpt_in(dir, "prepare stl10 --unlabeled --size 48 --json", &out);
   cr_assert_eq(rc, 0, "%s", out);
   cr_assert(strstr(out, "\"unlabeled\":3"), "%s", out);
   free(out);
@@ -250,10 +237,10 @@ Test(prepare, fashion_mnist_fetch_then_prepare_offline, .timeout = 120) {
   if (!path_exists(probe)) { free(probe); cr_skip_test("dataset-fashion-mnist is not installed (%s)", deb); }
   char *dir = test_tmpdir("prep-fm"), *out, *reg = repo_path("datasets/registry.json");
   char *args = xasprintf("fetch fashion-mnist --no-progress --registry %s", reg);
-  int rc = igpt(dir, args, &out);
+  int rc = igpt_in(dir, args, &out);
   cr_assert_eq(rc, 0, "igpt fetch: %s", out);
   free(out);
-  rc = igpt(dir, "prepare fashion-mnist --json", &out);
+  rc = igpt_in(dir, "prepare fashion-mnist --json", &out);
   cr_assert_eq(rc, 0, "igpt prepare: %s", out);
   free(out);
   int64_t train[10], test[10], ntr, nte;
@@ -299,7 +286,7 @@ Test(prepare, igpt_npy_to_tokens_files) {
     cr_assert_eq(npy_write(py, ST_F32, 2, (int64_t[]){n[s], 10}, y), 0, "%s", igpt_errmsg());
     free(x); free(y); free(px); free(py);
   }
-  int rc = igpt(dir, "prepare igpt-cifar10 --json", &out);
+  int rc = igpt_in(dir, "prepare igpt-cifar10 --json", &out);
   cr_assert_eq(rc, 0, "%s", out);
   free(out);
   char *p = xasprintf("%s/prepared/igpt-cifar10-32/val.safetensors", dir);
@@ -328,7 +315,7 @@ Test(prepare, igpt_npy_to_tokens_files) {
 Test(prepare, size16_and_first_n_images_of_a_fetched_set) {
   char *dir = test_tmpdir("prep-n16"), *out;
   fake_cifar10(dir);  // 100 train, 20 test, labels i % 10
-  int rc = igpt(dir, "prepare cifar10 --size 16 --n-train 50 --n-test 10 --json", &out);
+  int rc = igpt_in(dir, "prepare cifar10 --size 16 --n-train 50 --n-test 10 --json", &out);
   cr_assert_eq(rc, 0, "%s", out);
   free(out);
   json_t *m = load_meta(dir, "cifar10-16");
@@ -345,13 +332,13 @@ Test(prepare, size16_and_first_n_images_of_a_fetched_set) {
     cr_assert_eq(t.pixels[(size_t)i * 16 * 16 * 3 + 100], t.labels[i] * 20 + 5);
   image_set_free(&t);
   free(p);
-  rc = igpt(dir, "prepare cifar10 --size 16 --json", &out);  // all images: other settings, rebuilt
+  rc = igpt_in(dir, "prepare cifar10 --size 16 --json", &out);  // all images: other settings, rebuilt
   cr_assert_eq(rc, 0, "%s", out);
   cr_assert(!strstr(out, "already prepared"), "%s", out);
   free(out);
-  cr_assert_eq(igpt(dir, "prepare cifar10 --size 8", &out), 2, "%s", out);
+  cr_assert_eq(igpt_in(dir, "prepare cifar10 --size 8", &out), 2, "%s", out);
   free(out);
-  cr_assert_eq(igpt(dir, "prepare synthetic --size 16 --n-train 20 --n-test 10", &out), 0, "%s", out);
+  cr_assert_eq(igpt_in(dir, "prepare synthetic --size 16 --n-train 20 --n-test 10", &out), 0, "%s", out);
   free(out);
   rm_rf(dir);
   free(dir);

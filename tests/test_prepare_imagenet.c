@@ -41,21 +41,6 @@ static char *make_zips(int skip, int bad_label) {
   return dir;
 }
 
-// Runs igpt with IGPT_DATA=dir; returns the exit status, output in *out (caller frees).
-static int igpt(const char *dir, const char *args, char **out) {
-  char *bin = igpt_bin(), *log = xasprintf("%s/log.txt", dir);
-  char *cmd = xasprintf("IGPT_DATA=%s %s %s >%s 2>&1", dir, bin, args, log);
-  int rc = run_cmd(cmd);
-  size_t len;
-  uint8_t *buf = NULL;
-  if (file_read_all(log, &buf, &len) != 0) buf = (uint8_t *)xstrdup("");
-  *out = (char *)buf;
-  free(bin);
-  free(log);
-  free(cmd);
-  return rc;
-}
-
 static int same_image(const image_set *s, int64_t i, int g) {
   for (int y = 0; y < 32; y++)
     for (int x = 0; x < 32; x++)
@@ -75,7 +60,7 @@ static image_set load_split(const char *dir, const char *split) {
 Test(prepare_imagenet, end_to_end_batch_order_and_split) {
   char *dir = make_zips(0, 0), *out;
   if (!dir) cr_skip_test("numpy (Debian python3-numpy in /usr/bin/python3) not installed");
-  int rc = igpt(dir, "prepare imagenet32 --json", &out);
+  int rc = igpt_in(dir, "prepare imagenet32 --json", &out);
   cr_assert_eq(rc, 0, "%s", out);
   free(out);
   image_set tr = load_split(dir, "train"), va = load_split(dir, "val"), te = load_split(dir, "test");
@@ -118,13 +103,13 @@ Test(prepare_imagenet, end_to_end_batch_order_and_split) {
 Test(prepare_imagenet, incomplete_and_damaged) {
   char *dir = make_zips(7, 0), *out;
   if (!dir) cr_skip_test("numpy (Debian python3-numpy in /usr/bin/python3) not installed");
-  cr_assert_eq(igpt(dir, "prepare imagenet32", &out), 1);
+  cr_assert_eq(igpt_in(dir, "prepare imagenet32", &out), 1);
   cr_assert(strstr(out, "no member train_data_batch_7"), "%s", out);
   free(out);
   rm_rf(dir);
   free(dir);
   dir = make_zips(0, 1);
-  cr_assert_eq(igpt(dir, "prepare imagenet32", &out), 1);
+  cr_assert_eq(igpt_in(dir, "prepare imagenet32", &out), 1);
   cr_assert(strstr(out, "Imagenet32_train.zip:Imagenet32_train/train_data_batch_3: byte offset"), "%s", out);
   cr_assert(strstr(out, "label 1001 of image 1 outside 1..1000"), "%s", out);
   free(out);

@@ -47,3 +47,16 @@ static inline int run_cmd(const char *cmd) {
   if (st == -1 || !WIFEXITED(st)) return -1;
   return WEXITSTATUS(st);
 }
+// Runs the built igpt with IGPT_DATA=dir; returns its exit status, stdout+stderr in *out (caller
+// frees).
+static inline int igpt_in(const char *dir, const char *args, char **out) {
+  char *bin = igpt_bin(), *log = xasprintf("%s/log.txt", dir);
+  char *cmd = xasprintf("IGPT_DATA=%s %s %s >%s 2>&1", dir, bin, args, log);
+  int rc = run_cmd(cmd);
+  size_t len;
+  uint8_t *buf = NULL;
+  if (file_read_all(log, &buf, &len) != 0) buf = (uint8_t *)xstrdup("");
+  *out = (char *)buf;
+  free(bin); free(log); free(cmd);
+  return rc;
+}
