@@ -17,7 +17,7 @@ TEST_PKGS  += python3-jsonschema  # reports: the report/results schemas are chec
 
 PKGS     := jansson libcurl libarchive libpng zlib openblas libcrypto
 CFLAGS   := -std=gnu11 -D_GNU_SOURCE -O2 -g -fopenmp -Wall -Wextra -Werror -MMD -MP \
-            -I. -Iruntime -Ikernels -Idatasets -Ireports \
+            -I. -Iruntime \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -fopenmp
 ifeq ($(SAN),1)
@@ -25,8 +25,10 @@ CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-saniti
 LDLIBS   += -fsanitize=address,undefined
 endif
 
-# Every .c in these folders is part of the engine library; runtime/main.c is the command.
-LIB_SRC  := $(filter-out runtime/main.c,$(wildcard runtime/*.c kernels/cpu/*.c datasets/*.c reports/*.c))
+# Every .c in the rooms (docs/architecture.md) is part of the engine library; runtime/cli/main.c
+# is the command. A new file in a room needs no edit here.
+ROOM_SRC := $(wildcard runtime/*/*.c kernels/cpu/*.c datasets/*.c reports/*.c)
+LIB_SRC  := $(filter-out runtime/cli/main.c,$(ROOM_SRC))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -34,13 +36,13 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 NVCC     := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CU_SRC   := $(wildcard kernels/cuda/*.cu)
 
-.PHONY: all deps test-deps bench-deps smoke-deps test bench check reproduce clean fuzz
+.PHONY: all deps test-deps bench-deps smoke-deps test bench check reproduce clean fuzz layers
 all: $(BUILD)/igpt
 	@echo "built $(BUILD)/igpt ($(VERSION)); CUDA: $(if $(NVCC),$(NVCC) ($(words $(CU_SRC)) kernel files),not found, CPU only)"
 
 # whole-archive: the verbs are weak references in main.o, which alone would not pull them in
-$(BUILD)/igpt: $(BUILD)/runtime/main.o $(BUILD)/libigpt.a
-	$(CC) $(CFLAGS) -o $@ $(BUILD)/runtime/main.o -Wl,--whole-archive $(BUILD)/libigpt.a -Wl,--no-whole-archive $(LDLIBS)
+$(BUILD)/igpt: $(BUILD)/runtime/cli/main.o $(BUILD)/libigpt.a
+	$(CC) $(CFLAGS) -o $@ $(BUILD)/runtime/cli/main.o -Wl,--whole-archive $(BUILD)/libigpt.a -Wl,--no-whole-archive $(LDLIBS)
 
 $(BUILD)/libigpt.a: $(LIB_OBJ)
 	@rm -f $@
@@ -54,14 +56,14 @@ $(BUILD)/%.o: %.c
 # would leave the ones not rebuilt (and the results they write) with an old version.
 $(BUILD)/version.stamp: FORCE
 	@mkdir -p $(BUILD); echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
-$(BUILD)/runtime/version.o: runtime/version.c $(BUILD)/version.stamp
+$(BUILD)/runtime/base/version.o: runtime/base/version.c $(BUILD)/version.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DIGPT_VERSION_STRING='"$(VERSION)"' -c -o $@ $<
 FORCE:
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libigpt.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libigpt.a $(LDLIBS) -lcriterion
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libigpt.a $(LDLIBS) -lcriterion
 
 # Install missing Debian packages: apt-get when root, else print the command.
 define apt_install
@@ -92,7 +94,12 @@ reproduce: deps $(if $(filter smoke,$(SCALE)),smoke-deps) all
 	@test -n "$(TABLE)" || { echo "usage: make reproduce TABLE=linear-probe|fine-tune|low-data-cifar|bert-comparison|all [SCALE=smoke] [JOBS=n]"; exit 2; }
 	$(BUILD)/igpt run $(TABLE) --scale $(SCALE) $(if $(JOBS),--jobs $(JOBS))
 
+# The rooms check (docs/architecture.md): includes go down ci/rooms.txt's order, no module cycle.
+layers:
+	@python3 ci/layers.py
+
 test: test-deps
+	@python3 ci/layers.py
 	@$(MAKE) --no-print-directory all $(TEST_BIN)
 	@BUILD=$(BUILD) ci/test.sh $(TEST_BIN)
 
@@ -106,18 +113,18 @@ bench: bench-deps all
 # libFuzzer harnesses (clang): `make fuzz` builds build-fuzz/fuzz_*; run one with
 # `build-fuzz/fuzz_X tests/fixtures/fuzz/X -max_total_time=120`; crashes go to tests/fixtures/fuzz/.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_LIB := $(filter-out runtime/main.c,$(wildcard runtime/*.c kernels/cpu/*.c datasets/*.c reports/*.c))
+FUZZ_LIB := $(LIB_SRC)
 fuzz: deps
 	@mkdir -p build-fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); echo "fuzz: build-fuzz/$$n"; \
-	  clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I. -Iruntime -Ikernels -Idatasets -Ireports \
+	  clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I. -Iruntime \
 	    -DIGPT_VERSION_STRING='"fuzz"' $$(pkg-config --cflags $(PKGS)) -fopenmp -o build-fuzz/$$n $$f $(FUZZ_LIB) \
 	    $(LDLIBS) || exit 1; done
 
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/runtime/main.d
+-include $(LIB_OBJ:.o=.d) $(BUILD)/runtime/cli/main.d
 
 # Headless-Chromium look at a rendered report (installs Debian's chromium; not part of `make test`).
 screenshot: all

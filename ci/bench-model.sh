@@ -13,7 +13,7 @@ lib=$root/build/libigpt.a
 $py -c "import torch" 2>/dev/null || { echo "bench-model: $py lacks torch; run make bench-deps" >&2; exit 1; }
 tmp=$(mktemp -d /tmp/igpt-bench-model-XXXXXX); trap 'rm -rf "$tmp"' EXIT
 PKGS="jansson libcurl libarchive libpng zlib openblas libcrypto"
-cc -std=gnu11 -O2 -fopenmp -I"$root/runtime" -I"$root/kernels" $(pkg-config --cflags $PKGS) \
+cc -std=gnu11 -O2 -fopenmp -I"$root" -I"$root/runtime" $(pkg-config --cflags $PKGS) \
    -o "$tmp/bench_model" "$root/ci/bench_model.c" "$lib" $(pkg-config --libs $PKGS) -lm
 
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS

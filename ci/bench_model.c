@@ -1,7 +1,7 @@
 // bench_model: times the model's forward + backward (no optimizer) for ci/bench-model.sh.
 // usage: bench_model L D H T B V STEPS  -> prints {"fwd_ms":..,"fwdbwd_ms":..} (medians)
-#include "model.h"
-#include "util.h"
+#include "engine/model.h"
+#include "base/util.h"
 #include <stdio.h>
 #include <stdlib.h>
 

@@ -8,7 +8,7 @@
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
-#include "rng.h"
+#include "base/rng.h"
 
 // n images of h x w, 3 channels, row-major (NHWC); labels in [0, n_classes), or -1 when unknown.
 typedef struct {

@@ -1,7 +1,7 @@
 // decode_cifar: CIFAR-10 and CIFAR-100 binary batches (REFERENCE.md section 5): fixed-size
 // records of label byte(s) then the R, G and B planes, each row-major 32x32.
-#include "decode.h"
-#include "util.h"
+#include "datasets/decode.h"
+#include "base/util.h"
 #include <string.h>
 
 // Shared record walk: lbytes label bytes (the last is the class, the first the coarse one when

@@ -1,7 +1,7 @@
 // decode_idx: the IDX format of (Fashion-)MNIST, as gzip files: big-endian magic 0x00000803
 // (u8 images [n, rows, cols]) or 0x00000801 (u8 labels [n]), then big-endian int32 dims, then data.
-#include "decode.h"
-#include "util.h"
+#include "datasets/decode.h"
+#include "base/util.h"
 #include <string.h>
 #include <stdlib.h>
 #include <zlib.h>

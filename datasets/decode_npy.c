@@ -1,10 +1,10 @@
 // decode_npy: the official iGPT arrays (openai/image-gpt download.py: {cifar10,imagenet}_
 // {trX,trY,vaX,vaY,teX,teY}.npy): X holds palette indices [N, 1024] (already quantised 32x32
 // centre crops), Y the classes, one-hot [N, C] as the official run.py feeds them, or indices [N].
-// The .npy container is runtime/npy.h's; this file checks what the arrays must hold.
-#include "decode.h"
-#include "npy.h"
-#include "util.h"
+// The .npy container is runtime/base/npy.h's; this file checks what the arrays must hold.
+#include "datasets/decode.h"
+#include "base/npy.h"
+#include "base/util.h"
 #include <stdlib.h>
 #include <string.h>
 

@@ -7,8 +7,8 @@
 // other GLOBAL, an unknown opcode or a declared length past the end is refused with the file
 // name and the byte offset. Values live in one pool addressed by index, so shared and cyclic
 // references (memo) need no recursion and everything is freed in one pass.
-#include "decode.h"
-#include "util.h"
+#include "datasets/decode.h"
+#include "base/util.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>

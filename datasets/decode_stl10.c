@@ -1,7 +1,7 @@
 // decode_stl10: STL-10 binary (REFERENCE.md section 5): images 3 x 96 x 96 bytes, each channel
 // plane column-major (Matlab order: pixel (row y, col x) at x * 96 + y); labels one byte 1..10.
-#include "decode.h"
-#include "util.h"
+#include "datasets/decode.h"
+#include "base/util.h"
 
 int decode_stl10_images(const uint8_t *buf, size_t len, const char *name, image_set *out) {
   const size_t P = STL10_PX * STL10_PX, rec = 3 * P;

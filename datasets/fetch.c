@@ -2,11 +2,11 @@
 // See fetch.h. One transfer = one curl_easy_perform; a file = mirrors in order, each tried up to
 // 1 + retries times while its failures are transient (timeouts, dropped connections, 408, 429,
 // 5xx); a permanent failure (404, an HTML page, wrong bytes) moves on to the next mirror at once.
-#include "fetch.h"
-#include "version.h"
-#include "unpack.h"
-#include "util.h"
-#include "verify.h"
+#include "datasets/fetch.h"
+#include "base/version.h"
+#include "datasets/unpack.h"
+#include "base/util.h"
+#include "datasets/verify.h"
 #include <curl/curl.h>
 #include <errno.h>
 #include <math.h>

@@ -7,7 +7,7 @@
 // after (unpack.h). Proxies come from the environment (libcurl's http_proxy, https_proxy,
 // no_proxy). Layout: $IGPT_DATA (default ./data)/downloads/<set>/<file>.
 #pragma once
-#include "registry.h"
+#include "datasets/registry.h"
 #include <jansson.h>
 #include <stdbool.h>
 

@@ -1,8 +1,8 @@
 // images: image sets in memory and the images file (safetensors `images` U8 [N,H,W,3],
 // `labels` I32 [N]; DESIGN.md "Files between verbs").
-#include "decode.h"
-#include "safetensors.h"
-#include "util.h"
+#include "datasets/decode.h"
+#include "base/safetensors.h"
+#include "base/util.h"
 #include <stdlib.h>
 #include <string.h>
 

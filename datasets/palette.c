@@ -1,9 +1,9 @@
 // palette: k-means colour palette, exact nearest-centre quantisation through a colour-cube grid,
 // dequantisation. See palette.h for the rule. Reductions are per cell in a fixed order or in
 // integers, so results do not depend on the number of threads.
-#include "palette.h"
-#include "rng.h"
-#include "util.h"
+#include "datasets/palette.h"
+#include "base/rng.h"
+#include "base/util.h"
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
 // palette_io: palette files (safetensors `clusters`, or an official .npy) and PNG grids (libpng).
-#include "palette.h"
-#include "npy.h"
-#include "safetensors.h"
-#include "util.h"
+#include "datasets/palette.h"
+#include "base/npy.h"
+#include "base/safetensors.h"
+#include "base/util.h"
 #include <png.h>
 #include <stdlib.h>
 #include <string.h>

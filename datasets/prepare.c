@@ -1,16 +1,14 @@
-// prepare: the `igpt prepare` verb. Reads a fetched data set's members from
-// $IGPT_DATA/downloads/<name>/, decodes them, centre-crops and area-resizes to the chosen size,
-// splits a class-stratified validation set off train, and writes
-// $IGPT_DATA/prepared/<name>-<size>/{train,val,test}.safetensors + meta.json, built under a
-// temporary name and renamed into place. The official iGPT .npy sets keep their own split and
-// become tokens files. `synthetic` is generated, nothing read.
-#include "cli.h"
-#include "decode.h"
-#include "synthetic.h"
-#include "unpack.h"
-#include "util.h"
+// prepare: reads a fetched data set's members from $IGPT_DATA/downloads/<name>/, decodes them,
+// centre-crops and area-resizes to the chosen size, splits a class-stratified validation set off
+// train, and writes $IGPT_DATA/prepared/<name>-<size>/{train,val,test}.safetensors + meta.json,
+// built under a temporary name and renamed into place. The official iGPT .npy sets keep their own
+// split and become tokens files. `synthetic` is generated, nothing read.
+#include "datasets/prepare.h"
+#include "datasets/decode.h"
+#include "datasets/synthetic.h"
+#include "datasets/unpack.h"
+#include "base/util.h"
 #include <errno.h>
-#include <getopt.h>
 #include <glob.h>
 #include <signal.h>
 #include <jansson.h>
@@ -540,100 +538,44 @@ static int prepare_tokens(const token_dataset *ds, prep_ctx *c, const char *tmp,
   return 0;
 }
 
-static void usage(FILE *o) {
-  fprintf(o,
-          "usage: igpt prepare NAME [--data DIR] [--size 16|32|48|64] [--out DIR] [--seed S] [--n-train N] [--n-test N]\n"
-          "                    [--force] [--json]\n"
-          "       igpt prepare stl10 --unlabeled [...]\n"
-          "       igpt prepare synthetic [--n-train N] [--n-test N] [--seed S] [--size N]\n\n"
-          "Decodes a fetched data set from DIR/downloads/NAME/ (DIR: --data, else $IGPT_DATA, else ./data),\n"
-          "centre-crops to a square, resizes with area (box) weights, holds out a class-stratified random\n"
-          "validation split of train (10%% for CIFAR, STL-10, Fashion-MNIST and synthetic, 4%% for ImageNet;\n"
-          "--val-fraction F"
-          " overrides), and writes DIR/prepared/NAME-SIZE/{train,val,test}.safetensors and meta.json\n"
-          "(classes, source digests, split, seed, label counts) atomically. A rerun with the same settings\n"
-          "finds the work done; --force rebuilds.\n\n"
-          "names: cifar10 cifar100 stl10 fashion-mnist synthetic (generated, nothing to fetch),\n"          "       imagenet32 imagenet64 (the manually downloaded zips; val_data is the test split),\n"
-          "       igpt-cifar10 igpt-imagenet (official pre-quantised .npy: tokens files, their own split)\n"
-          "options:\n"
-          "  --size N          32, 48 or 64 (default 32), or 16 (the smoke scale's small images); igpt-* are 32\n"
-          "                    only; synthetic is drawn at N\n"
-          "  --seed S          seed of the split and of the synthetic images (default 0)\n"
-          "  --out DIR         output directory instead of DIR/prepared/NAME-SIZE\n"
-          "  --n-train N, --n-test N   synthetic: the set sizes before the split (default 5000, 1000); other sets:\n"
-          "                    keep only the first N train (before the split) and test images (default all)\n"
-          "  --unlabeled       stl10: also unlabeled_X.bin (100000 images, labels -1) to unlabeled.safetensors\n"
-          "  --json            print the result (output, counts per split and class) on stdout\n");
+prepare_kind prepare_kind_of(const char *name) {
+  for (int i = 0; i < N_IMAGE_SETS; i++) if (!strcmp(name, image_sets[i].name)) return PREPARE_IMAGES;
+  for (int i = 0; i < N_TOKEN_SETS; i++) if (!strcmp(name, token_sets[i].name)) return PREPARE_TOKENS;
+  return PREPARE_UNKNOWN;
 }
 
-int cmd_prepare(int argc, char **argv) {
-  static const struct option opts[] = {
-      {"data", 1, 0, 'd'}, {"size", 1, 0, 's'}, {"out", 1, 0, 'o'}, {"seed", 1, 0, 'S'},
-      {"n-train", 1, 0, 'n'}, {"n-test", 1, 0, 't'}, {"val-fraction", 1, 0, 'v'}, {"force", 0, 0, 'f'},
-      {"json", 0, 0, 'j'}, {"unlabeled", 0, 0, 'u'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-  const char *data = getenv("IGPT_DATA"), *out = NULL;
-  long size = 32, n_train = 0, n_test = 0;  // 0: the defaults below
-  double frac = -1;
-  unsigned long long seed = 0;
-  int force = 0, as_json = 0, unlabeled = 0, opt;
-  optind = 1;
-  while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    long v;
-    switch (opt) {
-      case 'd': data = optarg; break;
-      case 'o': out = optarg; break;
-      case 's':
-        if (parse_long("prepare", "--size", optarg, 16, 64, &size)) return EXIT_USAGE;
-        if (size != 16 && size != 32 && size != 48 && size != 64)
-          return usage_error("prepare", "--size wants 16, 32, 48 or 64, got %ld", size);
-        break;
-      case 'S': if (parse_long("prepare", "--seed", optarg, 0, 0x7fffffffL, &v)) return EXIT_USAGE; seed = (unsigned long long)v; break;
-      case 'n': if (parse_long("prepare", "--n-train", optarg, 10, 10000000, &n_train)) return EXIT_USAGE; break;
-      case 't': if (parse_long("prepare", "--n-test", optarg, 10, 10000000, &n_test)) return EXIT_USAGE; break;
-      case 'v': if (parse_double("prepare", "--val-fraction", optarg, 0, 0.9, &frac)) return EXIT_USAGE; break;
-      case 'f': force = 1; break;
-      case 'j': as_json = 1; break;
-      case 'u': unlabeled = 1; break;
-      case 'h': usage(stdout); return 0;
-      default: return usage_error("prepare", "unknown option");
-    }
-  }
-  if (optind != argc - 1) return usage_error("prepare", "wants exactly one data set NAME");
-  const char *name = argv[optind];
+int prepare_dataset(const prepare_opts *o, json_t **result) {
+  const char *name = o->name, *data = o->data && *o->data ? o->data : "data";
   const image_dataset *ids = NULL;
   const token_dataset *tds = NULL;
   for (int i = 0; i < N_IMAGE_SETS; i++) if (!strcmp(name, image_sets[i].name)) ids = &image_sets[i];
   for (int i = 0; i < N_TOKEN_SETS; i++) if (!strcmp(name, token_sets[i].name)) tds = &token_sets[i];
-  if (!ids && !tds) return usage_error("prepare", "unknown data set '%s' (see --help for the names)", name);
-  if (tds && size != 32)
-    return usage_error("prepare", "%s is 32x32 only", name);
-  if (tds && (n_train || n_test)) return usage_error("prepare", "--n-train/--n-test do not apply to %s", name);
+  if (!ids && !tds) return igpt_err("unknown data set '%s'", name);
+  int64_t n_train = o->n_train, n_test = o->n_test;
+  int size = o->size;
+  uint64_t seed = o->seed;
   if (!strcmp(name, "synthetic")) {  // the synthetic set's sizes
     if (!n_train) n_train = 5000;
     if (!n_test) n_test = 1000;
   }
-  if (unlabeled && strcmp(name, "stl10")) return usage_error("prepare", "--unlabeled is for stl10 only");
-  if (frac < 0) frac = ids ? ids->val_fraction : 0;
-  if (!data || !*data) data = "data";
+  double frac = o->val_fraction < 0 ? (ids ? ids->val_fraction : 0) : o->val_fraction;
+  *result = NULL;
 
   prep_ctx c = {.name = name, .src_dir = xasprintf("%s/downloads/%s", data, name), .sources = json_array(),
-                .n_train = n_train, .n_test = n_test, .seed = seed, .unlabeled = unlabeled, .size = (int)size};
-  char *final = out ? xstrdup(out) : xasprintf("%s/prepared/%s-%ld", data, name, size);
+                .n_train = n_train, .n_test = n_test, .seed = seed, .unlabeled = o->unlabeled, .size = size};
+  char *final = o->out ? xstrdup(o->out) : xasprintf("%s/prepared/%s-%d", data, name, size);
   char *meta_path = xasprintf("%s/meta.json", final);
-  json_t *settings = settings_json(name, (int)size, seed, frac, &c);
-  int rc = 1;
+  json_t *settings = settings_json(name, size, seed, frac, &c);
+  int rc = -1;
   char *tmp = NULL;
   json_t *meta = NULL;
 
-  if (!force && path_exists(meta_path)) {  // resume: the same settings were prepared already
+  if (!o->force && path_exists(meta_path)) {  // resume: the same settings were prepared already
     json_t *old = json_load_file(meta_path, 0, NULL);
     if (old && json_equal(json_object_get(old, "settings"), settings)) {
       log_info("prepare %s: %s is already prepared with these settings (--force rebuilds)", name, final);
-      if (as_json) {
-        json_t *r = result_json(old, final);
-        json_object_set_new(r, "skipped", json_true());
-        print_json(r);
-      }
+      *result = result_json(old, final);
+      json_object_set_new(*result, "skipped", json_true());
       json_decref(old);
       rc = 0;
       goto done;
@@ -642,10 +584,10 @@ int cmd_prepare(int argc, char **argv) {
   }
   remove_stale_tmp(final);
   tmp = xasprintf("%s.tmp.%d", final, (int)getpid());
-  if (rm_rf(tmp) != 0 || mkdir_p(tmp) != 0) { rc = fail("prepare"); goto done; }
-  meta = json_pack("{s:s, s:i}", "name", name, "size", (int)size);
-  int ok = ids ? prepare_images(ids, &c, (int)size, frac, tmp, meta) : prepare_tokens(tds, &c, tmp, meta);
-  if (ok != 0) { rc = fail("prepare"); rm_rf(tmp); goto done; }
+  if (rm_rf(tmp) != 0 || mkdir_p(tmp) != 0) goto done;
+  meta = json_pack("{s:s, s:i}", "name", name, "size", size);
+  int ok = ids ? prepare_images(ids, &c, size, frac, tmp, meta) : prepare_tokens(tds, &c, tmp, meta);
+  if (ok != 0) { rm_rf(tmp); goto done; }
   json_object_set(meta, "sources", c.sources);
   if (!strcmp(name, "synthetic"))
     json_object_set_new(meta, "generator", json_pack("{s:s, s:I, s:I, s:I}", "name", "datasets/synthetic.c v1",
@@ -656,9 +598,9 @@ int cmd_prepare(int argc, char **argv) {
   ok = file_write_atomic(mp, js, strlen(js));
   free(mp);
   free(js);
-  if (ok != 0 || publish_dir(tmp, final) != 0) { rc = fail("prepare"); rm_rf(tmp); goto done; }
+  if (ok != 0 || publish_dir(tmp, final) != 0) { rm_rf(tmp); goto done; }
   log_info("prepare %s: done, %s", name, final);
-  if (as_json) print_json(result_json(meta, final));
+  *result = result_json(meta, final);
   rc = 0;
 done:
   json_decref(meta);

@@ -1,10 +1,10 @@
 // registry: loads and validates datasets/registry.json. See registry.h.
-// Every field is checked against its type (runtime/jsonpath.h); unknown keys are refused (a typo
+// Every field is checked against its type (runtime/base/jsonpath.h); unknown keys are refused (a typo
 // must not silently drop a checksum). "shards": N expands a file whose name and mirrors hold
 // "{shard}" into N files numbered %05d (TensorFlow checkpoint bundles).
-#include "registry.h"
-#include "jsonpath.h"
-#include "util.h"
+#include "datasets/registry.h"
+#include "base/jsonpath.h"
+#include "base/util.h"
 #include <ctype.h>
 #include <jansson.h>
 #include <libgen.h>

@@ -1,8 +1,8 @@
 // resize: centre crop to a square and area (box) resampling. Source pixel j spans [j, j+1) and
 // output pixel i spans [i*s/d, (i+1)*s/d); scaling both by d makes every overlap an integer, so
 // the weights are exact integers summing to s per axis and the result is an exact weighted mean.
-#include "decode.h"
-#include "util.h"
+#include "datasets/decode.h"
+#include "base/util.h"
 #include <stdlib.h>
 #include <string.h>
 

@@ -2,8 +2,8 @@
 // train for CIFAR and STL-10, 4% for ImageNet). Each class gives round(frac * count) images, picked
 // by a seeded partial Fisher-Yates shuffle on its own rng stream, so the split depends only on the
 // labels, the fraction and the seed.
-#include "decode.h"
-#include "util.h"
+#include "datasets/decode.h"
+#include "base/util.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 // synthetic: the generator behind `igpt prepare synthetic` (see synthetic.h). Each image: a
 // background (flat or a two-colour gradient), one shape drawn with 4x4 supersampled coverage in
 // a colour far from the background, then Gaussian pixel noise.
-#include "synthetic.h"
-#include "util.h"
+#include "datasets/synthetic.h"
+#include "base/util.h"
 #include <math.h>
 
 const char *const synthetic_class_names[SYNTH_CLASSES] = {

@@ -2,7 +2,7 @@
 // ten shape classes with random colours, sizes, positions, rotations, backgrounds and noise, so
 // that raw pixels are a weak classifier and a model has to learn shapes. The smoke scale's data.
 #pragma once
-#include "decode.h"
+#include "datasets/decode.h"
 
 #define SYNTH_CLASSES 10
 extern const char *const synthetic_class_names[SYNTH_CLASSES];

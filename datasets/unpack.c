@@ -4,9 +4,9 @@
 // target stays inside the top directory are accepted. Files are written through libarchive's
 // disk writer with its own secure flags (no "..", no writing through symlinks) as a second line
 // of defence; its no-absolute-paths flag cannot be used, the vetted paths are made absolute here.
-#include "unpack.h"
-#include "util.h"
-#include "verify.h"
+#include "datasets/unpack.h"
+#include "base/util.h"
+#include "datasets/verify.h"
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>

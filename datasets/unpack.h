@@ -4,7 +4,7 @@
 // expected top directory, symbolic links that point outside it, hard links, device files, fifos
 // and sockets. Members listed in the registry are checked (size, then sha256) before the rename.
 #pragma once
-#include "registry.h"
+#include "datasets/registry.h"
 #include <stddef.h>
 
 // Unpacks archive so that parent/top holds the archive's top directory "top". Every entry must

@@ -1,8 +1,8 @@
 // unpack_read: the members of an archive read straight into memory, one at a time, for the data
 // sets whose archives are only ever decoded (the downsampled ImageNet zips: 3 to 16 GB unpacked,
 // so not written to disk a second time). See unpack.h.
-#include "unpack.h"
-#include "util.h"
+#include "datasets/unpack.h"
+#include "base/util.h"
 #include <archive.h>
 #include <archive_entry.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 // verify: size, magic and digests of downloaded files, gzip content, pins. See verify.h.
-#include "verify.h"
-#include "util.h"
+#include "datasets/verify.h"
+#include "base/util.h"
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/evp.h>

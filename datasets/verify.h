@@ -5,7 +5,7 @@
 // files nothing is published for (their sha256 recorded on first use in "<file>.sha256", in
 // sha256sum's format, and required from then on).
 #pragma once
-#include "registry.h"
+#include "datasets/registry.h"
 #include <stdbool.h>
 #include <stddef.h>
 

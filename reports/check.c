@@ -1,10 +1,10 @@
 // check: regression verdicts and baseline updates. See check.h.
-#include "check.h"
-#include "version.h"
-#include "jsonpath.h"
-#include "report.h"
-#include "results.h"
-#include "util.h"
+#include "reports/check.h"
+#include "base/version.h"
+#include "base/jsonpath.h"
+#include "reports/report.h"
+#include "reports/results.h"
+#include "base/util.h"
 #include <errno.h>
 #include <math.h>
 #include <string.h>

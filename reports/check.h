@@ -6,7 +6,7 @@
 // passes and says the baseline may move; a row that produced no number where the reference has
 // one is a regression too.
 #pragma once
-#include "verdict.h"
+#include "reports/verdict.h"
 #include <jansson.h>
 #include <stdio.h>
 

@@ -1,6 +1,6 @@
 // environment: collecting the machine and library versions. See environment.h.
-#include "environment.h"
-#include "util.h"
+#include "reports/environment.h"
+#include "base/util.h"
 #include <archive.h>
 #include <cblas.h>
 #include <curl/curl.h>

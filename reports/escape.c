@@ -1,6 +1,6 @@
 // escape: HTML entity escaping and base64 for data: URIs. See escape.h.
-#include "escape.h"
-#include "util.h"
+#include "reports/escape.h"
+#include "base/util.h"
 #include <openssl/evp.h>
 
 void html_escape(FILE *out, const char *s) {

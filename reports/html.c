@@ -1,9 +1,9 @@
 // html: rendering report.html from report.json. See html.h.
-#include "html.h"
-#include "escape.h"
-#include "svg.h"
-#include "util.h"
-#include "verdict.h"
+#include "reports/html.h"
+#include "reports/escape.h"
+#include "reports/svg.h"
+#include "base/util.h"
+#include "reports/verdict.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

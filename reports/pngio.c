@@ -1,6 +1,6 @@
 // pngio: PNG encode/decode through libpng's simplified API and image grids. See pngio.h.
-#include "pngio.h"
-#include "util.h"
+#include "reports/pngio.h"
+#include "base/util.h"
 #include <png.h>
 #include <stdlib.h>
 #include <string.h>

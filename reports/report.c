@@ -1,12 +1,12 @@
 // report: building report.json from results.json and writing both outputs. See report.h.
-#include "report.h"
-#include "version.h"
-#include "environment.h"
-#include "html.h"
-#include "pngio.h"
-#include "results.h"
-#include "util.h"
-#include "verdict.h"
+#include "reports/report.h"
+#include "base/version.h"
+#include "reports/environment.h"
+#include "reports/html.h"
+#include "reports/pngio.h"
+#include "reports/results.h"
+#include "base/util.h"
+#include "reports/verdict.h"
 #include <math.h>
 #include <string.h>
 #include <time.h>

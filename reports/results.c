@@ -1,8 +1,8 @@
 // results: loading and checking results.json. See results.h.
-#include "results.h"
-#include "jsonpath.h"
-#include "util.h"
-#include "verdict.h"
+#include "reports/results.h"
+#include "base/jsonpath.h"
+#include "base/util.h"
+#include "reports/verdict.h"
 #include <string.h>
 
 static const struct { const char *name, *meaning; int judged; } scales[] = {

@@ -1,6 +1,6 @@
 // svg: inline SVG line charts. See svg.h.
-#include "svg.h"
-#include "escape.h"
+#include "reports/svg.h"
+#include "reports/escape.h"
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 // verdict: tolerance rules and direction-aware judgement. See verdict.h.
-#include "verdict.h"
-#include "jsonpath.h"
-#include "util.h"
+#include "reports/verdict.h"
+#include "base/jsonpath.h"
+#include "base/util.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>

@@ -3,8 +3,8 @@
 // classes overlap (a finite optimum) and accuracy is well below 100% for small sep.
 #pragma once
 #include <stdint.h>
-#include "rng.h"
-#include "util.h"
+#include "base/rng.h"
+#include "base/util.h"
 
 typedef struct { int64_t n; int d, k; float *x; int32_t *y; } fixture_set;
 

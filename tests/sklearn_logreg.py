@@ -4,7 +4,7 @@ features in a safetensors file and scores both its solution and ours (theta) in 
 
 usage: sklearn_logreg.py DATA.safetensors C [THETA.safetensors]
 DATA holds x_train F32 [n,d], y_train I32 [n], x_test, y_test; THETA holds theta F64 [k*d + k]
-(weights row-major, then biases: runtime/logreg.h). Prints one JSON line.
+(weights row-major, then biases: runtime/eval/logreg.h). Prints one JSON line.
 Run with OMP_NUM_THREADS / OPENBLAS_NUM_THREADS set by the caller (pinned threads).
 """
 import json

@@ -1,8 +1,8 @@
 // adamw, schedule, clipping: against closed forms computed here in double precision.
 #include "testutil.h"
-#include "adamw.h"
-#include "schedule.h"
-#include "rng.h"
+#include "engine/adamw.h"
+#include "engine/schedule.h"
+#include "base/rng.h"
 #include <omp.h>
 
 #define N 1000

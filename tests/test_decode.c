@@ -1,8 +1,8 @@
 // decode: crafted good and bad CIFAR, STL-10, IDX and NPY inputs (pixel order, error messages
 // with file and offset), area resizing, the stratified split and the images file.
 #include "testutil.h"
-#include "decode.h"
-#include "npy.h"
+#include "datasets/decode.h"
+#include "base/npy.h"
 #include <zlib.h>
 
 #define HAS(msg, s) cr_assert(strstr((msg), (s)) != NULL, "expected '%s' in: %s", (s), (msg))

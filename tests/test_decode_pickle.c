@@ -3,7 +3,7 @@
 // hand-written Python-2-style pickles too; hostile ones (foreign globals, truncations at every
 // offset, huge declared lengths, bad labels, a wrong size) are refused with file and offset.
 #include "testutil.h"
-#include "decode.h"
+#include "datasets/decode.h"
 
 #define HAS(msg, s) cr_assert(strstr((msg), (s)) != NULL, "expected '%s' in: %s", (s), (msg))
 

@@ -4,8 +4,8 @@
 // The registry is a copy of datasets/registry.json whose Fashion-MNIST mirrors point into a
 // temporary directory, so both cases run whatever this machine has installed.
 #include "testutil.h"
-#include "jobs.h"
-#include "suite.h"
+#include "jobs/jobs.h"
+#include "jobs/suite.h"
 #include <jansson.h>
 
 // Writes dir/registry.json: the real registry with fashion-mnist's mirrors replaced by

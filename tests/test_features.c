@@ -2,10 +2,10 @@
 // residual stream's means, BERT evaluation masks are seeded per image and mask, and the verb
 // writes a file the probe reads.
 #include "testutil.h"
-#include "featurize.h"
-#include "model.h"
-#include "probe.h"
-#include "safetensors.h"
+#include "engine/featurize.h"
+#include "engine/model.h"
+#include "eval/probe.h"
+#include "base/safetensors.h"
 
 static model *tiny(model_objective obj) {
   model_config c;

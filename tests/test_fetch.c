@@ -2,9 +2,9 @@
 // verified file or a clear error naming the URL, and then no final file and no .part. Timeouts
 // and backoff are shortened through fetch_opts so the binary stays well under 30 s.
 #include "testutil.h"
-#include "fetch.h"
-#include "registry.h"
-#include "verify.h"
+#include "datasets/fetch.h"
+#include "datasets/registry.h"
+#include "datasets/verify.h"
 #include <curl/curl.h>
 #include <poll.h>
 #include <signal.h>

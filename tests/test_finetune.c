@@ -2,9 +2,9 @@
 // a run killed at a checkpoint or mid-step and resumed ends exactly as the straight run; the
 // augmentation (reflect-pad, crop, flip) is the paper's.
 #include "testutil.h"
-#include "augment.h"
-#include "model.h"
-#include "safetensors.h"
+#include "engine/augment.h"
+#include "engine/model.h"
+#include "base/safetensors.h"
 #include <jansson.h>
 
 enum { SIDE = 4, T = SIDE * SIDE, V = 8 };

@@ -1,9 +1,9 @@
 // hf: the official layout survives export -> import --drop-zero-biases exactly, and malformed
 // HuggingFace directories (config.json fields, missing or misshapen tensors) get clear errors.
 #include "testutil.h"
-#include "hf.h"
-#include "model.h"
-#include "safetensors.h"
+#include "interop/hf.h"
+#include "engine/model.h"
+#include "base/safetensors.h"
 
 static model *tiny_official(void) {
   model_config c;

@@ -3,8 +3,8 @@
 // kill -9 then resume, corrupted artifacts, two runs on one cache, retries, failures, and the
 // validation of suite JSON. The real suite (suite/) is loaded and expanded at every scale too.
 #include "testutil.h"
-#include "jobs.h"
-#include "suite.h"
+#include "jobs/jobs.h"
+#include "jobs/suite.h"
 #include <signal.h>
 #include <sys/wait.h>
 

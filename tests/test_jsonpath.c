@@ -2,7 +2,7 @@
 // found), required/optional/nullable, nested paths, enums, integer ranges, unknown keys and the
 // first-error-kept rule.
 #include "testutil.h"
-#include "jsonpath.h"
+#include "base/jsonpath.h"
 
 static const char *const DOC =
     "{\"s\": \"x\", \"i\": 3, \"r\": 2.5, \"b\": true, \"n\": null, \"a\": [1], \"o\": {\"k\": 1},"

@@ -1,7 +1,7 @@
 // logreg: gradient against central differences, convergence, warm starts, prediction.
 #include "testutil.h"
 #include "probe_fixture.h"
-#include "logreg.h"
+#include "eval/logreg.h"
 
 static logreg_data as_data(const fixture_set *s) {
   return (logreg_data){.n = s->n, .d = s->d, .k = s->k, .x = s->x, .y = s->y};

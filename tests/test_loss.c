@@ -1,9 +1,9 @@
 // igpt loss: on the HF oracle's sequences it reproduces HF's loss (1e-5 relative, the oracle's
 // float32 bound), independent of the batch size; bits = nats / ln 2; bad input is an error.
 #include "testutil.h"
-#include "hf.h"
-#include "model.h"
-#include "safetensors.h"
+#include "interop/hf.h"
+#include "engine/model.h"
+#include "base/safetensors.h"
 #include <jansson.h>
 
 // Runs cmd and parses its one line of JSON on stdout (NULL when it fails).

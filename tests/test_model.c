@@ -1,8 +1,8 @@
 // model: finite-difference gradient checks (BERT objective, classifier loss), config JSON, model
 // files (round trip, malformed files get clear errors), batch validation, BERT masks.
 #include "testutil.h"
-#include "model.h"
-#include "safetensors.h"
+#include "engine/model.h"
+#include "base/safetensors.h"
 
 static model_config tiny(model_objective obj, bool bias, int n_classes) {
   model_config c;

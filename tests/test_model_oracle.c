@@ -3,9 +3,9 @@
 // the classifier logits, each within 1e-5 relative error (the oracle README's bound for a float32
 // implementation). Also the HF import/export round trip, bit for bit.
 #include "testutil.h"
-#include "hf.h"
-#include "model.h"
-#include "safetensors.h"
+#include "interop/hf.h"
+#include "engine/model.h"
+#include "base/safetensors.h"
 
 #define TOL 1e-5
 

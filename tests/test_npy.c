@@ -1,6 +1,6 @@
 // npy reader/writer: round trips, byte orders and versions, numpy interop, hostile headers.
 #include "testutil.h"
-#include "npy.h"
+#include "base/npy.h"
 
 // An npy file of the given version with header text h (padded with spaces and '\n' like numpy)
 // followed by n data bytes. Caller frees.

@@ -5,8 +5,8 @@
 // terms: 1e-5 relative (float32 rounding is 6e-8 a step; the bound leaves a wide margin while
 // an indexing error gives O(1)).
 #include "testutil.h"
-#include "ops.h"
-#include "rng.h"
+#include "kernels/ops.h"
+#include "base/rng.h"
 
 static float *randn(size_t n, uint64_t seed, float std) {
   rng_t r;

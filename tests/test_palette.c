@@ -1,10 +1,10 @@
 // palette: the HF oracle's quantisation exactly, the exact rule on adversarial near-ties, the grid
 // and colour table against brute force, k-means determinism and recovery, round trips, the verbs.
 #include "testutil.h"
-#include "npy.h"
-#include "palette.h"
-#include "rng.h"
-#include "safetensors.h"
+#include "base/npy.h"
+#include "datasets/palette.h"
+#include "base/rng.h"
+#include "base/safetensors.h"
 #include <omp.h>
 
 // HF ImageGPTImageProcessor's own output for its 8x8 image and 16 clusters.

@@ -1,10 +1,10 @@
 // prepare: the embedded synthetic set (deterministic, balanced) and `igpt prepare` end to end on
 // crafted CIFAR-10 / STL-10 members, on broken members, and on Debian's Fashion-MNIST files.
 #include "testutil.h"
-#include "decode.h"
-#include "synthetic.h"
-#include "npy.h"
-#include "safetensors.h"
+#include "datasets/decode.h"
+#include "datasets/synthetic.h"
+#include "base/npy.h"
+#include "base/safetensors.h"
 #include <jansson.h>
 
 Test(synthetic, same_seed_same_bytes_balanced) {

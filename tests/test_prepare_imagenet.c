@@ -3,7 +3,7 @@
 // 2 to 5, stored out of order; Imagenet32_val.zip holding val_data), then an incomplete download
 // and a damaged batch.
 #include "testutil.h"
-#include "decode.h"
+#include "datasets/decode.h"
 #include <jansson.h>
 
 #define PER 5    // images per train batch

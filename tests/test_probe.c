@@ -2,9 +2,9 @@
 // low-data subsets (class-balanced, reproducible), BERT mask ensembling (the mode), the verb.
 #include "testutil.h"
 #include "probe_fixture.h"
-#include "logreg.h"
-#include "probe.h"
-#include "safetensors.h"
+#include "eval/logreg.h"
+#include "eval/probe.h"
+#include "base/safetensors.h"
 #include <jansson.h>
 
 #define SKLEARN_PY "/usr/bin/python3"

@@ -1,6 +1,6 @@
 // registry: the shipped registry loads; malformed registries are refused naming file and JSON path.
 #include "testutil.h"
-#include "registry.h"
+#include "datasets/registry.h"
 
 Test(registry, shipped_registry_loads) {
   char *p = repo_path("datasets/registry.json");

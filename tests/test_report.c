@@ -2,10 +2,10 @@
 // opens with the scale, embeds images, loads nothing, escapes every string from data, judges only
 // at judged scales and in the right direction, and refuses malformed results naming the field.
 #include "testutil.h"
-#include "pngio.h"
-#include "report.h"
-#include "results.h"
-#include "verdict.h"
+#include "reports/pngio.h"
+#include "reports/report.h"
+#include "reports/results.h"
+#include "reports/verdict.h"
 #include <jansson.h>
 
 static json_t *fixture(void) {

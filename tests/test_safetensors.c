@@ -1,6 +1,6 @@
 // safetensors reader/writer: reads the HF oracle, round-trips, and rejects malformed files.
 #include "testutil.h"
-#include "safetensors.h"
+#include "base/safetensors.h"
 
 Test(safetensors, reads_hf_oracle) {
   char *p = oracle_path("hf-imagegpt-tiny/model.safetensors");

@@ -2,11 +2,11 @@
 // (random model with every tensor perturbed, and the HF oracle model), the same seed gives the
 // same samples with and without the cache, top-k and temperature behave, and bad input fails.
 #include "testutil.h"
-#include "hf.h"
-#include "model.h"
-#include "sample.h"
-#include "pngio.h"
-#include "safetensors.h"
+#include "interop/hf.h"
+#include "engine/model.h"
+#include "engine/sample.h"
+#include "reports/pngio.h"
+#include "base/safetensors.h"
 
 // A small model whose every parameter is random, so no tensor can be skipped by mistake
 // (official init leaves wtet zero and gains one).

@@ -2,8 +2,8 @@
 // bit-identically, the loss falls on a learnable token set, bad inputs get clear errors.
 // Tiny configs (2 layers, d 32, T 32, vocab 16) keep each run to a fraction of a second.
 #include "testutil.h"
-#include "safetensors.h"
-#include "rng.h"
+#include "base/safetensors.h"
+#include "base/rng.h"
 
 #define T_CTX 32
 #define VOCAB 16
@@ -279,8 +279,8 @@ Test(train, help_documents_the_config_schema) {
 
 // Accumulation as train.c does it (micro-batch gradients summed, then scaled by 1/k) against the
 // gradient of the whole batch in one pass, with the real model.
-#include "adamw.h"
-#include "model.h"
+#include "engine/adamw.h"
+#include "engine/model.h"
 Test(train, accumulated_gradient_equals_full_batch) {
   model_config c;
   model_config_default(&c);

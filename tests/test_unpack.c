@@ -1,7 +1,7 @@
 // unpack: hostile archives, crafted here with libarchive's writer, are refused with the entry
 // named and nothing left behind; a good tar.gz unpacks with its members checked.
 #include "testutil.h"
-#include "unpack.h"
+#include "datasets/unpack.h"
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>

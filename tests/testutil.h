@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "util.h"
+#include "base/util.h"
 
 static inline const char *test_root(void) {
   const char *r = getenv("IGPT_ROOT");

@@ -2,9 +2,9 @@
 // One (batch, head) pair per OpenMP task, each computed with single-threaded sgemm over blocks of
 // query rows; with the causal mask a row block only touches the key columns it can see, which
 // halves the work. See kernels/ops.h.
-#include "ops.h"
-#include "cpu.h"
-#include "vmath.h"
+#include "kernels/ops.h"
+#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/vmath.h"
 #include <string.h>
 
 #define ROWS 64  // query rows per block

@@ -1,8 +1,8 @@
 // attention_decode: one new query per sequence against its key/value cache (sampling). Plain
 // loops: the work is a few dot products per cached position. See kernels/ops.h.
-#include "ops.h"
-#include "cpu.h"
-#include "vmath.h"
+#include "kernels/ops.h"
+#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/vmath.h"
 
 void attention_decode_forward(float *out, float *scores, const float *q, int q_stride, const float *kc,
                               const float *vc, int B, int NH, int hd, int n, int cap) {

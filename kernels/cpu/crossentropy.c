@@ -1,8 +1,8 @@
 // crossentropy: softmax and cross-entropy per row with per-row weights (which rows count and how
 // the loss is normalised is the model's choice: AR mean, BERT per-example mean). kernels/ops.h.
-#include "ops.h"
-#include "cpu.h"
-#include "vmath.h"
+#include "kernels/ops.h"
+#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/vmath.h"
 
 double crossentropy_forward(float *losses, float *probs, const float *logits, const uint16_t *tgt,
                             const float *weight, int N, int V) {

@@ -1,7 +1,7 @@
 // encoder: token + position embeddings, the learned sos vector at position 0 (AR) or the BERT
 // mask zeroing the token embedding. See kernels/ops.h.
-#include "ops.h"
-#include "cpu.h"
+#include "kernels/ops.h"
+#include "kernels/cpu/cpu.h"
 #include <string.h>
 
 void encoder_forward(float *out, const uint16_t *tok, const uint8_t *mask, const float *wte,

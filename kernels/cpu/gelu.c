@@ -1,7 +1,7 @@
 // gelu2: the official activation x * sigmoid(1.702 x). See kernels/ops.h.
-#include "ops.h"
-#include "cpu.h"
-#include "vmath.h"
+#include "kernels/ops.h"
+#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/vmath.h"
 
 void gelu2_forward(float *out, const float *inp, size_t N) {
 #pragma omp parallel for simd schedule(static) if (N > PAR_MIN)

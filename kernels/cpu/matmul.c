@@ -1,7 +1,7 @@
 // matmul: the linear layers, y = x W^T + b with W [OC, C], as OpenBLAS sgemm calls, each OpenMP
 // thread taking a block of rows (of x for y and dx, of W for dW). See kernels/ops.h, blas.h.
-#include "ops.h"
-#include "cpu.h"
+#include "kernels/ops.h"
+#include "kernels/cpu/cpu.h"
 #include <omp.h>
 
 void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C,

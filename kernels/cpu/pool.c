@@ -1,6 +1,6 @@
 // pool: mean over positions (pooled features, the classifier's input). See kernels/ops.h.
-#include "ops.h"
-#include "cpu.h"
+#include "kernels/ops.h"
+#include "kernels/cpu/cpu.h"
 
 void meanpool_forward(float *out, const float *inp, int B, int T, int C) {
 #pragma omp parallel for schedule(static) if ((size_t)B * T * C > PAR_MIN)

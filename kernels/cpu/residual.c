@@ -1,6 +1,6 @@
 // residual: the residual stream's addition. See kernels/ops.h.
-#include "ops.h"
-#include "cpu.h"
+#include "kernels/ops.h"
+#include "kernels/cpu/cpu.h"
 
 void residual_forward(float *out, const float *a, const float *b, size_t N) {
 #pragma omp parallel for schedule(static) if (N > PAR_MIN)

@@ -1,7 +1,7 @@
 // rmsnorm: the official norm, x * rsqrt(mean(x^2) + eps) * g (no mean subtraction, no bias).
 // See kernels/ops.h.
-#include "ops.h"
-#include "cpu.h"
+#include "kernels/ops.h"
+#include "kernels/cpu/cpu.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

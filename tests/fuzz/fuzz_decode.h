@@ -3,9 +3,9 @@
 // (tests/test_fuzz_replay.c). Each must decode or fail with a message, never crash or read out
 // of bounds; what decodes is touched entirely so ASan sees every byte.
 #pragma once
-#include "decode.h"
-#include "safetensors.h"
-#include "util.h"
+#include "datasets/decode.h"
+#include "base/safetensors.h"
+#include "base/util.h"
 #include <stdlib.h>
 #include <string.h>
 

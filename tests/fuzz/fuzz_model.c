@@ -1,9 +1,9 @@
 // libFuzzer harness for the native model file: any byte string must load as a model or fail with
 // an error message (safetensors reader, config JSON in __metadata__, every tensor checked against
 // the config), never crash. Links kernels/cpu too (model.c composes the ops).
-#include "model.h"
-#include "safetensors.h"
-#include "util.h"
+#include "engine/model.h"
+#include "base/safetensors.h"
+#include "base/util.h"
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -1,0 +1,148 @@
+// igpt features: a model's pooled per-layer features over a tokens file (features.h).
+#include "cli/cli.h"
+#include "engine/featurize.h"
+#include "engine/model.h"
+#include "base/safetensors.h"
+#include "base/util.h"
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *VERB = "features";
+
+static void usage(FILE *out) {
+  fprintf(out,
+    "usage: igpt features --model M --tokens T --out F [options]\n"
+    "Every layer's features in one forward pass per batch (no backward): layer_<l> F32 [N, C] for\n"
+    "l = 0..L: l < L the mean over positions of norm(h_l) (block l's first norm, gain included),\n"
+    "l = L the mean of the final norm's output; labels I32 [N] copied from the tokens file (-1 when\n"
+    "it has none). The output appears atomically.\n\n"
+    "  --model M      a model file (or a training directory holding model.safetensors)\n"
+    "  --tokens T     tokens U16 [N, T] (T <= n_ctx), labels I32 [N] when known\n"
+    "  --out F        the features file to write\n"
+    "  --raw          also raw_<l>: the means of h_l before any norm (l = L: after the last block);\n"
+    "                 keeps every layer's activations, so use a smaller --batch\n"
+    "  --batch B      images per forward pass (default 32)\n"
+    "  --masks K      BERT models: K evaluation masks per image (default 1); layer_<l> is then\n"
+    "                 [K, N, C] (the probe ensembles them by the modal prediction)\n"
+    "  --seed S       BERT masks' seed (default 0); image i under mask k always gets the same mask\n"
+    "  --json         a summary on stdout; --quiet: no progress\n");
+}
+
+int cmd_features(int argc, char **argv) {
+  static const struct option opts[] = {
+    {"model", 1, 0, 'm'}, {"tokens", 1, 0, 't'}, {"out", 1, 0, 'o'}, {"raw", 0, 0, 'r'},
+    {"batch", 1, 0, 'b'}, {"masks", 1, 0, 'k'}, {"seed", 1, 0, 's'}, {"json", 0, 0, 'j'},
+    {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {0}};
+  const char *model_path = NULL, *tok_path = NULL, *out_path = NULL;
+  long batch = 32, masks = 1, seed = 0;
+  int raw = 0, json = 0, quiet = 0, o;
+  optind = 1;
+  while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (o) {
+      case 'm': model_path = optarg; break;
+      case 't': tok_path = optarg; break;
+      case 'o': out_path = optarg; break;
+      case 'r': raw = 1; break;
+      case 'b': if (parse_long(VERB, "--batch", optarg, 1, 1 << 16, &batch)) return EXIT_USAGE; break;
+      case 'k': if (parse_long(VERB, "--masks", optarg, 1, 1024, &masks)) return EXIT_USAGE; break;
+      case 's': if (parse_long(VERB, "--seed", optarg, 0, 0x7fffffffffffffffL, &seed)) return EXIT_USAGE; break;
+      case 'j': json = 1; break;
+      case 'q': quiet = 1; break;
+      case 'h': usage(stdout); return 0;
+      default: return usage_error(VERB, "unknown option");
+    }
+  }
+  if (optind < argc) return usage_error(VERB, "unexpected argument '%s'", argv[optind]);
+  if (!model_path || !tok_path || !out_path) return usage_error(VERB, "--model, --tokens and --out are required");
+
+  struct stat sb;
+  char *mpath = (!stat(model_path, &sb) && S_ISDIR(sb.st_mode)) ? xasprintf("%s/model.safetensors", model_path)
+                                                                 : xstrdup(model_path);
+  int rc = 1;
+  model *m = NULL;
+  st_file tf = {0};
+  float **feat = NULL, **rawf = NULL;
+  int32_t *labels = NULL;
+  if (!(m = model_load(mpath))) { fail(VERB); goto done; }
+  if (m->cfg.objective != OBJ_BERT && masks > 1) {
+    rc = usage_error(VERB, "--masks %ld: %s is autoregressive; masks are for BERT models", masks, mpath);
+    goto done;
+  }
+  if (st_open(&tf, tok_path)) { fail(VERB); goto done; }
+  const st_tensor *tt = st_expect(&tf, "tokens", ST_U16, 2, NULL);
+  if (!tt) { fail(VERB); goto done; }
+  int64_t N = tt->shape[0], T = tt->shape[1];
+  if (N < 1 || T < 1 || T > m->cfg.n_ctx) {
+    igpt_err("%s: tokens is [%lld, %lld]; the model takes 1..%d positions (n_ctx)", tok_path,
+             (long long)N, (long long)T, m->cfg.n_ctx);
+    fail(VERB);
+    goto done;
+  }
+  const uint16_t *tok = tt->data;
+  for (int64_t i = 0; i < N * T; i++)
+    if (tok[i] >= m->cfg.n_vocab) {
+      igpt_err("%s: tokens[%lld, %lld] = %u is outside the palette (n_vocab %d)", tok_path,
+               (long long)(i / T), (long long)(i % T), tok[i], m->cfg.n_vocab);
+      fail(VERB);
+      goto done;
+    }
+  labels = xmalloc(sizeof(int32_t) * N);
+  const st_tensor *lt = st_get(&tf, "labels");
+  if (lt) {
+    if (!st_expect(&tf, "labels", ST_I32, 1, (int64_t[]){N})) { fail(VERB); goto done; }
+    memcpy(labels, lt->data, sizeof(int32_t) * N);
+  } else {
+    log_warn("%s has no labels: the features get -1 (fine for features, not for a probe)", tok_path);
+    for (int64_t i = 0; i < N; i++) labels[i] = -1;
+  }
+  features_opts fo = {.batch = (int)batch, .masks = (int)masks, .seed = (uint64_t)seed, .raw = raw,
+                      .progress = !quiet};
+  double t0 = now_seconds();
+  if (features_extract(m, tok, N, (int)T, &fo, &feat, raw ? &rawf : NULL)) {
+    igpt_err_prefix("%s on %s", mpath, tok_path);
+    fail(VERB);
+    goto done;
+  }
+  double secs = now_seconds() - t0;
+  const int L = m->cfg.n_layer, C = m->cfg.n_embd;
+  st_writer *w = st_writer_new();
+  char name[32];
+  for (int l = 0; l <= L; l++) {
+    snprintf(name, sizeof name, "layer_%d", l);
+    if (masks > 1) st_writer_add(w, name, ST_F32, 3, (int64_t[]){masks, N, C}, feat[l]);
+    else st_writer_add(w, name, ST_F32, 2, (int64_t[]){N, C}, feat[l]);
+    if (raw) {
+      snprintf(name, sizeof name, "raw_%d", l);
+      if (masks > 1) st_writer_add(w, name, ST_F32, 3, (int64_t[]){masks, N, C}, rawf[l]);
+      else st_writer_add(w, name, ST_F32, 2, (int64_t[]){N, C}, rawf[l]);
+    }
+  }
+  st_writer_add(w, "labels", ST_I32, 1, (int64_t[]){N}, labels);
+  char *cfg = model_config_dump(&m->cfg), *ks = xasprintf("%ld", masks), *ss = xasprintf("%ld", seed);
+  st_writer_meta(w, "model", mpath);
+  st_writer_meta(w, "tokens", tok_path);
+  st_writer_meta(w, "config", cfg);
+  st_writer_meta(w, "masks", ks);
+  st_writer_meta(w, "mask_seed", ss);
+  int wrc = st_writer_save(w, out_path);
+  st_writer_free(w);
+  free(cfg); free(ks); free(ss);
+  if (wrc) { fail(VERB); goto done; }
+  if (!quiet) log_info("features: %lld images x %ld masks, %d layers of %d in %.1f s -> %s", (long long)N,
+                       masks, L + 1, C, secs, out_path);
+  if (json)
+    print_json(json_pack("{s:s,s:I,s:i,s:i,s:i,s:b,s:f,s:f}", "out", out_path, "n", (json_int_t)N,
+                         "layers", L + 1, "d", C, "masks", (int)masks, "raw", raw, "seconds", secs,
+                         "images_per_s", N * masks / (secs > 0 ? secs : 1e-9)));
+  rc = 0;
+done:
+  if (feat) for (int l = 0; l <= m->cfg.n_layer; l++) free(feat[l]);
+  if (rawf) for (int l = 0; l <= m->cfg.n_layer; l++) free(rawf[l]);
+  free(feat); free(rawf); free(labels);
+  st_close(&tf);
+  model_free(m);
+  free(mpath);
+  return rc;
+}

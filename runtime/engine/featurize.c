@@ -1,0 +1,83 @@
+// featurize: pooled per-layer features in one forward pass per batch; see featurize.h.
+#include "engine/featurize.h"
+#include "base/util.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void features_mask(uint64_t seed, int k, int64_t row, double p, uint8_t *mask, int T) {
+  rng_t r;
+  rng_seed_stream(&r, seed, ((uint64_t)k << 40) ^ (uint64_t)row ^ 0x6d61736bULL /* "mask" */);
+  model_bert_mask(&r, mask, 1, T, p);
+}
+
+// Mean over T positions of x [B, T, C] into out [B, C] (double sums).
+static void mean_positions(float *out, const float *x, int B, int T, int C) {
+  for (int b = 0; b < B; b++)
+    for (int c = 0; c < C; c++) {
+      double s = 0;
+      for (int t = 0; t < T; t++) s += x[((size_t)b * T + t) * C + c];
+      out[(size_t)b * C + c] = (float)(s / T);
+    }
+}
+
+int features_extract(model *m, const uint16_t *tokens, int64_t N, int T, const features_opts *o,
+                     float ***out, float ***raw) {
+  const model_config *c = &m->cfg;
+  const int L = c->n_layer, C = c->n_embd, K = o->masks < 1 ? 1 : o->masks;
+  const int Bmax = o->batch < 1 ? 1 : o->batch;
+  const bool bert = c->objective == OBJ_BERT;
+  if (!bert && K > 1) return igpt_err("--masks %d: only BERT models take evaluation masks", K);
+  float **f = xcalloc(L + 1, sizeof(float *)), **r = o->raw ? xcalloc(L + 1, sizeof(float *)) : NULL;
+  for (int l = 0; l <= L; l++) {
+    f[l] = xmalloc(sizeof(float) * K * N * C);
+    if (r) r[l] = xmalloc(sizeof(float) * K * N * C);
+  }
+  uint8_t *mask = bert ? xmalloc((size_t)Bmax * T) : NULL;
+  const bool tty = isatty(2);
+  const double t0 = now_seconds();
+  double last = t0;
+  const int64_t total = N * K;
+  int rc = 0;
+  for (int k = 0; k < K && !rc; k++)
+    for (int64_t i0 = 0; i0 < N; i0 += Bmax) {
+      int B = (int)(N - i0 < Bmax ? N - i0 : Bmax);
+      if (bert)
+        for (int b = 0; b < B; b++) features_mask(o->seed, k, i0 + b, c->mask_prob, mask + (size_t)b * T, T);
+      // raw features need every layer's residual stream, which only a gradient forward keeps
+      model_batch mb = {.tokens = tokens + i0 * T, .mask = mask, .B = B, .T = T,
+                        .grad = o->raw != 0, .head = false};
+      if (model_forward(m, &mb)) {
+        rc = igpt_err_prefix("images %lld..%lld", (long long)i0, (long long)(i0 + B - 1));
+        break;
+      }
+      const float *pooled = model_features(m);  // [L+1, B, C]
+      for (int l = 0; l <= L; l++)
+        memcpy(f[l] + ((int64_t)k * N + i0) * C, pooled + (size_t)l * B * C, sizeof(float) * B * C);
+      if (r) {
+        size_t BTC = (size_t)B * T * C;
+        for (int l = 0; l <= L; l++) {
+          const float *h = l == 0 ? m->acts.encoded : m->acts.res3 + (size_t)(l - 1) * BTC;
+          mean_positions(r[l] + ((int64_t)k * N + i0) * C, h, B, T, C);
+        }
+      }
+      double now = now_seconds();
+      int64_t done = (int64_t)k * N + i0 + B;
+      if (o->progress && (now - last > (tty ? 0.2 : 10) || done == total)) {
+        double rate = done / (now - t0);
+        fprintf(stderr, "%sfeatures: %lld/%lld images (%d masks), %.1f images/s, ETA %.0f s%s",
+                tty ? "\r" : "", (long long)done, (long long)total, K, rate, (total - done) / rate,
+                tty ? (done == total ? "\n" : "") : "\n");
+        last = now;
+      }
+    }
+  free(mask);
+  if (rc) {
+    for (int l = 0; l <= L; l++) { free(f[l]); if (r) free(r[l]); }
+    free(f); free(r);
+    return -1;
+  }
+  *out = f;
+  if (raw) *raw = r;
+  return 0;
+}

@@ -1,0 +1,25 @@
+// featurize: every layer's pooled features of a model over a tokens set, in one forward pass per
+// batch (no backward, no gradient buffers): for l < L the mean over positions of norm(h_l) (block
+// l's first norm, gain included), for l = L the mean of the final norm's output (DESIGN.md).
+// Raw features (optional) are the means of h_l itself, before any norm (l = L: h after the last
+// block). For BERT models the evaluation masks are applied: K masks per image, each drawn from
+// its own stream of (seed, mask, row), so the features do not depend on the batch size.
+#pragma once
+#include <stdint.h>
+#include "engine/model.h"
+
+typedef struct {
+  int batch;          // images per forward pass
+  int masks;          // K (BERT; 1 for AR)
+  uint64_t seed;      // BERT masks
+  int raw;            // also the un-normalised means (keeps every layer's activations: memory)
+  int progress;       // progress lines on stderr
+} features_opts;
+
+// out: [L+1] arrays of [K, N, C] floats (allocated here, caller frees each and the array);
+// raw (when o->raw): the same shape. tokens u16 [N, T]. 0, or -1 with igpt_err.
+int features_extract(model *m, const uint16_t *tokens, int64_t N, int T, const features_opts *o,
+                     float ***out, float ***raw);
+
+// The mask of image `row` under mask `k` (BERT), T positions: what features_extract applies.
+void features_mask(uint64_t seed, int k, int64_t row, double p, uint8_t *mask, int T);

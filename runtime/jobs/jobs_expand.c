@@ -1,0 +1,288 @@
+// jobs_expand: a paper table at a scale into its job graph (DESIGN.md "The data path"):
+//   fetch -> prepare -> palette -> tokenize -> pretrain -> features -> probe | finetune -> report.
+// The scale (suite/scales.json) maps each row's data set and model to what runs; a row whose data
+// set or model is unavailable at the scale is kept in g->rows as skipped, with the reason. A data
+// set in the scale's "fallback" map runs only where a local copy is present; else its stand-in runs
+// and the row's note says so.
+#include "jobs/jobs.h"
+#include "datasets/registry.h"
+#include "base/util.h"
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  graph_t *g;
+  json_t *scale;
+  const char *scale_name;
+  int image_size;
+  const char *pretrain_data;  // after the fallback
+} ctx;
+
+static json_t *jget(json_t *o, const char *k) { return json_object_get(o, k); }
+static long jint(json_t *o, const char *k) { return (long)json_integer_value(json_object_get(o, k)); }
+
+static bool embedded(const ctx *c, const char *ds) {
+  size_t i; json_t *v;
+  json_array_foreach(c->g->suite->embedded, i, v)
+    if (!strcmp(json_string_value(v), ds)) return true;
+  return false;
+}
+
+// Is every file of data set `name` at hand without the network: a file:// mirror in the registry
+// that exists (Debian's dataset-fashion-mnist installs them)? *why says what is missing.
+static bool locally_present(const char *name, char **why) {
+  registry reg;
+  char *path = registry_default_path();
+  bool ok = registry_load(&reg, path) == 0;
+  if (!ok) *why = xasprintf("%s cannot be read (%s)", path, igpt_errmsg());
+  const reg_dataset *d = ok ? registry_find(&reg, name) : NULL;
+  if (ok && !d) { ok = false; *why = xasprintf("%s is not in %s", name, path); }
+  for (int f = 0; ok && f < d->n_files; f++) {
+    bool here = false;
+    for (int m = 0; m < d->files[f].n_mirrors && !here; m++)
+      here = !strncmp(d->files[f].mirrors[m], "file://", 7) && path_exists(d->files[f].mirrors[m] + 7);
+    if (!here) { ok = false; *why = xasprintf("%s has no local copy of %s", name, d->files[f].name); }
+  }
+  registry_free(&reg);  // empty when the load failed
+  free(path);
+  return ok;
+}
+
+// The data set that runs for `ds` at this scale: ds itself, or its fallback (scales.json) when ds
+// has no local copy; then *note (caller frees) says why.
+static const char *dataset_run(const ctx *c, const char *ds, char **note) {
+  json_t *fb = jget(jget(c->scale, "fallback"), ds);
+  char *why = NULL;
+  *note = NULL;
+  if (!json_is_string(fb) || locally_present(ds, &why)) return ds;
+  *note = xasprintf("%s ran instead of %s: %s (on Debian: apt-get install dataset-%s; make test-deps installs it)",
+                    json_string_value(fb), ds, why, ds);
+  free(why);
+  return json_string_value(fb);
+}
+
+static job_t *fetch_job(ctx *c, const char *name) {
+  char *label = xasprintf("fetch %s", name);
+  job_t *j = graph_add(c->g, "fetch", json_pack("{s:s}", "dataset", name), 0, NULL, NULL, label);
+  free(label);
+  return j;
+}
+
+static job_t *prepare_job(ctx *c, const char *ds, int size) {
+  char *label = xasprintf("prepare %s %dx%d", ds, size, size);
+  json_t *p = json_pack("{s:s, s:i}", "dataset", ds, "image_size", size);
+  json_t *extra = jget(jget(c->scale, "prepare"), ds);  // e.g. the synthetic set's sizes
+  if (json_is_object(extra)) json_object_update(p, extra);
+  job_t *j;
+  if (embedded(c, ds)) j = graph_add(c->g, "prepare", p, 0, NULL, NULL, label);
+  else {
+    job_t *f = fetch_job(c, ds);
+    j = graph_add(c->g, "prepare", p, 1, (const char *[]){"download"}, &f, label);
+  }
+  free(label);
+  return j;
+}
+
+static job_t *palette_job(ctx *c) {
+  json_t *pal = jget(c->scale, "palette");
+  if (!strcmp(json_string_value(jget(pal, "source")), "official")) {
+    job_t *f = fetch_job(c, "igpt-palette");
+    return graph_add(c->g, "palette", json_pack("{s:s}", "source", "official"), 1, (const char *[]){"file"}, &f,
+                     "palette (official kmeans_centers.npy)");
+  }
+  const char *pd = c->pretrain_data;
+  job_t *img = prepare_job(c, pd ? pd : "synthetic", c->image_size);
+  char *label = xasprintf("palette k-means %ld on %s", jint(pal, "k"), pd);
+  job_t *j = graph_add(c->g, "palette",
+                       json_pack("{s:s, s:I, s:I, s:I, s:i}", "source", "kmeans", "k", (json_int_t)jint(pal, "k"),
+                                 "pixels", (json_int_t)jint(pal, "pixels"), "iters", (json_int_t)jint(pal, "iters"),
+                                 "seed", 0),
+                       1, (const char *[]){"images"}, &img, label);
+  free(label);
+  return j;
+}
+
+static job_t *tokenize_job(ctx *c, const char *ds) {
+  job_t *in[2] = {prepare_job(c, ds, c->image_size), palette_job(c)};
+  char *label = xasprintf("tokenize %s", ds);
+  job_t *j = graph_add(c->g, "tokenize", json_pack("{s:s, s:i}", "dataset", ds, "image_size", c->image_size), 2,
+                       (const char *[]){"images", "palette"}, in, label);
+  free(label);
+  return j;
+}
+
+// The model config as the engine reads it (issue 2): the shape, n_ctx from the image size.
+static json_t *model_config(ctx *c, const char *model, const char *objective) {
+  json_t *m = suite_model(c->g->suite, model);
+  return json_pack("{s:I, s:I, s:I, s:I, s:I, s:b, s:s}", "n_layer", (json_int_t)jint(m, "n_layer"),
+                   "n_embd", (json_int_t)jint(m, "n_embd"), "n_head", (json_int_t)jint(m, "n_head"),
+                   "n_ctx", (json_int_t)c->image_size * c->image_size, "n_vocab", (json_int_t)jint(m, "n_vocab"),
+                   "bias", 0, "objective", objective);
+}
+
+static job_t *model_job(ctx *c, const char *paper_model, const char *model, const char *objective, int seed) {
+  json_t *released = jget(c->scale, "released");
+  if (released) {
+    char which[128];  // a BERT row needs the model's "-bert" checkpoint
+    snprintf(which, sizeof which, "%s%s", paper_model, strcmp(objective, "bert") ? "" : "-bert");
+    json_t *ck = jget(released, which);
+    if (!json_is_string(ck)) return NULL;
+    const char *name = json_string_value(ck);
+    job_t *f = fetch_job(c, name);
+    char *label = xasprintf("import %s", name);
+    job_t *j = graph_add(c->g, "import", json_pack("{s:s}", "checkpoint", name), 1, (const char *[]){"checkpoint"},
+                         &f, label);
+    free(label);
+    return j;
+  }
+  json_t *pre = jget(c->scale, "pretrain");
+  const char *pd = c->pretrain_data;
+  job_t *tok = tokenize_job(c, pd);
+  json_t *p = json_pack("{s:o, s:O, s:O, s:O, s:O, s:O, s:i}", "config", model_config(c, model, objective),
+                        "steps", jget(pre, "steps"), "batch", jget(pre, "batch"), "lr", jget(pre, "lr"),
+                        "warmup_steps", jget(pre, "warmup_steps"), "checkpoint_every", jget(pre, "checkpoint_every"),
+                        "seed", seed);
+  char *label = xasprintf("pretrain %s %s on %s seed %d", model, objective, pd, seed);
+  job_t *j = graph_add(c->g, "pretrain", p, 1, (const char *[]){"tokens"}, &tok, label);
+  free(label);
+  return j;
+}
+
+static job_t *eval_job(ctx *c, json_t *row, const char *ds, job_t *model, int seed) {
+  const char *objective = json_string_value(jget(row, "objective"));
+  long masks = jget(row, "masks") ? jint(row, "masks") : 1;
+  bool bert = !strcmp(objective, "bert");
+  if (!strcmp(json_string_value(jget(row, "eval")), "finetune")) {
+    json_t *ft = jget(c->scale, "finetune");
+    json_t *p = json_pack("{s:O, s:O, s:O, s:i}", "steps", jget(ft, "steps"), "batch", jget(ft, "batch"), "lr",
+                          jget(ft, "lr"), "seed", seed);
+    if (jget(ft, "eval_every")) json_object_set(p, "eval_every", jget(ft, "eval_every"));
+    job_t *in[4] = {model, tokenize_job(c, ds), prepare_job(c, ds, c->image_size), palette_job(c)};
+    char *label = xasprintf("finetune %s from %s", ds, model->label + strcspn(model->label, " ") + 1);
+    job_t *j = graph_add(c->g, "finetune", p, 4, (const char *[]){"model", "tokens", "images", "palette"}, in, label);
+    free(label);
+    return j;
+  }
+  json_t *fp = json_pack("{s:O, s:i}", "batch", jget(jget(c->scale, "features"), "batch"), "seed", seed);
+  if (bert) json_object_set_new(fp, "masks", json_integer(masks));
+  job_t *in[2] = {model, tokenize_job(c, ds)};
+  char *label = xasprintf("features %s%s", ds, masks > 1 ? " ensemble" : "");
+  job_t *feat = graph_add(c->g, "features", fp, 2, (const char *[]){"model", "tokens"}, in, label);
+  free(label);
+  json_t *pp = json_pack("{s:i}", "seed", seed);
+  json_t *rp = jget(row, "probe");
+  if (rp) json_object_update(pp, rp);
+  json_t *cap = jget(jget(c->scale, "probe"), "max_labels_per_class");
+  if (cap && jget(pp, "labels_per_class") && jint(pp, "labels_per_class") > json_integer_value(cap))
+    json_object_set(pp, "labels_per_class", cap);
+  if (bert) json_object_set_new(pp, "masks", json_integer(masks));
+  label = xasprintf("probe %s%s%s", ds, jget(pp, "labels_per_class") ? " low-data" : "", masks > 1 ? " ensemble" : "");
+  if (jget(pp, "labels_per_class")) {
+    free(label);
+    label = xasprintf("probe %s %ld labels/class x %ld subsets", ds, jint(pp, "labels_per_class"),
+                      jget(pp, "subsets") ? jint(pp, "subsets") : 1);
+  }
+  job_t *j = graph_add(c->g, "probe", pp, 1, (const char *[]){"features"}, &feat, label);
+  free(label);
+  return j;
+}
+
+int graph_expand(graph_t *g, const char *table, const char *scale) {
+  json_t *t = suite_table(g->suite, table), *s = suite_scale(g->suite, scale);
+  if (!t || !s) return -1;
+  g->table = table;
+  g->scale = scale;
+  char *pd_note = NULL;
+  const char *pd = json_string_value(jget(s, "pretrain_data"));
+  ctx c = {g, s, scale, (int)jint(s, "image_size"), pd ? dataset_run(&(ctx){.scale = s}, pd, &pd_note) : NULL};
+  int seeds = (int)jint(s, "seeds");
+  job_t **evals = NULL;
+  char **names = NULL;
+  int n_evals = 0;
+  size_t i; json_t *row;
+  json_array_foreach(jget(t, "rows"), i, row) {
+    const char *ds_paper = json_string_value(jget(row, "dataset"));
+    const char *m_paper = json_string_value(jget(row, "model"));
+    json_t *ds = jget(jget(s, "datasets"), ds_paper), *m = jget(jget(s, "models"), m_paper);
+    json_t *r = json_pack("{s:O, s:s, s:[]}", "row", row, "status", "planned", "jobs");
+    char *reason = NULL;
+    if (!json_is_string(ds))
+      reason = json_is_true(jget(row, "needs_manual_data"))
+                   ? xasprintf("needs the manual %s download (REFERENCE.md section 5); not part of the %s scale", ds_paper, scale)
+                   : xasprintf("data set %s is not available at the %s scale", ds_paper, scale);
+    else if (!json_is_string(m))
+      reason = xasprintf("model %s has no stand-in at the %s scale", m_paper, scale);
+    else if (json_is_null(jget(suite_model(g->suite, json_string_value(m)), "n_head")) && !jget(s, "released"))
+      reason = xasprintf("model %s: head count unpublished, it can only be imported", json_string_value(m));
+    if (reason) {
+      json_object_set_new(r, "status", json_string("skipped"));
+      json_object_set_new(r, "reason", json_string(reason));
+      free(reason);
+    } else {
+      c.image_size = jget(row, "image_size") ? (int)jint(row, "image_size") : (int)jint(s, "image_size");
+      char *fb_note = NULL;
+      const char *ds_run = dataset_run(&c, json_string_value(ds), &fb_note);
+      json_object_set_new(r, "dataset_run", json_string(ds_run));
+      json_object_set_new(r, "model_run", json_copy(m));
+      json_t *cap = jget(jget(s, "probe"), "max_labels_per_class");
+      json_t *lpc = jget(jget(row, "probe"), "labels_per_class");
+      if (cap && lpc && json_integer_value(lpc) > json_integer_value(cap)) {
+        char *n = xasprintf("%lld labels per class capped at %lld at the %s scale (its training split is smaller)",
+                            (long long)json_integer_value(lpc), (long long)json_integer_value(cap), scale);
+        json_object_set_new(r, "note", json_string(n));
+        free(n);
+      }
+      if (!strcmp(json_string_value(jget(row, "eval")), "finetune") && jget(row, "masks"))
+        json_object_set_new(r, "note", json_string("igpt finetune evaluates with one mask: this row runs the same job "
+                                                   "as the row without ensembling"));
+      if (fb_note || pd_note) {  // the stand-in data set goes first: it says what the number means
+        const char *old = json_string_value(jget(r, "note"));
+        char *n = fb_note ? xasprintf("%s%s%s", fb_note, old ? "; " : "", old ? old : "")
+                          : xasprintf("pretraining: %s%s%s", pd_note, old ? "; " : "", old ? old : "");
+        json_object_set_new(r, "note", json_string(n));
+        free(n);
+      }
+      free(fb_note);
+      for (int seed = 0; seed < seeds; seed++) {
+        job_t *model = model_job(&c, m_paper, json_string_value(m), json_string_value(jget(row, "objective")), seed);
+        if (!model) {
+          json_object_set_new(r, "status", json_string("skipped"));
+          json_object_set_new(r, "reason", json_string("no released checkpoint for this model and objective in "
+                                                        "datasets/registry.json"));
+          break;
+        }
+        job_t *e = eval_job(&c, row, ds_run, model, seed);
+        json_array_append_new(jget(r, "jobs"), json_string(e->key));
+        evals = xrealloc(evals, (size_t)(n_evals + 1) * sizeof *evals);
+        names = xrealloc(names, (size_t)(n_evals + 1) * sizeof *names);
+        evals[n_evals] = e;
+        names[n_evals++] = xasprintf("%s.seed%d", json_string_value(jget(row, "id")), seed);
+      }
+    }
+    json_array_append_new(g->rows, r);
+  }
+  // The report's inputs are the distinct evaluation jobs (rows may share one).
+  job_t *uniq[JOBS_MAX_INPUTS];
+  const char *uniq_names[JOBS_MAX_INPUTS];
+  int n = 0, rc = 0;
+  for (int k = 0; k < n_evals; k++) {
+    bool seen = false;
+    for (int q = 0; q < n; q++) seen |= uniq[q] == evals[k];
+    if (seen) continue;
+    if (n == JOBS_MAX_INPUTS) { rc = igpt_err("table %s at %s: more than %d evaluation jobs", table, scale, JOBS_MAX_INPUTS); break; }
+    uniq[n] = evals[k];
+    uniq_names[n++] = names[k];
+  }
+  if (rc == 0) {
+    char *label = xasprintf("report %s %s", table, scale);
+    g->report = graph_add(g, "report", json_pack("{s:s, s:s, s:O, s:O}", "table", table, "scale", scale,
+                                                 "definition", t, "scale_definition", s),
+                          n, uniq_names, uniq, label);
+    free(label);
+  }
+  for (int k = 0; k < n_evals; k++) free(names[k]);
+  free(pd_note);
+  free(names);
+  free(evals);
+  return rc;
+}
