@@ -305,9 +305,9 @@ Test(jobs, dry_run_explains_and_does_nothing) {
   env_free(&e);
 }
 
-// Copies the fixture suite into dir, then replaces from with to in file.
-static void broken_suite(const char *dir, const char *file, const char *from, const char *to) {
-  char *fx = fixture();
+// Copies the suite in src into dir, then replaces from with to in file.
+static void broken_suite_from(const char *src, const char *dir, const char *file, const char *from, const char *to) {
+  char *fx = xstrdup(src);
   char *cmd = xasprintf("cp %s/*.json %s/ && /usr/bin/python3 -c \"import sys; p=sys.argv[1]; s=open(p).read(); "
                         "assert sys.argv[2] in s; open(p,'w').write(s.replace(sys.argv[2], sys.argv[3], 1))\" %s/%s '%s' '%s'",
                         fx, dir, dir, file, from, to);
@@ -315,9 +315,17 @@ static void broken_suite(const char *dir, const char *file, const char *from, co
   free(cmd); free(fx);
 }
 
-static void expect_error(const char *file, const char *from, const char *to, const char *want1, const char *want2) {
+// The fixture suite into dir, from replaced with to in file.
+static void broken_suite(const char *dir, const char *file, const char *from, const char *to) {
+  char *fx = fixture();
+  broken_suite_from(fx, dir, file, from, to);
+  free(fx);
+}
+
+static void expect_error_in(const char *src, const char *file, const char *from, const char *to, const char *want1,
+                            const char *want2) {
   char *dir = test_tmpdir("suite");
-  broken_suite(dir, file, from, to);
+  broken_suite_from(src, dir, file, from, to);
   suite_t s;
   cr_assert_eq(suite_load(&s, dir), -1, "%s: %s -> %s loaded", file, from, to);
   cr_assert(strstr(igpt_errmsg(), file), "no file name in: %s", igpt_errmsg());
@@ -325,6 +333,12 @@ static void expect_error(const char *file, const char *from, const char *to, con
   if (want2) cr_assert(strstr(igpt_errmsg(), want2), "no '%s' in: %s", want2, igpt_errmsg());
   rm_rf(dir);
   free(dir);
+}
+
+static void expect_error(const char *file, const char *from, const char *to, const char *want1, const char *want2) {
+  char *fx = fixture();
+  expect_error_in(fx, file, from, to, want1, want2);
+  free(fx);
 }
 
 Test(jobs, malformed_suite_json_names_file_and_path) {
@@ -340,6 +354,65 @@ Test(jobs, malformed_suite_json_names_file_and_path) {
   expect_error("commands.json", "\"version\": 1, \"resources\": \"gpu\", \"resumable\"",
                "\"version\": \"1\", \"resources\": \"gpu\", \"resumable\"", "$.verbs.pretrain.version", "an integer");
   expect_error("models.json", "\"n_vocab\": 16}", "\"n_vocab\": 16,}", "line 2", NULL);  // a syntax error: line, column
+}
+
+// Issue 15: what used to load and then misbehave (a row silently dropped, a job failing after
+// others ran) is refused when the suite loads, naming the file and the path.
+Test(jobs, suite_is_validated_completely_when_it_loads) {
+  // a row's data set that a scale does not map: the row used to vanish as "not available"
+  expect_error("tables.json", "\"dataset\": \"set-b\"", "\"dataset\": \"set-c\"", "$.tables.alpha.rows[1].dataset",
+               "not in");
+  // unknown keys: in a row, in a row's rule, at a scale, in a verb
+  expect_error("tables.json", "\"eval\": \"probe\"", "\"eval\": \"probe\", \"evl\": 1", "$.tables.alpha.rows[0].evl",
+               "unknown key");
+  expect_error("tables.json", "\"tolerance\": 1.0}", "\"tolerance\": 1.0, \"tol\": 2}", "rule.tol", "unknown key");
+  expect_error("scales.json", "\"seeds\": 1", "\"seeds\": 1, \"seed\": 1", "$.scales.smoke.seed", "unknown key");
+  expect_error("commands.json", "\"resumable\": true", "\"resumable\": true, \"resumeable\": true",
+               "$.verbs.pretrain.resumeable", "unknown key");
+  // command templates: an unknown parameter, input or placeholder, a bad condition
+  expect_error("commands.json", "steps={p:steps}", "steps={p:stpes}", "$.verbs.pretrain.run[0][4]", "\"stpes\"");
+  expect_error("commands.json", "in={in:features}", "in={in:feature}", "$.verbs.probe.run[0][4]", "no input \"feature\"");
+  expect_error("commands.json", "\"{suite}/fake-verb.sh\", \"fetch\"", "\"{suit}/fake-verb.sh\", \"fetch\"",
+               "$.verbs.fetch.run[0][1]", "{suit} is not a placeholder");
+  expect_error("commands.json", "\"if\": \"resume\"", "\"if\": \"resumed\"", "$.verbs.pretrain.run[0][8].if",
+               "not a condition");
+  expect_error("commands.json", "\"if\": \"p:masks\"", "\"if\": \"p:mask\"", "$.verbs.features.run[0][6].if",
+               "no parameter \"mask\"");
+  // the palette is the models' vocabulary
+  expect_error("scales.json", "\"k\": 16", "\"k\": 8", "$.scales.smoke.models.big", "n_vocab 16");
+  // a scale's prepare options are prepare's
+  expect_error("scales.json", "\"seeds\": 1", "\"seeds\": 1, \"prepare\": {\"set-a\": {\"n_trian\": 5}}",
+               "$.scales.smoke.prepare.set-a.n_trian", "not a prepare option");
+}
+
+// The real suite runs igpt's own fetch and prepare: its data sets are the registry's and its image
+// sizes igpt prepare's; an imported checkpoint takes the image size its n_ctx was trained at.
+Test(jobs, real_suite_data_sets_and_image_sizes_are_checked) {
+  char *real = repo_path("suite");
+  expect_error_in(real, "scales.json", "\"image_size\": 16", "\"image_size\": 20", "tables.json",
+                  "igpt prepare makes 16, 32, 48 or 64");
+  expect_error_in(real, "scales.json", "\"imagenet48\": \"imagenet64\"", "\"imagenet48\": \"imagenet48\"",
+                  "$.scales.paper.datasets.imagenet48", "no data set named 'imagenet48'");
+  expect_error_in(real, "scales.json", "\"imagenet32\": \"imagenet32\", \"imagenet48\": null",
+                  "\"imagenet32\": \"imagenet32\", \"imagenet48\": \"imagenet64\"", "image_size",
+                  "n_ctx 1024) at the released scale on 48x48");
+  free(real);
+}
+
+// A missing suite file says so, not Jansson's "line -1 column -1"; a duplicate key is refused.
+Test(jobs, missing_suite_file_and_duplicate_keys) {
+  char *dir = test_tmpdir("suite-missing");
+  broken_suite(dir, "scales.json", "\"seeds\": 1", "\"seeds\": 1");
+  char *p = xasprintf("%s/scales.json", dir);
+  cr_assert_eq(unlink(p), 0);
+  suite_t s;
+  cr_assert_eq(suite_load(&s, dir), -1);
+  cr_assert(strstr(igpt_errmsg(), "scales.json") && strstr(igpt_errmsg(), "No such file"), "%s", igpt_errmsg());
+  cr_assert_null(strstr(igpt_errmsg(), "line -1"), "%s", igpt_errmsg());
+  free(p);
+  rm_rf(dir);
+  free(dir);
+  expect_error("scales.json", "\"seeds\": 1", "\"seeds\": 1, \"seeds\": 2", "duplicate", "line 6");
 }
 
 Test(jobs, real_suite_expands_every_table_at_every_scale) {
@@ -359,6 +432,20 @@ Test(jobs, real_suite_expands_every_table_at_every_scale) {
       runner_t r;
       cr_assert_eq(runner_init(&r, "/tmp", 1, ""), 0);
       for (int i = 0; i < g.n; i++) {
+        // every job's parameters and inputs are the ones its verb's templates are checked against
+        const job_vocab *v = job_vocab_of(g.jobs[i]->verb);
+        cr_assert_not_null(v, "%s", g.jobs[i]->verb);
+        const char *pk; json_t *pv;
+        json_object_foreach(g.jobs[i]->params, pk, pv) {
+          bool found = false;
+          for (int q = 0; v->params[q]; q++) found |= !strcmp(v->params[q], pk);
+          cr_assert(found, "%s job parameter %s is not in job_vocab_of", g.jobs[i]->verb, pk);
+        }
+        for (int q = 0; q < g.jobs[i]->n_inputs && strcmp(g.jobs[i]->verb, "report"); q++) {
+          bool found = false;
+          for (int w = 0; v->inputs[w]; w++) found |= !strcmp(v->inputs[w], g.jobs[i]->input_names[q]);
+          cr_assert(found, "%s job input %s is not in job_vocab_of", g.jobs[i]->verb, g.jobs[i]->input_names[q]);
+        }
         json_t *cmd = job_argv(&r, &g, g.jobs[i], "/nonexistent-out", false);
         if (strcmp(g.jobs[i]->verb, "report") && !strcmp(g.jobs[i]->verb, "pretrain")) {
           cr_assert_null(cmd, "pretrain writes its config file: the out dir must exist");

@@ -1,10 +1,28 @@
 // jsonpath: typed JSON member access with file + JSON path in every error. See jsonpath.h.
 #include "base/jsonpath.h"
 #include "base/util.h"
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+json_t *jp_load_file(const char *path) {
+  // Jansson reports a file it cannot open as "line -1 column -1": say it in words instead.
+  struct stat st;
+  if (stat(path, &st) != 0) return igpt_err("%s: cannot read: %s", path, strerror(errno)), NULL;
+  if (S_ISDIR(st.st_mode)) return igpt_err("%s: is a directory, not a JSON file", path), NULL;
+  json_error_t e;
+  json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
+  if (root) return root;
+  if (e.line < 1) igpt_err("%s: cannot read: %s", path, e.text);
+  else if (strstr(e.text, "duplicate object key"))
+    igpt_err("%s: line %d column %d: %s: a key given twice is ambiguous; keep one", path, e.line,
+             e.column, e.text);
+  else igpt_err("%s: line %d column %d: %s", path, e.line, e.column, e.text);
+  return NULL;
+}
 
 static void set_path(jp *c, int n) {
   if (n >= (int)sizeof c->path) strcpy(c->path + sizeof c->path - 4, "...");  // deep paths end in "..."

@@ -7,6 +7,9 @@
 // Use: one jp_doc per file, jp_root() at "$", jp_key()/jp_index() to descend; a getter checks one
 // member and returns it (borrowed) or NULL. Every failed check counts in the doc but only the doc's
 // first sets igpt_err, so a run of checks followed by one jp_failed() reports the first problem.
+//
+// Reading: every JSON the suite reads is parsed with JSON_REJECT_DUPLICATES (a key given twice
+// would otherwise resolve silently to its last value); jp_load_file is the way to read a file.
 #pragma once
 #include <jansson.h>
 #include <stdbool.h>
@@ -28,6 +31,11 @@ typedef struct {
   const json_t *v;  // the value at path (borrowed); NULL when absent
   char path[512];   // "$.tables.x.rows[2]"; a deeper path ends in "..."
 } jp;
+
+// Parses the JSON file at path, refusing duplicate keys; NULL with an error that says what is wrong
+// in words: a missing or unreadable file ("cannot read: No such file or directory"), a directory,
+// or the line and column of a syntax error or of the repeated key. Caller owns the result.
+json_t *jp_load_file(const char *path);
 
 jp jp_root(jp_doc *d, const json_t *root);               // "$"
 jp jp_at(jp_doc *d, const char *path, const json_t *v);  // a path built elsewhere
