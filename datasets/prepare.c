@@ -571,7 +571,7 @@ int prepare_dataset(const prepare_opts *o, json_t **result) {
   json_t *meta = NULL;
 
   if (!o->force && path_exists(meta_path)) {  // resume: the same settings were prepared already
-    json_t *old = json_load_file(meta_path, 0, NULL);
+    json_t *old = json_load_file(meta_path, JSON_REJECT_DUPLICATES, NULL);
     if (old && json_equal(json_object_get(old, "settings"), settings)) {
       log_info("prepare %s: %s is already prepared with these settings (--force rebuilds)", name, final);
       *result = result_json(old, final);

@@ -264,3 +264,43 @@ Test(jsonpath, type_names_for_messages) {
   cr_assert_str_eq(jp_type_name(NULL), "nothing");
   json_decref(j);
 }
+
+// jp_load_file: what is wrong with a file, in words (issue 15: a missing file read "line -1 column
+// -1"; a duplicate key resolved silently to its last value).
+Test(jsonpath, load_file_refuses_duplicates_and_says_what_is_wrong) {
+  char *dir = test_tmpdir("jp-load");
+  char *ok = xasprintf("%s/ok.json", dir), *dup = xasprintf("%s/dup.json", dir), *bad = xasprintf("%s/bad.json", dir);
+  char *absent = xasprintf("%s/absent.json", dir);
+  const char *texts[3] = {"{\"a\": {\"b\": 1}}", "{\"a\": {\"b\": 1,\n \"b\": 2}}", "{\"a\": "};
+  char *paths[3] = {ok, dup, bad};
+  for (int i = 0; i < 3; i++) cr_assert_eq(file_write_atomic(paths[i], texts[i], strlen(texts[i])), 0);
+  json_t *j = jp_load_file(ok);
+  cr_assert_not_null(j, "%s", igpt_errmsg());
+  json_decref(j);
+  struct { const char *path, *want[3]; } cases[] = {
+    {dup, {"dup.json: line 2", "duplicate", "\"b\""}}, {bad, {"bad.json: line 1", NULL}},
+    {absent, {"absent.json: cannot read", "No such file", NULL}}, {dir, {"is a directory", NULL}}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    cr_assert_null(jp_load_file(cases[c].path), "%s loaded", cases[c].path);
+    for (int w = 0; w < 3 && cases[c].want[w]; w++)
+      cr_assert(strstr(igpt_errmsg(), cases[c].want[w]), "no '%s' in: %s", cases[c].want[w], igpt_errmsg());
+    cr_assert_null(strstr(igpt_errmsg(), "line -1"), "%s", igpt_errmsg());
+  }
+  rm_rf(dir);
+  free(dir); free(ok); free(dup); free(bad); free(absent);
+}
+
+// Every JSON the suite reads refuses duplicate keys: each Jansson load call in the sources passes
+// JSON_REJECT_DUPLICATES (jp_load_file does), so a new reader cannot forget it unnoticed.
+Test(jsonpath, every_json_load_in_the_sources_rejects_duplicates) {
+  char *cmd = xasprintf("cd %s && grep -rn --include='*.c' --include='*.h' -E 'json_load(s|b|f|_file|_callback)?\\(' "
+                        "runtime datasets reports kernels | grep -v JSON_REJECT_DUPLICATES", test_root());
+  FILE *p = popen(cmd, "r");
+  cr_assert_not_null(p);
+  char found[4096] = "";
+  size_t n = fread(found, 1, sizeof found - 1, p);
+  found[n] = 0;
+  pclose(p);
+  cr_assert_eq(n, 0, "JSON loaded without JSON_REJECT_DUPLICATES (use jp_load_file or pass the flag):\n%s", found);
+  free(cmd);
+}

@@ -212,7 +212,7 @@ Test(train, bad_inputs_get_clear_errors, .timeout = 60) {
   // Config files.
   cfg = write_text(f.dir, "c1.json", "{\"n_layer\":2,");
   char *x = xasprintf("--config %s", cfg);
-  expect_error(&f, x, 1, "c1.json:1", NULL);
+  expect_error(&f, x, 1, "c1.json: line 1", NULL);
   free(x); free(cfg);
   cfg = write_text(f.dir, "c2.json", CONFIG "\"train\":{\"stpes\":3}}");
   x = xasprintf("--config %s", cfg);
@@ -226,6 +226,19 @@ Test(train, bad_inputs_get_clear_errors, .timeout = 60) {
   x = xasprintf("--config %s", cfg);
   expect_error(&f, x, 1, "c4.json", "n_layer", NULL);
   free(x); free(cfg);
+  // A key given twice (issue 15: the last value used to win silently), in the train section and
+  // in the model's fields.
+  cfg = write_text(f.dir, "c5.json", CONFIG "\"train\":{\"lr\":0.1,\"steps\":2,\"lr\":0.2}}");
+  x = xasprintf("--config %s", cfg);
+  expect_error(&f, x, 1, "c5.json", "duplicate", "lr", NULL);
+  free(x); free(cfg);
+  cfg = write_text(f.dir, "c6.json", "{\"n_layer\":2,\"n_layer\":3,\"n_embd\":32,\"n_head\":4,\"n_ctx\":32,\"n_vocab\":16}");
+  x = xasprintf("--config %s", cfg);
+  expect_error(&f, x, 1, "c6.json", "duplicate", "n_layer", NULL);
+  free(x); free(cfg);
+  x = xasprintf("--config %s", f.dir);
+  expect_error(&f, x, 1, "is a directory", NULL);
+  free(x);
   x = xasprintf("--config %s/absent.json", f.dir);
   expect_error(&f, x, 1, "absent.json", NULL);
   free(x);

@@ -50,7 +50,7 @@ int cmd_import(int argc, char **argv) {
   if (json) {
     char *cfg = model_config_dump(&m->cfg);
     print_json(json_pack("{s:s, s:I, s:o}", "out", out, "n_params", (json_int_t)m->n_params, "config",
-                         json_loads(cfg, 0, NULL)));
+                         json_loads(cfg, JSON_REJECT_DUPLICATES, NULL)));
     free(cfg);
   }
   model_free(m);

@@ -144,7 +144,7 @@ int cmd_run(int argc, char **argv) {
         if (!quiet) fprintf(stderr, "results: %s\n", path);
         render(&r, path);
         if (json) {
-          json_t *res = json_load_file(path, 0, NULL);
+          json_t *res = json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
           if (res) print_json(res);
         }
       }

@@ -22,7 +22,7 @@ static int status_runs(const runner_t *r, bool json) {
       size_t n = strlen(e->d_name);
       if (n < 6 || strcmp(e->d_name + n - 5, ".json")) continue;
       char *p = xasprintf("%s/%s", runs, e->d_name);
-      json_t *s = json_load_file(p, 0, NULL);
+      json_t *s = json_load_file(p, JSON_REJECT_DUPLICATES, NULL);
       free(p);
       if (!s) continue;
       const char *st = json_string_value(json_object_get(s, "state"));

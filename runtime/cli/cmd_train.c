@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "engine/model.h"
 #include "engine/train.h"
+#include "base/jsonpath.h"
 #include "base/util.h"
 #include <getopt.h>
 #include <stdlib.h>
@@ -51,9 +52,8 @@ static void help(void) {
 
 // Reads the config file: the model part through model_config_parse, the "train" section into o.
 static int load_config(const char *path, model_config *cfg, train_opts *o) {
-  json_error_t je;
-  json_t *root = json_load_file(path, 0, &je);
-  if (!root) return igpt_err("%s:%d:%d: %s", path, je.line, je.column, je.text);
+  json_t *root = jp_load_file(path);  // a key given twice is refused, not resolved to its last value
+  if (!root) return -1;
   int rc = -1;
   if (!json_is_object(root)) {
     igpt_err("%s: the config must be a JSON object", path);

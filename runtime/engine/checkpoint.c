@@ -92,7 +92,7 @@ static int state_read(const char *path, train_state *s, char digest[65]) {
     goto out;
   }
   json_error_t je;
-  s->options = json_loads(opts, 0, &je);
+  s->options = json_loads(opts, JSON_REJECT_DUPLICATES, &je);
   if (!json_is_object(s->options)) {
     igpt_err("%s: __metadata__.options is not a JSON object (%s)", path, je.text);
     goto out;

@@ -84,7 +84,7 @@ int train_opts_finish(train_opts *o) {
 // numbers. checkpoint_every and log_every may change.
 static json_t *fixed_options(const model_config *cfg, const train_opts *o, const char *tokens_sha) {
   char *c = model_config_dump(cfg);
-  json_t *config = json_loads(c, 0, NULL);
+  json_t *config = json_loads(c, JSON_REJECT_DUPLICATES, NULL);
   free(c);
   return json_pack("{s:o, s:s, s:s, s:I, s:i, s:i, s:f, s:I, s:f, s:f, s:I}",
                    "config", config, "objective", cfg->objective == OBJ_BERT ? "bert" : "ar",

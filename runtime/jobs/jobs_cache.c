@@ -56,7 +56,7 @@ int cache_verify(const runner_t *r, const job_t *j, json_t **done, char **why) {
   json_error_t e;
   json_t *d = NULL;
   if (!path_exists(dir)) *why = xstrdup("not built yet");
-  else if (!(d = json_load_file(path, 0, &e))) *why = xasprintf("done.json unreadable (%s): rebuilding", e.text);
+  else if (!(d = json_load_file(path, JSON_REJECT_DUPLICATES, &e))) *why = xasprintf("done.json unreadable (%s): rebuilding", e.text);
   else if (!json_is_string(json_object_get(d, "key")) || strcmp(json_string_value(json_object_get(d, "key")), j->key))
     *why = xstrdup("done.json names another key: rebuilding");
   else {

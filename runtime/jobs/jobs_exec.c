@@ -496,7 +496,7 @@ static void launch(run_t *x, job_t *j) {
     mkdir_p(wd);
   }
   char *spec = xasprintf("%s/job.json", wd);
-  json_t *sj = json_loads(j->spec, 0, NULL);
+  json_t *sj = json_loads(j->spec, JSON_REJECT_DUPLICATES, NULL);
   json_dump_file(sj, spec, JSON_INDENT(1) | JSON_SORT_KEYS);
   json_decref(sj);
   free(spec);
@@ -551,7 +551,7 @@ static json_t *stdout_metrics(const char *wd) {
   if (file_read_all(p, &data, &len) == 0) {
     char *s = (char *)data, *save = NULL;
     for (char *line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-      json_t *o = json_loads(line, 0, NULL);
+      json_t *o = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
       if (json_is_object(o)) { json_decref(m); m = o; }
       else json_decref(o);
     }
@@ -573,7 +573,7 @@ static int finish_job(run_t *x, job_t *j) {
   const char *gpu = NULL;
   if (j->gpu >= 0) gpu = x->r->gpus[j->gpu];
   json_t *done = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:f, s:i, s:{s:s, s:s, s:s}, s:s}", "key", j->key, "verb",
-                           j->verb, "label", j->label, "spec", json_loads(j->spec, 0, NULL), "outputs", outs, "metrics",
+                           j->verb, "label", j->label, "spec", json_loads(j->spec, JSON_REJECT_DUPLICATES, NULL), "outputs", outs, "metrics",
                            metrics, "seconds", j->finished - j->started, "attempts", j->attempt, "device", "kind",
                            gpu ? "gpu" : "cpu", "id", gpu ? gpu : "", "host", host, "code_version", IGPT_VERSION);
   char *dp = xasprintf("%s/done.json", wd);

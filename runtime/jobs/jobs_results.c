@@ -110,7 +110,7 @@ static json_t *loss_curves(const runner_t *r, const graph_t *g) {
     json_t *pts = json_array();
     char line[1024];
     while (fgets(line, sizeof line, f)) {
-      json_t *o = json_loads(line, 0, NULL);
+      json_t *o = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
       json_t *s = json_object_get(o, "step"), *l = json_object_get(o, "loss");
       if (json_is_number(s) && json_is_number(l))
         json_array_append_new(pts, json_pack("[f, f]", json_number_value(s), json_number_value(l)));
