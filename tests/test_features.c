@@ -159,3 +159,62 @@ Test(features, verb_writes_a_file_the_probe_reads) {
   free(dir); free(mp); free(tp); free(fp); free(tok);
   model_free(m);
 }
+
+// Runs `igpt features` (or loss, with verb) on model mp and tokens tp; its exit status, stderr in *err.
+static int run_verb(const char *dir, const char *args, char **err) {
+  char *bin = igpt_bin();
+  char *cmd = xasprintf("%s %s 2>%s/err.txt >/dev/null", bin, args, dir), *ep = xasprintf("%s/err.txt", dir);
+  int rc = run_cmd(cmd);
+  size_t len;
+  uint8_t *buf = NULL;
+  cr_assert_eq(file_read_all(ep, &buf, &len), 0);
+  *err = (char *)buf;
+  free(bin); free(cmd); free(ep);
+  return rc;
+}
+
+// Issue 15: NaN weights and overflowing activations are refused, naming the tensor (and layer) or
+// the layer and image, and nothing is written; labels that do not match the rows are refused.
+Test(features, verb_refuses_nonfinite_weights_and_outputs_and_mismatched_labels) {
+  model *m = tiny(OBJ_AR);
+  char *dir = test_tmpdir("features-nan");
+  char *mp = xasprintf("%s/model.safetensors", dir), *tp = xasprintf("%s/tok.safetensors", dir),
+       *fp = xasprintf("%s/feat.safetensors", dir);
+  const int N = 6, T = 12;
+  uint16_t *tok = random_tokens(N, T, 9, 3);
+  int32_t lab[5] = {0, 1, 2, 0, 1};
+  st_writer *w = st_writer_new();
+  st_writer_add(w, "tokens", ST_U16, 2, (int64_t[]){N, T}, tok);
+  st_writer_add(w, "labels", ST_I32, 1, (int64_t[]){5}, lab);  // 5 labels for 6 rows
+  cr_assert_eq(st_writer_save(w, tp), 0);
+  st_writer_free(w);
+  cr_assert_eq(model_save(m, mp), 0, "%s", igpt_errmsg());
+  char *args = xasprintf("features --model %s --tokens %s --out %s", mp, tp, fp), *err;
+  cr_assert_eq(run_verb(dir, args, &err), 1, "%s", err);
+  cr_assert(strstr(err, "labels") && strstr(err, "6 rows"), "%s", err);
+  free(err);
+  // one NaN in layer 2 of a per-layer tensor
+  w = st_writer_new();
+  st_writer_add(w, "tokens", ST_U16, 2, (int64_t[]){N, T}, tok);
+  cr_assert_eq(st_writer_save(w, tp), 0);
+  st_writer_free(w);
+  const model_tensor_info *g = &m->info[P_LN1_G];
+  size_t at = 2 * (g->numel / 3) + 1;
+  m->param[P_LN1_G][at] = NAN;
+  cr_assert_eq(model_save(m, mp), 0, "%s", igpt_errmsg());
+  cr_assert_eq(run_verb(dir, args, &err), 1, "%s", err);
+  cr_assert(strstr(err, g->name) && strstr(err, "layer 2") && strstr(err, "nan"), "%s", err);
+  free(err);
+  // finite weights whose sum overflows: the residual stream is inf, its norm NaN
+  m->param[P_LN1_G][at] = 1;
+  for (size_t i = 0; i < m->info[P_WTE].numel; i++) m->param[P_WTE][i] = 3e38f;
+  for (size_t i = 0; i < m->info[P_WPE].numel; i++) m->param[P_WPE][i] = 3e38f;
+  cr_assert_eq(model_save(m, mp), 0, "%s", igpt_errmsg());
+  cr_assert_eq(run_verb(dir, args, &err), 1, "%s", err);
+  cr_assert(strstr(err, "layer_0 of image") && strstr(err, "not finite"), "%s", err);
+  cr_assert(!path_exists(fp), "a features file was written");
+  free(err);
+  rm_rf(dir);
+  free(args); free(dir); free(mp); free(tp); free(fp); free(tok);
+  model_free(m);
+}

@@ -81,3 +81,58 @@ Test(loss, reproduces_hf_oracle_loss) {
   rm_rf(tmp);
   free(tok), free(bin), free(io), free(mp), free(tp), free(tmp), free(dir);
 }
+
+// Issue 15: labels that do not match the rows, a NaN weight (named with its tensor and layer) and
+// finite weights whose activations overflow (named with the sequence) are errors, not a number.
+Test(loss, refuses_mismatched_labels_nonfinite_weights_and_outputs) {
+  model_config c;
+  model_config_default(&c);
+  c.n_layer = 2, c.n_embd = 16, c.n_head = 2, c.n_ctx = 8, c.n_vocab = 9;
+  model *m = model_new(&c);
+  cr_assert_not_null(m, "%s", igpt_errmsg());
+  model_init(m, 3);
+  char *dir = test_tmpdir("loss-bad");
+  char *mp = xasprintf("%s/m.safetensors", dir), *tp = xasprintf("%s/t.safetensors", dir);
+  uint16_t tok[4 * 8];
+  for (int i = 0; i < 32; i++) tok[i] = (uint16_t)(i % 9);
+  int32_t lab[3] = {0, 1, 2};
+  st_writer *w = st_writer_new();
+  st_writer_add(w, "tokens", ST_U16, 2, (int64_t[]){4, 8}, tok);
+  st_writer_add(w, "labels", ST_I32, 1, (int64_t[]){3}, lab);  // 3 labels for 4 rows
+  cr_assert_eq(st_writer_save(w, tp), 0);
+  st_writer_free(w);
+  cr_assert_eq(model_save(m, mp), 0, "%s", igpt_errmsg());
+  char *bin = igpt_bin();
+  char *cmd = xasprintf("%s loss --model %s --tokens %s >/dev/null 2>%s/err", bin, mp, tp, dir);
+  char *ep = xasprintf("%s/err", dir);
+  uint8_t *err;
+  size_t n;
+  cr_assert_eq(run_cmd(cmd), 1);
+  cr_assert_eq(file_read_all(ep, &err, &n), 0);
+  cr_assert(strstr((char *)err, "labels") && strstr((char *)err, "4 rows"), "%s", err);
+  free(err);
+  w = st_writer_new();
+  st_writer_add(w, "tokens", ST_U16, 2, (int64_t[]){4, 8}, tok);
+  cr_assert_eq(st_writer_save(w, tp), 0);
+  st_writer_free(w);
+  cr_assert_eq(run_cmd(cmd), 0, "the intact model's loss failed");
+  const model_tensor_info *g = &m->info[P_LN1_G];
+  m->param[P_LN1_G][g->numel / 2 + 3] = INFINITY;  // layer 1
+  cr_assert_eq(model_save(m, mp), 0, "%s", igpt_errmsg());
+  cr_assert_eq(run_cmd(cmd), 1);
+  cr_assert_eq(file_read_all(ep, &err, &n), 0);
+  cr_assert(strstr((char *)err, g->name) && strstr((char *)err, "layer 1") && strstr((char *)err, "not finite"), "%s",
+            err);
+  free(err);
+  m->param[P_LN1_G][g->numel / 2 + 3] = 1;
+  for (size_t i = 0; i < m->info[P_WTE].numel; i++) m->param[P_WTE][i] = 3e38f;  // wte + wpe overflows
+  for (size_t i = 0; i < m->info[P_WPE].numel; i++) m->param[P_WPE][i] = 3e38f;
+  cr_assert_eq(model_save(m, mp), 0, "%s", igpt_errmsg());
+  cr_assert_eq(run_cmd(cmd), 1);
+  cr_assert_eq(file_read_all(ep, &err, &n), 0);
+  cr_assert(strstr((char *)err, "sequence 0") && strstr((char *)err, "not finite"), "%s", err);
+  free(err);
+  rm_rf(dir);
+  free(cmd); free(ep); free(bin); free(mp); free(tp); free(dir);
+  model_free(m);
+}

@@ -239,6 +239,18 @@ Test(train, bad_inputs_get_clear_errors, .timeout = 60) {
   x = xasprintf("--config %s", f.dir);
   expect_error(&f, x, 1, "is a directory", NULL);
   free(x);
+  // A config field's error names the field, not the flag it mirrors (issue 15); a flag that
+  // overrides it is named as the flag.
+  cfg = write_text(f.dir, "c7.json", CONFIG "\"train\":{\"steps\":2,\"batch\":6,\"micro_batch\":4}}");
+  x = xasprintf("--config %s", cfg);
+  expect_error(&f, x, 1, "train.micro_batch (", "c7.json", "4 must divide train.batch", NULL);
+  free(x);
+  x = xasprintf("--config %s --batch 10", cfg);
+  expect_error(&f, x, 1, "train.micro_batch (", "must divide --batch 10", NULL);
+  free(x);
+  x = xasprintf("--config %s --micro-batch 4 --batch 10", cfg);
+  expect_error(&f, x, 2, "--micro-batch 4 must divide --batch 10", NULL);
+  free(x); free(cfg);
   x = xasprintf("--config %s/absent.json", f.dir);
   expect_error(&f, x, 1, "absent.json", NULL);
   free(x);
@@ -256,6 +268,19 @@ Test(train, bad_inputs_get_clear_errors, .timeout = 60) {
   x = xasprintf("--tokens %s", t);
   expect_error(&f, x, 1, "t3.safetensors", "tokens", "U16", NULL);
   free(x); free(t);
+  {  // labels that do not match the rows (issue 15: train used to ignore them)
+    uint16_t tok[NROWS * T_CTX] = {0};
+    int32_t lab[NROWS - 1] = {0};
+    st_writer *w = st_writer_new();
+    st_writer_add(w, "tokens", ST_U16, 2, (int64_t[]){NROWS, T_CTX}, tok);
+    st_writer_add(w, "labels", ST_I32, 1, (int64_t[]){NROWS - 1}, lab);
+    t = xasprintf("%s/t5.safetensors", f.dir);
+    cr_assert_eq(st_writer_save(w, t), 0, "%s", igpt_errmsg());
+    st_writer_free(w);
+    x = xasprintf("--tokens %s", t);
+    expect_error(&f, x, 1, "t5.safetensors", "'labels'", "64 rows", NULL);
+    free(x); free(t);
+  }
   t = write_text(f.dir, "t4.safetensors", "\x10\0\0\0\0\0\0\0{\"tokens\":");  // truncated
   x = xasprintf("--tokens %s", t);
   expect_error(&f, x, 1, "t4.safetensors", NULL);

@@ -1,10 +1,12 @@
 // igpt features: a model's pooled per-layer features over a tokens file (features.h).
 #include "cli/cli.h"
+#include "engine/batcher.h"
 #include "engine/featurize.h"
 #include "engine/model.h"
 #include "base/safetensors.h"
 #include "base/util.h"
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -91,7 +93,7 @@ int cmd_features(int argc, char **argv) {
   labels = xmalloc(sizeof(int32_t) * N);
   const st_tensor *lt = st_get(&tf, "labels");
   if (lt) {
-    if (!st_expect(&tf, "labels", ST_I32, 1, (int64_t[]){N})) { fail(VERB); goto done; }
+    if (tokens_check_labels(&tf, N) < 0) { fail(VERB); goto done; }
     memcpy(labels, lt->data, sizeof(int32_t) * N);
   } else {
     log_warn("%s has no labels: the features get -1 (fine for features, not for a probe)", tok_path);
@@ -107,6 +109,19 @@ int cmd_features(int argc, char **argv) {
   }
   double secs = now_seconds() - t0;
   const int L = m->cfg.n_layer, C = m->cfg.n_embd;
+  // Finite weights can still overflow: no NaN features reach a probe.
+  for (int l = 0; l <= L; l++) {
+    int64_t n = masks * N * C, bad = -1;
+    for (int64_t i = 0; i < n && bad < 0; i++)
+      if (!isfinite(feat[l][i])) bad = i;
+    if (bad >= 0) {
+      igpt_err("%s on %s: layer_%d of image %lld (mask %lld) is %g: the model's activations are not finite; "
+               "nothing written to %s", mpath, tok_path, l, (long long)(bad / C % N), (long long)(bad / C / N),
+               (double)feat[l][bad], out_path);
+      fail(VERB);
+      goto done;
+    }
+  }
   st_writer *w = st_writer_new();
   char name[32];
   for (int l = 0; l <= L; l++) {

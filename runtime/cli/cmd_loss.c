@@ -1,6 +1,7 @@
 // igpt loss: the generative loss of a model on a tokens file, in nats per token (the paper's
 // unit) and in bits (nats / ln 2), batched, without gradients.
 #include "cli/cli.h"
+#include "engine/batcher.h"
 #include "engine/model.h"
 #include "base/safetensors.h"
 #include "base/util.h"
@@ -64,6 +65,7 @@ int cmd_loss(int argc, char **argv) {
   const st_tensor *tt = st_expect(&f, "tokens", ST_U16, 2, NULL);
   if (!tt) goto out;
   int64_t N = tt->shape[0], T = tt->shape[1];
+  if (tokens_check_labels(&f, N) < 0) goto out;
   if (T < 1 || T > m->cfg.n_ctx) {
     igpt_err("%s: sequences of %lld tokens, but the model %s has n_ctx %d", tpath, (long long)T, mpath, m->cfg.n_ctx);
     goto out;
@@ -89,8 +91,16 @@ int cmd_loss(int argc, char **argv) {
       igpt_err_prefix("%s: sequences %lld..%lld", tpath, (long long)i, (long long)(i + B - 1));
       goto out;
     }
-    for (size_t k = 0; k < (size_t)B * T; k++)
-      if (m->acts.loss_w[k] != 0.0f) nats += m->acts.losses[k], counted++;
+    for (size_t k = 0; k < (size_t)B * T; k++) {
+      if (m->acts.loss_w[k] == 0.0f) continue;
+      if (!isfinite(m->acts.losses[k])) {
+        igpt_err("%s: the loss of sequence %lld at position %lld is %g: the model's outputs are not finite on "
+                 "it (%s)", tpath, (long long)(i + (int64_t)(k / (size_t)T)), (long long)(k % (size_t)T),
+                 (double)m->acts.losses[k], mpath);
+        goto out;
+      }
+      nats += m->acts.losses[k], counted++;
+    }
     double now = now_seconds();
     if (now - last > 1.0 || i + B == N) {
       double rate = (double)(i + B) / (now - t0);

@@ -129,21 +129,29 @@ int cmd_train(int argc, char **argv) {
   if (load_config(config, &cfg, &o) < 0) return fail(V);
   if (objective) cfg.objective = strcmp(objective, "bert") ? OBJ_AR : OBJ_BERT;
   if (model_config_validate(&cfg, config) < 0) return fail(V);
-  if (steps > 0) o.steps = steps;
-  if (batch > 0) o.batch = (int)batch;
-  if (micro > 0) o.micro_batch = (int)micro;
-  if (warmup >= 0) o.warmup = warmup;
+  // A flag wins over the config and clears its option's from_config bit (messages name the flag).
+#define FLAG(cond, field, value, bit) if (cond) o.field = value, o.from_config &= ~(unsigned)(bit)
+  FLAG(steps > 0, steps, steps, TRAIN_OPT_STEPS);
+  FLAG(batch > 0, batch, (int)batch, TRAIN_OPT_BATCH);
+  FLAG(micro > 0, micro_batch, (int)micro, TRAIN_OPT_MICRO);
+  FLAG(warmup >= 0, warmup, warmup, TRAIN_OPT_WARMUP);
+  FLAG(ckpt >= 0, checkpoint_every, ckpt, TRAIN_OPT_CKPT);
+  FLAG(logev > 0, log_every, logev, TRAIN_OPT_LOGEV);
+  FLAG(lr > 0, lr, lr, TRAIN_OPT_LR);
+  FLAG(clip >= 0, clip, clip, TRAIN_OPT_CLIP);
+  FLAG(wd >= 0, weight_decay, wd, TRAIN_OPT_WD);
+#undef FLAG
   if (seed >= 0) o.seed = (uint64_t)seed;
-  if (ckpt >= 0) o.checkpoint_every = ckpt;
-  if (logev > 0) o.log_every = logev;
-  if (lr > 0) o.lr = lr;
-  if (clip >= 0) o.clip = clip;
-  if (wd >= 0) o.weight_decay = wd;
   if (accum > 0) {
-    if (o.batch % accum) return usage_error(V, "--accum %ld must divide --batch %d", accum, o.batch);
+    if (o.batch % accum)
+      return usage_error(V, "--accum %ld must divide %s %d", accum,
+                         o.from_config & TRAIN_OPT_BATCH ? "the config's train.batch" : "--batch", o.batch);
     o.micro_batch = o.batch / (int)accum;
+    o.from_config &= ~(unsigned)TRAIN_OPT_MICRO;
   }
-  if (train_opts_finish(&o) < 0) return usage_error(V, "%s", igpt_errmsg());
+  int frc = train_opts_finish(&o);
+  if (frc == -2) return fail(V);  // a config field: the file is wrong, not the command line
+  if (frc < 0) return usage_error(V, "%s", igpt_errmsg());
 
   json_t *res = NULL;
   if (train_run(&cfg, &o, tokens, out, resume, json ? &res : NULL) < 0) return fail(V);

@@ -19,6 +19,18 @@ static void shuffle_epoch(batcher *b) {
   b->next_order_rng = r;
 }
 
+int tokens_check_labels(const st_file *f, int64_t n) {
+  const st_tensor *l = st_get(f, "labels");
+  if (!l) return 0;
+  if (l->dtype == ST_I32 && l->ndim == 1 && l->shape[0] == n) return 0;
+  char shape[64] = "";
+  for (int i = 0; i < l->ndim; i++)
+    snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", i ? ", " : "", (long long)l->shape[i]);
+  return igpt_err("%s: tensor 'labels' is %s [%s], but 'tokens' has %lld rows: expected I32 [%lld], one label a "
+                  "row (re-run igpt tokenize on the images file)", f->path ? f->path : "(buffer)",
+                  st_dtype_name(l->dtype), shape, (long long)n, (long long)n);
+}
+
 int batcher_open(batcher *b, const char *path, int64_t n_ctx, int64_t n_vocab, uint64_t seed) {
   memset(b, 0, sizeof *b);
   if (st_open(&b->file, path) < 0) return -1;
@@ -30,6 +42,7 @@ int batcher_open(batcher *b, const char *path, int64_t n_ctx, int64_t n_vocab, u
     igpt_err("%s: tensor 'tokens' has no rows; a tokens file needs at least one sequence", path);
     goto fail;
   }
+  if (tokens_check_labels(&b->file, b->N) < 0) goto fail;
   if (b->N > UINT32_MAX) {
     igpt_err("%s: %lld rows, more than this trainer indexes (2^32)", path, (long long)b->N);
     goto fail;

@@ -28,7 +28,11 @@ typedef struct {
 // Opens path and checks it: a `tokens` tensor of dtype U16 and shape [N, T] with N >= 1,
 // T == n_ctx and every value < n_vocab (the error names the row and column of the first bad
 // one). seed starts the order and mask streams.
+// A `labels` tensor, when the file has one, must be I32 [N] (one per row).
 int batcher_open(batcher *b, const char *path, int64_t n_ctx, int64_t n_vocab, uint64_t seed);
+// A tokens file's labels, when present, are I32 [n]: one per row of `tokens`. 0, or -1 naming the
+// file and both shapes. (train, loss and features read tokens files through this check.)
+int tokens_check_labels(const st_file *f, int64_t n);
 void batcher_close(batcher *b);
 // Copies the next `rows` rows into out [rows, T], in this epoch's order, starting a new epoch
 // (a new shuffle) when the current one is used up.

@@ -182,6 +182,9 @@ void model_bert_mask(rng_t *rng, uint8_t *mask, int B, int T, double p);
 // config and reports the file and tensor on any mismatch, a missing tensor or an unexpected one.
 int model_save(const model *m, const char *path);
 model *model_load(const char *path);
+// Every parameter finite: 0, else -1 naming path, the tensor (and its layer) and the element.
+// model_load refuses a file that fails it, so no verb computes on NaN weights.
+int model_check_finite(const model *m, const char *path);
 // The same from a safetensors file already open (fuzzing, files in memory); f stays open.
 model *model_from_st(const st_file *f);
 

@@ -3,6 +3,7 @@
 #include "engine/model.h"
 #include "base/safetensors.h"
 #include "base/util.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,5 +75,27 @@ model *model_from_st(const st_file *f) {
   if (!m) return NULL;
   for (int p = 0; p < P_NTENSORS; p++)
     if (src[p]) memcpy(m->param[p], src[p]->data, info[p].numel * sizeof(float));
+  if (model_check_finite(m, path) < 0) {
+    model_free(m);
+    return NULL;
+  }
   return m;
+}
+
+int model_check_finite(const model *m, const char *path) {
+  for (int p = 0; p < P_NTENSORS; p++) {
+    const model_tensor_info *t = &m->info[p];
+    const float *x = m->param[p];
+    size_t bad = t->numel;
+#pragma omp parallel for reduction(min : bad) schedule(static)
+    for (size_t i = 0; i < t->numel; i++)
+      if (!isfinite(x[i]) && i < bad) bad = i;
+    if (bad == t->numel) continue;
+    char layer[48] = "";
+    if (t->per_layer && m->cfg.n_layer > 0)
+      snprintf(layer, sizeof layer, " (layer %zu)", bad / (t->numel / (size_t)m->cfg.n_layer));
+    return igpt_err("%s: tensor '%s'%s holds %g at element %zu: the weights are not finite (a diverged run?); "
+                    "use an earlier checkpoint or retrain with a lower --lr", path, t->name, layer, (double)x[bad], bad);
+  }
+  return 0;
 }

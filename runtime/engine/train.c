@@ -22,21 +22,23 @@ void train_opts_default(train_opts *o) {
 
 int train_opts_from_json(const json_t *section, const char *where, train_opts *o) {
   if (!json_is_object(section)) return igpt_err("%s: \"train\" must be an object", where);
+  o->config = where;
   const char *key;
   json_t *v;
   json_object_foreach((json_t *)section, key, v) {
     int64_t *i64 = NULL;
     int *i32 = NULL;
     double *dbl = NULL;
-    if (!strcmp(key, "steps")) i64 = &o->steps;
-    else if (!strcmp(key, "warmup")) i64 = &o->warmup;
-    else if (!strcmp(key, "checkpoint_every")) i64 = &o->checkpoint_every;
-    else if (!strcmp(key, "log_every")) i64 = &o->log_every;
-    else if (!strcmp(key, "batch")) i32 = &o->batch;
-    else if (!strcmp(key, "micro_batch")) i32 = &o->micro_batch;
-    else if (!strcmp(key, "lr")) dbl = &o->lr;
-    else if (!strcmp(key, "clip")) dbl = &o->clip;
-    else if (!strcmp(key, "weight_decay")) dbl = &o->weight_decay;
+    unsigned bit = 0;
+    if (!strcmp(key, "steps")) i64 = &o->steps, bit = TRAIN_OPT_STEPS;
+    else if (!strcmp(key, "warmup")) i64 = &o->warmup, bit = TRAIN_OPT_WARMUP;
+    else if (!strcmp(key, "checkpoint_every")) i64 = &o->checkpoint_every, bit = TRAIN_OPT_CKPT;
+    else if (!strcmp(key, "log_every")) i64 = &o->log_every, bit = TRAIN_OPT_LOGEV;
+    else if (!strcmp(key, "batch")) i32 = &o->batch, bit = TRAIN_OPT_BATCH;
+    else if (!strcmp(key, "micro_batch")) i32 = &o->micro_batch, bit = TRAIN_OPT_MICRO;
+    else if (!strcmp(key, "lr")) dbl = &o->lr, bit = TRAIN_OPT_LR;
+    else if (!strcmp(key, "clip")) dbl = &o->clip, bit = TRAIN_OPT_CLIP;
+    else if (!strcmp(key, "weight_decay")) dbl = &o->weight_decay, bit = TRAIN_OPT_WD;
     else if (!strcmp(key, "seed")) {
       if (!json_is_integer(v) || json_integer_value(v) < 0)
         return igpt_err("%s: train.seed must be a non-negative integer", where);
@@ -45,6 +47,7 @@ int train_opts_from_json(const json_t *section, const char *where, train_opts *o
     } else
       return igpt_err("%s: unknown key train.%s (known: steps, batch, micro_batch, lr, warmup, "
                       "clip, weight_decay, seed, checkpoint_every, log_every)", where, key);
+    o->from_config |= bit;
     if (dbl) {
       if (!json_is_number(v)) return igpt_err("%s: train.%s must be a number", where, key);
       *dbl = json_number_value(v);
@@ -62,21 +65,47 @@ int train_opts_from_json(const json_t *section, const char *where, train_opts *o
   return 0;
 }
 
+// An option as the user gave it: "--batch", or "train.batch (CONFIG)" when the config set it.
+typedef struct { char text[600]; } opt_name;
+static opt_name name_of(const train_opts *o, unsigned bit, int *blame) {
+  static const struct { unsigned bit; const char *flag, *field; } names[] = {
+      {TRAIN_OPT_STEPS, "--steps", "steps"}, {TRAIN_OPT_BATCH, "--batch", "batch"},
+      {TRAIN_OPT_MICRO, "--micro-batch", "micro_batch"}, {TRAIN_OPT_LR, "--lr", "lr"},
+      {TRAIN_OPT_WARMUP, "--warmup", "warmup"}, {TRAIN_OPT_CLIP, "--clip", "clip"},
+      {TRAIN_OPT_WD, "--weight-decay", "weight_decay"}, {TRAIN_OPT_CKPT, "--checkpoint-every", "checkpoint_every"},
+      {TRAIN_OPT_LOGEV, "--log-every", "log_every"}};
+  opt_name n = {""};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    if (names[i].bit != bit) continue;
+    if (o->from_config & bit) {
+      snprintf(n.text, sizeof n.text, "train.%s (%s)", names[i].field, o->config ? o->config : "the config");
+      *blame = -2;
+    } else {
+      snprintf(n.text, sizeof n.text, "%s", names[i].flag);
+    }
+  }
+  return n;
+}
+
 int train_opts_finish(train_opts *o) {
-  if (o->steps < 1) return igpt_err("--steps must be at least 1, got %lld", (long long)o->steps);
-  if (o->batch < 1) return igpt_err("--batch must be at least 1, got %d", o->batch);
+  int rc = -1;  // -2 once a message names a config field
+#define N(bit) name_of(o, bit, &rc).text
+  if (o->steps < 1) return igpt_err("%s must be at least 1, got %lld", N(TRAIN_OPT_STEPS), (long long)o->steps), rc;
+  if (o->batch < 1) return igpt_err("%s must be at least 1, got %d", N(TRAIN_OPT_BATCH), o->batch), rc;
   if (o->micro_batch == 0) o->micro_batch = o->batch;
   if (o->micro_batch < 1 || o->batch % o->micro_batch)
-    return igpt_err("--micro-batch %d must divide --batch %d", o->micro_batch, o->batch);
+    return igpt_err("%s %d must divide %s %d", N(TRAIN_OPT_MICRO), o->micro_batch, N(TRAIN_OPT_BATCH), o->batch), rc;
   if (o->warmup < 0) o->warmup = o->steps / 20;
-  if (o->warmup > o->steps) return igpt_err("--warmup %lld exceeds --steps %lld",
-                                            (long long)o->warmup, (long long)o->steps);
-  if (!(o->lr > 0 && o->lr < 10)) return igpt_err("--lr must be in (0, 10), got %g", o->lr);
-  if (!(o->clip >= 0)) return igpt_err("--clip must be >= 0 (0: off), got %g", o->clip);
+  if (o->warmup > o->steps)
+    return igpt_err("%s %lld exceeds %s %lld", N(TRAIN_OPT_WARMUP), (long long)o->warmup, N(TRAIN_OPT_STEPS),
+                    (long long)o->steps), rc;
+  if (!(o->lr > 0 && o->lr < 10)) return igpt_err("%s must be in (0, 10), got %g", N(TRAIN_OPT_LR), o->lr), rc;
+  if (!(o->clip >= 0)) return igpt_err("%s must be >= 0 (0: off), got %g", N(TRAIN_OPT_CLIP), o->clip), rc;
   if (!(o->weight_decay >= 0 && o->weight_decay < 1))
-    return igpt_err("--weight-decay must be in [0, 1), got %g", o->weight_decay);
-  if (o->checkpoint_every < 0) return igpt_err("--checkpoint-every must be >= 0");
-  if (o->log_every < 1) return igpt_err("--log-every must be >= 1");
+    return igpt_err("%s must be in [0, 1), got %g", N(TRAIN_OPT_WD), o->weight_decay), rc;
+  if (o->checkpoint_every < 0) return igpt_err("%s must be >= 0", N(TRAIN_OPT_CKPT)), rc;
+  if (o->log_every < 1) return igpt_err("%s must be >= 1", N(TRAIN_OPT_LOGEV)), rc;
+#undef N
   return 0;
 }
 

@@ -18,14 +18,23 @@ typedef struct {
   uint64_t seed;            // init, data order and BERT masks (separate streams)
   int64_t checkpoint_every; // steps between checkpoints; 0: only at the end
   int64_t log_every;        // progress line every N steps when stderr is not a terminal
+  const char *config;       // the config file a "train" section came from, for messages (borrowed)
+  unsigned from_config;     // TRAIN_OPT_* bits of the options whose value is the config's
 } train_opts;
+
+// An option's bit in from_config: train_opts_from_json sets it, a command-line flag that
+// overrides the value clears it, so a message names what the user wrote (--batch, or the
+// config's train.batch).
+enum { TRAIN_OPT_STEPS = 1, TRAIN_OPT_BATCH = 2, TRAIN_OPT_MICRO = 4, TRAIN_OPT_LR = 8, TRAIN_OPT_WARMUP = 16,
+       TRAIN_OPT_CLIP = 32, TRAIN_OPT_WD = 64, TRAIN_OPT_CKPT = 128, TRAIN_OPT_LOGEV = 256 };
 
 void train_opts_default(train_opts *o);
 // Applies a config's "train" section (keys as the fields above) onto o; unknown keys and wrong
 // types are errors naming `where` and the key.
 int train_opts_from_json(const json_t *section, const char *where, train_opts *o);
 // Fills derived values (warmup -1) and checks consistency (batch a multiple of micro_batch...).
-// -1 with an error naming the option.
+// On a bad value an error naming the option as the user gave it (the flag, or the config file's
+// train.KEY): -1 when every option named is a flag (a usage error), -2 when one is a config field.
 int train_opts_finish(train_opts *o);
 
 // Trains cfg on tokens_path into out_dir. With resume and a checkpoint in out_dir, continues it
