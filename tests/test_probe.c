@@ -291,3 +291,95 @@ Test(probe, rejects_malformed_features_files) {
   free(dir);
   free(p);
 }
+
+// ---------------------------------------------------------------- issue 15
+
+// Rewrites the features file at path with one value of layer_<layer> (row `row`, column 2) set to v.
+static void poison(const char *path, int layer, int64_t row, float v) {
+  st_file f;
+  cr_assert_eq(st_open(&f, path), 0, "%s", igpt_errmsg());
+  st_writer *w = st_writer_new();
+  void *copies[16];
+  char name[32];
+  snprintf(name, sizeof name, "layer_%d", layer);
+  cr_assert_leq(f.n, 16);
+  for (int i = 0; i < f.n; i++) {
+    const st_tensor *t = &f.tensors[i];
+    size_t bytes = st_numel(t) * st_dtype_size(t->dtype);
+    copies[i] = xmalloc(bytes);
+    memcpy(copies[i], t->data, bytes);
+    if (!strcmp(t->name, name)) ((float *)copies[i])[row * t->shape[t->ndim - 1] + 2] = v;
+    st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, copies[i]);
+  }
+  st_close(&f);
+  cr_assert_eq(st_writer_save(w, path), 0, "%s", igpt_errmsg());
+  st_writer_free(w);
+  for (int i = 0; i < f.n; i++) free(copies[i]);
+}
+
+// Runs the probe on dir's files with extra flags; exit status, stderr in *err (caller frees).
+static int probe_status(const char *dir, const char *extra, char **err) {
+  char *bin = igpt_bin();
+  char *cmd = xasprintf("%s probe --train %s/tr.st --val %s/va.st --test %s/te.st --json %s > %s/out.json 2>%s/err.txt",
+                        bin, dir, dir, dir, extra, dir, dir);
+  int rc = run_cmd(cmd);
+  char *ep = xasprintf("%s/err.txt", dir);
+  uint8_t *buf;
+  size_t n;
+  cr_assert_eq(file_read_all(ep, &buf, &n), 0);
+  *err = (char *)buf;
+  free(bin); free(cmd); free(ep);
+  return rc;
+}
+
+// A NaN or inf feature in any split is refused, naming the split, the layer and the row: it used
+// to be refused in the fit set only, while NaN validation or test features got an accuracy.
+Test(probe, verb_refuses_nonfinite_features_in_every_split) {
+  const char *files[3] = {"tr.st", "va.st", "te.st"}, *splits[3] = {"train", "val", "test"};
+  for (int s = 0; s < 3; s++) {
+    char *dir = make_files(1), *p = xasprintf("%s/%s", dir, files[s]), *err;
+    poison(p, 1, 7, s == 1 ? INFINITY : NAN);
+    cr_assert_eq(probe_status(dir, "--layers 0,1 --C 0.1", &err), 1, "%s split: %s", splits[s], err);
+    char *want = xasprintf("%s features %s: layer_1 row 7", splits[s], p);
+    cr_assert(strstr(err, want), "no '%s' in: %s", want, err);
+    free(want); free(err); free(p);
+    rm_rf(dir);
+    free(dir);
+  }
+}
+
+// A fit that stops at --max-iter says so on stderr with its layer and C.
+Test(probe, verb_says_when_a_fit_stops_at_the_iteration_cap) {
+  char *dir = make_files(1), *err;
+  cr_assert_eq(probe_status(dir, "--layers 1 --C 0.5 --max-iter 2", &err), 0, "%s", err);
+  cr_assert(strstr(err, "layer 1, C=0.5: the fit stopped at the iteration cap (--max-iter 2)"), "%s", err);
+  cr_assert(strstr(err, "refit of layer 1 on train+val, C=0.5"), "%s", err);
+  free(err);
+  rm_rf(dir);
+  free(dir);
+}
+
+// Every C the sweep fits lies in [--c-min, --c-max]: the refinement around a best at the edge used
+// to step past it (C of 178, 316 and 562 with --c-max 100).
+Test(probe, sweep_stays_inside_c_min_and_c_max) {
+  char *dir = make_files(1);
+  const char *ranges[3][2] = {{"1e-3", "1e-2"}, {"0.3", "30"}, {"2", "5"}};
+  for (int r = 0; r < 3; r++) {
+    char *extra = xasprintf("--layers 1,2 --c-min %s --c-max %s", ranges[r][0], ranges[r][1]);
+    json_t *j = run_probe(dir, extra);
+    double lo = atof(ranges[r][0]), hi = atof(ranges[r][1]);
+    size_t i, k; json_t *layer, *fit;
+    int fits = 0;
+    json_array_foreach(json_object_get(j, "layers"), i, layer)
+      json_array_foreach(json_object_get(layer, "sweep"), k, fit) {
+        double C = json_real_value(json_object_get(fit, "C"));
+        cr_assert(C >= lo * (1 - 1e-9) && C <= hi * (1 + 1e-9), "%s: fitted C=%g", extra, C);
+        fits++;
+      }
+    cr_assert_geq(fits, 2, "%s: %d fits", extra, fits);
+    json_decref(j);
+    free(extra);
+  }
+  rm_rf(dir);
+  free(dir);
+}

@@ -22,7 +22,8 @@ static void usage(FILE *out) {
     "  --concat K | a..b              also probe a concatenation: K layers centred on the best\n"
     "                                 (the paper: 5), or the layers a..b\n"
     "  --C c                          fit at this C only (no sweep)\n"
-    "  --c-min c, --c-max c           the sweep's coarse grid (default 1e-5 .. 1e2)\n"
+    "  --c-min c, --c-max c           the sweep's bounds (default 1e-5 .. 1e2): the decades between\n"
+    "                                 them, refined inside them\n"
     "  --Cs c1,c2,...                 fit exactly these C values (ascending, each warm-started\n"
     "                                 from the previous), no refinement\n"
     "  --max-iter N                   L-BFGS iterations per fit (default 1000)\n"
@@ -81,6 +82,20 @@ static json_t *sweep_json(const sweep_result *sr) {
   return a;
 }
 
+// A fit stopped by --max-iter is not converged: say so on stderr (the JSON's "stop" says it too).
+static void warn_capped(const char *what, double C, const char *stop, int max_iter) {
+  if (stop && !strcmp(stop, "max_iter"))
+    log_warn("probe: %s, C=%.3g: the fit stopped at the iteration cap (--max-iter %d) before converging; "
+             "raise --max-iter", what, C, max_iter);
+}
+
+static void warn_capped_sweep(const sweep_result *sr, const int *ls, int nl, int max_iter) {
+  char what[64];
+  if (nl == 1) snprintf(what, sizeof what, "layer %d", ls[0]);
+  else snprintf(what, sizeof what, "layers %d..%d", ls[0], ls[nl - 1]);
+  for (int i = 0; i < sr->n_fits; i++) warn_capped(what, sr->fits[i].C, sr->fits[i].stop, max_iter);
+}
+
 // Sweeps one set of layers: train rows (NULL = all) against val. Fills sr.
 static int sweep_layers(probe_ctx *c, const int *ls, int nl, const int64_t *rows, int64_t nrows,
                         sweep_result *sr) {
@@ -97,6 +112,7 @@ static int sweep_layers(probe_ctx *c, const int *ls, int nl, const int64_t *rows
   }
   logreg_data D = {.n = tr.n, .d = tr.d, .k = c->k, .x = tr.x, .y = y};
   int rc = probe_sweep(&D, va.x, va.K, va.n, c->va.labels, &c->so, sr);
+  if (!rc) warn_capped_sweep(sr, ls, nl, c->so.max_iter);
   free(tr.x); free(va.x); free(ysub);
   return rc;
 }
@@ -126,6 +142,12 @@ static int test_layers(probe_ctx *c, const int *ls, int nl, const int64_t *rows,
     lo.max_iter = c->so.max_iter;
     logreg_result lr;
     rc = logreg_fit(&D, &lo, th, &lr);
+    if (!rc) {
+      char what[64];
+      if (nl == 1) snprintf(what, sizeof what, "refit of layer %d on train+val", ls[0]);
+      else snprintf(what, sizeof what, "refit of layers %d..%d on train+val", ls[0], ls[nl - 1]);
+      warn_capped(what, C, lr.stop, lo.max_iter);
+    }
     if (!rc)
       json_object_set_new(out, "refit_fit", json_pack("{s:i,s:f,s:f,s:s,s:I}", "iterations", lr.iterations,
                                                   "seconds", lr.seconds, "objective", lr.objective,
@@ -295,8 +317,9 @@ int cmd_probe(int argc, char **argv) {
   int rc = 1, nl = 0, *ls = NULL, iters = 0;
   json_t *res = json_object();
   for (int i = 0; i < 3; i++) {
+    static const char *const split[3] = {"train", "val", "test"};
     features_file *f = i == 0 ? &c.tr : i == 1 ? &c.va : &c.te;
-    if (features_open(f, paths[i])) { fail(VERB); goto done; }
+    if (features_open(f, paths[i]) || features_check_finite(f, split[i])) { fail(VERB); goto done; }
   }
   if (check_compatible(&c, paths) || parse_layers(layers_s, c.tr.n_layers, &ls, &nl)) {
     if (strstr(igpt_errmsg(), "--layers")) { rc = usage_error(VERB, "%s", igpt_errmsg()); goto done; }

@@ -73,6 +73,24 @@ fail:
   return -1;
 }
 
+int features_check_finite(const features_file *ff, const char *split) {
+  for (int l = 0; l < ff->n_layers; l++) {
+    const float *x = ff->layer[l];
+    int64_t n = (int64_t)ff->masks * ff->n * ff->dims[l], bad = n;
+#pragma omp parallel for reduction(min : bad) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+      if (!isfinite(x[i]) && i < bad) bad = i;
+    if (bad == n) continue;
+    int64_t row = bad / ff->dims[l];
+    char mask[32] = "";
+    if (ff->masks > 1) snprintf(mask, sizeof mask, " (mask %lld)", (long long)(row / ff->n));
+    return igpt_err("%s features %s: layer_%d row %lld%s holds %g: the features are not finite (a diverged "
+                    "model?); recompute them with igpt features", split, ff->st.path ? ff->st.path : "(buffer)", l,
+                    (long long)(row % ff->n), mask, (double)x[bad]);
+  }
+  return 0;
+}
+
 void features_close(features_file *ff) {
   free(ff->dims);
   free(ff->layer);
@@ -271,7 +289,7 @@ int probe_sweep(const logreg_data *tr, const float *xv, int Kv, int64_t nv, cons
     // coarse: decades upward (weaker regularisation) so each fit starts from the previous one
     int falls = 0;
     double best = -1;
-    for (double e = floor(log10(o->c_min) + 0.5); e <= log10(o->c_max) + 1e-9 && !rc; e += 1) {
+    for (double e = ceil(log10(o->c_min) - 1e-9); e <= log10(o->c_max) + 1e-9 && !rc; e += 1) {
       if (npts >= MAXPTS - 8) break;
       rc = sweep_fit(tr, xv, Kv, nv, yv, o, pow(10, e), pts, &npts, res);
       if (rc) break;
@@ -279,7 +297,11 @@ int probe_sweep(const logreg_data *tr, const float *xv, int Kv, int64_t nv, cons
       if (a > best) { best = a; falls = 0; }
       else if (++falls >= o->patience) break;
     }
-    // refine: half a decade, then a quarter, on both sides of the best so far
+    // a range inside one decade has no decade in it: its ends are the grid
+    for (int j = 0; npts == 0 && j < 2 && !rc; j++)
+      if (j == 0 || o->c_max > o->c_min) rc = sweep_fit(tr, xv, Kv, nv, yv, o, j ? o->c_max : o->c_min, pts, &npts, res);
+    // refine: half a decade, then a quarter, on both sides of the best so far, inside
+    // [c_min, c_max] (a best at the edge is refined on its inner side only)
     for (int step = 0; o->refine && step < 2 && !rc; step++) {
       int b = 0;
       for (int i = 1; i < npts; i++)
@@ -287,7 +309,8 @@ int probe_sweep(const logreg_data *tr, const float *xv, int Kv, int64_t nv, cons
       double cb = pts[b].C, f = pow(10, step == 0 ? 0.5 : 0.25);
       double cand[2] = {cb / f, cb * f};
       for (int j = 0; j < 2 && !rc; j++)
-        if (!have_C(pts, npts, cand[j]) && npts < MAXPTS)
+        if (cand[j] >= o->c_min * (1 - 1e-9) && cand[j] <= o->c_max * (1 + 1e-9) && !have_C(pts, npts, cand[j]) &&
+            npts < MAXPTS)
           rc = sweep_fit(tr, xv, Kv, nv, yv, o, cand[j], pts, &npts, res);
     }
   }

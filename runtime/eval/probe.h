@@ -21,6 +21,9 @@ typedef struct {
 } features_file;
 
 int features_open(features_file *ff, const char *path);  // validates everything; -1 + igpt_err
+// Every value of every layer finite: 0, else -1 naming the split ("train", "val", "test"), the
+// file, the layer, the row and the value. A NaN feature would otherwise score as a class.
+int features_check_finite(const features_file *ff, const char *split);
 void features_close(features_file *ff);
 
 // Rows of a set of layers concatenated: [masks, n, Σ d]; only the first mask when first_mask_only.
@@ -54,7 +57,8 @@ typedef struct {
 } probe_fit;
 
 typedef struct {
-  double c_min, c_max;        // coarse grid: decades from c_min to c_max
+  double c_min, c_max;        // the sweep's bounds: its coarse grid is the decades between them
+                              // (or both ends when none is), refinements stay inside
   double fixed_C;             // > 0: no sweep, fit at this C only
   const double *Cs;           // n_Cs > 0: fit exactly these, ascending, warm-started in turn
   int n_Cs;
