@@ -85,6 +85,44 @@ static job_t *find_label(graph_t *g, const char *prefix) {
   return NULL;
 }
 
+// A PID that no process has now: a child that has exited and been reaped.
+static long dead_pid(void) {
+  pid_t p = fork();
+  if (p == 0) _exit(0);
+  int st;
+  waitpid(p, &st, 0);
+  return (long)p;
+}
+
+// atomic_open removes the temporaries of its path that a killed writer left, not those of live
+// writers or of other paths; atomic_sweep_dir does the same for a folder tree.
+Test(jobs, stale_atomic_temporaries_are_removed) {
+  char *dir = test_tmpdir("atomic-stale");
+  long dead = dead_pid(), alive = (long)getppid();
+  char *stale = xasprintf("%s/out.bin.tmp.%ld", dir, dead), *live = xasprintf("%s/out.bin.tmp.%ld", dir, alive);
+  char *other = xasprintf("%s/other.bin.tmp.%ld", dir, dead), *path = xasprintf("%s/out.bin", dir);
+  char *sub = xasprintf("%s/sub", dir), *deep = xasprintf("%s/sub/x.tmp.%ld", dir, dead);
+  cr_assert_eq(mkdir_p(sub), 0);
+  const char *names[] = {stale, live, other, deep};
+  for (int i = 0; i < 4; i++) {
+    FILE *f = fopen(names[i], "w");
+    cr_assert_not_null(f);
+    fputs("partial", f);
+    fclose(f);
+  }
+  cr_assert_eq(file_write_atomic(path, "whole", 5), 0, "%s", igpt_errmsg());
+  cr_assert(!path_exists(stale), "the dead writer's temporary of out.bin is still there");
+  cr_assert(path_exists(live), "a live writer's temporary was removed");
+  cr_assert(path_exists(other), "another path's temporary was removed by out.bin's writer");
+  cr_assert_eq(atomic_sweep_dir(dir), 2, "other.bin's and sub/x's temporaries");
+  cr_assert(!path_exists(other) && !path_exists(deep) && path_exists(live) && path_exists(path));
+  long pid = 0;
+  cr_assert(atomic_tmp_name("model.safetensors.tmp.123", &pid) && pid == 123);
+  cr_assert(!atomic_tmp_name("model.tmp.x", NULL) && !atomic_tmp_name("ckpt.tmp", NULL) && !atomic_tmp_name(".tmp.5", NULL));
+  rm_rf(dir);
+  free(dir); free(stale); free(live); free(other); free(path); free(sub); free(deep);
+}
+
 Test(jobs, keys_stable_and_change_with_any_input) {
   char *fx = fixture();
   suite_t s;
@@ -194,6 +232,11 @@ Test(jobs, kill9_mid_table_then_rerun_resumes_and_matches, .timeout = 60) {
   waitpid(pid, &st, 0);
   usleep(300000);  // the job itself dies through PR_SET_PDEATHSIG
   cr_assert_eq(log_count(&e, "pretrain"), 1);
+  // what a kill -9 inside an atomic write leaves in the kept work directory (issue 15)
+  long dead = dead_pid();
+  char *cmd = xasprintf("for d in %s/*.work; do head -c 100000 /dev/zero > $d/model.safetensors.tmp.%ld; done", e.cache, dead);
+  cr_assert_eq(run_cmd(cmd), 0);
+  free(cmd);
   int done_before = log_count(&e, "prepare") + log_count(&e, "palette") + log_count(&e, "tokenize");
   cr_assert_eq(run_tables(&e, "FAKE_STEP_SLEEP=0.01", "alpha"), 0);
   cr_assert_eq(log_count(&e, "resume"), 1, "pretraining did not resume from its checkpoint");
@@ -209,6 +252,11 @@ Test(jobs, kill9_mid_table_then_rerun_resumes_and_matches, .timeout = 60) {
     if (!strncmp(line, "resume", 6)) from = atoi(strrchr(line, ' ') + 1);
   fclose(f);
   cr_assert_geq(from, 2);
+  // the partial file is gone, not kept as an output of the finished job
+  cmd = xasprintf("ls %s/*/model.safetensors.tmp.* 2>/dev/null | grep -q . || grep -rq 'safetensors.tmp' %s/*/done.json",
+                  e.cache, e.cache);
+  cr_assert_neq(run_cmd(cmd), 0, "a stale temporary survived the rerun or is listed as an output");
+  free(cmd);
   free(want); free(got);
   env_free(&ref); env_free(&e);
 }

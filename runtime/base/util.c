@@ -1,6 +1,8 @@
 // util: errors, logging, allocation, atomic files, digests. See util.h.
 #include "base/util.h"
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdarg.h>
@@ -122,7 +124,66 @@ static int fsync_dir_of(const char *path) {
   return 0;
 }
 
+bool atomic_tmp_name(const char *name, long *pid) {
+  const char *t = strstr(name, ".tmp.");
+  if (!t) return false;
+  while (strstr(t + 1, ".tmp.")) t = strstr(t + 1, ".tmp.");  // the last one: "a.tmp.b.tmp.12"
+  const char *d = t + 5;
+  if (!*d || t == name || strspn(d, "0123456789") != strlen(d) || strlen(d) > 9) return false;
+  if (pid) *pid = atol(d);
+  return true;
+}
+
+// The process that wrote a temporary is gone (no such PID here).
+static bool writer_gone(long pid) {
+  return pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+// Removes PATH.tmp.PID files of processes that are gone: what a kill -9 mid-write left.
+static void remove_stale_temporaries(const char *path) {
+  char *copy = xstrdup(path), *copy2 = xstrdup(path);
+  const char *dir = dirname(copy), *base = basename(copy2);
+  size_t bl = strlen(base);
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  long pid;
+  while (d && (e = readdir(d)))
+    if (!strncmp(e->d_name, base, bl) && !strncmp(e->d_name + bl, ".tmp.", 5) && atomic_tmp_name(e->d_name, &pid) &&
+        strchr(e->d_name + bl + 5, '.') == NULL && writer_gone(pid)) {
+      char *p = xasprintf("%s/%s", dir, e->d_name);
+      if (unlink(p) == 0) log_debug("removed %s, left by process %ld", p, pid);
+      free(p);
+    }
+  if (d) closedir(d);
+  free(copy);
+  free(copy2);
+}
+
+int atomic_sweep_dir(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  int n = 0;
+  struct dirent *e;
+  long pid;
+  while ((e = readdir(d))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    char *p = xasprintf("%s/%s", dir, e->d_name);
+    struct stat st;
+    if (lstat(p, &st) == 0) {
+      if (S_ISDIR(st.st_mode)) n += atomic_sweep_dir(p);
+      else if (S_ISREG(st.st_mode) && atomic_tmp_name(e->d_name, &pid) && writer_gone(pid) && unlink(p) == 0) {
+        log_debug("removed %s, left by process %ld", p, pid);
+        n++;
+      }
+    }
+    free(p);
+  }
+  closedir(d);
+  return n;
+}
+
 int atomic_open(atomic_file *a, const char *path) {
+  remove_stale_temporaries(path);
   a->path = xstrdup(path);
   a->tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
   a->f = fopen(a->tmp, "wb");

@@ -33,8 +33,16 @@ char *xasprintf(const char *fmt, ...) IGPT_PRINTF(1, 2);
 // files
 int file_read_all(const char *path, uint8_t **data, size_t *len);  // caller frees *data
 int file_write_atomic(const char *path, const void *data, size_t len);  // tmp + fsync + rename
+// Is name (a file name, no folder) an atomic temporary "X.tmp.PID"? Then *pid (may be NULL) is its PID.
+bool atomic_tmp_name(const char *name, long *pid);
+// Removes every atomic temporary under dir (recursively) whose writing process no longer runs on
+// this machine; returns how many. (A live PID keeps its file: a reused PID errs on the safe side.)
+int atomic_sweep_dir(const char *dir);
 // Atomic writer for large outputs: write to f, then atomic_commit or atomic_abort.
 typedef struct { FILE *f; char *path; char *tmp; } atomic_file;
+// The temporary is PATH.tmp.PID. A writer killed before its commit (kill -9, power loss) leaves it;
+// atomic_open removes the ones of PATH whose process is gone, and atomic_sweep_dir those under a
+// folder, so no full-size copy stays behind forever.
 int atomic_open(atomic_file *a, const char *path);
 int atomic_commit(atomic_file *a);  // flush, fsync, rename, fsync dir; closes
 void atomic_abort(atomic_file *a);  // removes the temporary

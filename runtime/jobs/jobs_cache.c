@@ -29,7 +29,7 @@ static void digest_into(const char *root, const char *rel, json_t *out) {
     struct stat st;
     if (lstat(p2, &st) == 0) {
       if (S_ISDIR(st.st_mode)) digest_into(root, r2, out);
-      else if (S_ISREG(st.st_mode) && strcmp(r2, "done.json")) {
+      else if (S_ISREG(st.st_mode) && strcmp(r2, "done.json") && !atomic_tmp_name(e->d_name, NULL)) {
         char hex[65];
         if (sha256_file(p2, hex) == 0)
           json_object_set_new(out, r2, json_pack("{s:s, s:I}", "sha256", hex, "bytes", (json_int_t)st.st_size));

@@ -495,6 +495,11 @@ static void launch(run_t *x, job_t *j) {
     if (!resumable || !path_exists(wd)) rm_rf(wd);
     mkdir_p(wd);
   }
+  // A kept work directory may hold what a killed run was writing (a checkpoint's PATH.tmp.PID):
+  // not an output, and as large as one.
+  int stale = resumable ? atomic_sweep_dir(wd) : 0;
+  if (stale) say(x, "clean  %.12s %s: removed %d partial file%s a killed run left", j->key, j->label, stale,
+                 stale > 1 ? "s" : "");
   char *spec = xasprintf("%s/job.json", wd);
   json_t *sj = json_loads(j->spec, JSON_REJECT_DUPLICATES, NULL);
   json_dump_file(sj, spec, JSON_INDENT(1) | JSON_SORT_KEYS);
@@ -565,6 +570,7 @@ static int finish_job(run_t *x, job_t *j) {
   char *wd = cache_work_dir(x->r, j), *final = cache_job_dir(x->r, j);
   json_t *def = verb_def(x->g, j);
   j->finished = now_seconds();
+  atomic_sweep_dir(wd);  // the job's processes have exited: a temporary left now is no output
   json_t *outs = cache_digest_dir(wd);
   const char *mk = json_string_value(json_object_get(def, "metrics"));
   json_t *metrics = mk && !strcmp(mk, "stdout") ? stdout_metrics(wd) : json_object();
