@@ -296,6 +296,7 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
   sigaddset(&stops, SIGTERM);
   sigprocmask(SIG_UNBLOCK, &stops, NULL);
   const double t_start = now_seconds();
+  double t_first = 0;  // elapsed at the end of this run's first step
   double last_print = 0, loss = NAN;
   int64_t n_timed = 0;
 
@@ -344,12 +345,15 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
     fflush(log);
 
     bool last = st.step == o->steps;
-    bool print = tty ? (elapsed - last_print >= 0.2 || last || s == start_step)
-                     : (st.step % o->log_every == 0 || last || s == start_step);
+    // The first step allocates the activations and warms the caches: the ETA counts from its end
+    // (the first line has none; the second step's line gives the first).
+    if (s == start_step) t_first = elapsed;
+    bool print = tty ? (elapsed - last_print >= 0.2 || last || s <= start_step + 1)
+                     : (st.step % o->log_every == 0 || last || s <= start_step + 1);
     if (print && igpt_log_level >= 1) {
-      double per_step = elapsed / (double)(s - start_step + 1);
-      char eta[32];
-      fmt_duration(eta, sizeof eta, per_step * (double)(o->steps - st.step));
+      char eta[32] = "-";
+      if (s > start_step)
+        fmt_duration(eta, sizeof eta, (elapsed - t_first) / (double)(s - start_step) * (double)(o->steps - st.step));
       fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  %.1f ms/step  ETA %s%s",
               tty ? "\r" : "", (long long)st.step, (long long)o->steps, loss, lr,
               (double)o->batch * T / (ms / 1e3), ms, eta, tty ? "\033[K" : "\n");
