@@ -428,3 +428,30 @@ Test(train, corrupt_checkpoints_get_clear_errors, .timeout = 60) {
   free(state); free(weights); free(sp); free(mp);
   teardown(&f);
 }
+
+// The effective spin count libgomp reports (OMP_DISPLAY_ENV=verbose; the last report is the one of
+// the process that runs, after igpt executes itself again), or -1 when it reports none.
+static long long spin_count(const char *env) {
+  char *bin = igpt_bin();
+  char *cmd = xasprintf("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT %s OMP_DISPLAY_ENV=verbose %s --version 2>&1 | "
+                        "sed -n \"s/.*GOMP_SPINCOUNT = '\\([0-9]*\\)'.*/\\1/p\" | tail -n 1", env, bin);
+  FILE *p = popen(cmd, "r");
+  cr_assert_not_null(p);
+  long long n = -1;
+  if (fscanf(p, "%lld", &n) != 1) n = -1;
+  pclose(p);
+  free(cmd);
+  free(bin);
+  return n;
+}
+
+// Issue 15: on a busy machine spinning OpenMP threads made a small model's step up to 100x slower
+// (ci/bench-load.sh). igpt makes its threads sleep when they wait (spin count 0, the passive policy)
+// unless the user chose a policy or a spin count, which it keeps.
+Test(train, openmp_threads_sleep_unless_the_user_chose) {
+  long long dflt = spin_count("");
+  if (dflt < 0) cr_skip_test("this OpenMP runtime does not report GOMP_SPINCOUNT (not libgomp)");
+  cr_assert_eq(dflt, 0, "igpt's OpenMP threads spin %lld times before they sleep", dflt);
+  cr_assert_gt(spin_count("OMP_WAIT_POLICY=active"), 1000000, "the user's OMP_WAIT_POLICY=active was overridden");
+  cr_assert_eq(spin_count("GOMP_SPINCOUNT=12345"), 12345, "the user's GOMP_SPINCOUNT was overridden");
+}

@@ -17,3 +17,7 @@ void print_json(json_t *result);
 // Parses integers and reals of flags with range checks; usage error message on failure.
 int parse_long(const char *verb, const char *flag, const char *s, long lo, long hi, long *out);
 int parse_double(const char *verb, const char *flag, const char *s, double lo, double hi, double *out);
+// Before anything else in main: OpenMP threads that sleep rather than spin when they wait, unless
+// the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT (cli/wait_policy.c says why and how). May not return
+// (it executes the program again with the policy set).
+void wait_policy_choose(char **argv);

@@ -23,6 +23,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+  wait_policy_choose(argv);
   if (argc < 2) { usage(stderr); return EXIT_USAGE; }
   const char *v = argv[1];
   if (!strcmp(v, "--help") || !strcmp(v, "-h") || !strcmp(v, "help")) { usage(stdout); return 0; }
