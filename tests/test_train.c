@@ -455,3 +455,20 @@ Test(train, openmp_threads_sleep_unless_the_user_chose) {
   cr_assert_gt(spin_count("OMP_WAIT_POLICY=active"), 1000000, "the user's OMP_WAIT_POLICY=active was overridden");
   cr_assert_eq(spin_count("GOMP_SPINCOUNT=12345"), 12345, "the user's GOMP_SPINCOUNT was overridden");
 }
+
+// The ETA leaves out the first step (its allocations would inflate it): the first progress line
+// has none, the second step's line gives the first.
+Test(train, first_eta_leaves_out_the_first_step, .timeout = 60) {
+  fixture f = setup("eta", "\"steps\":3,\"batch\":2,\"checkpoint_every\":0");
+  char *bin = igpt_bin();
+  char *cmd = xasprintf("%s train --config %s --tokens %s --out %s/o --log-every 1 2>%s/err", bin, f.config, f.tokens,
+                        f.dir, f.dir);
+  cr_assert_eq(run_cmd(cmd), 0, "%s", read_file(&f, "err", NULL));
+  char *err = read_file(&f, "err", NULL);
+  char *l1 = strstr(err, "step 1/3"), *l2 = strstr(err, "step 2/3");
+  cr_assert(l1 && l2, "%s", err);
+  cr_assert(strstr(l1, "ETA -\n") == strchr(l1, '\n') - 5, "first line: %.100s", l1);
+  cr_assert(strstr(l2, "ETA ") && strstr(l2, "ETA ")[4] >= '0' && strstr(l2, "ETA ")[4] <= '9', "second line: %.100s", l2);
+  free(err); free(cmd); free(bin);
+  teardown(&f);
+}
