@@ -77,11 +77,6 @@ int graph_write_dot(const graph_t *g, FILE *out);
 
 // jobs_expand.c: table at a scale into g (with rows filled). 0 or -1 with igpt_err.
 int graph_expand(graph_t *g, const char *table, const char *scale);
-// What graph_expand gives the jobs of a verb: the names of their inputs and of their parameters
-// (NULL-terminated; a scale's "prepare" options are prepare parameters). suite.c checks the
-// templates of commands.json against them. NULL for a verb graph_expand makes no job of.
-typedef struct { const char *verb; const char *const *inputs, *const *params; } job_vocab;
-const job_vocab *job_vocab_of(const char *verb);
 
 // jobs_cache.c
 typedef struct {

@@ -18,32 +18,6 @@ typedef struct {
   const char *pretrain_data;  // after the fallback
 } ctx;
 
-// Kept beside the functions below that build these inputs and parameters: a new parameter goes
-// into both (the real-suite test checks every expanded job against this table).
-static const job_vocab vocab[] = {
-    {"fetch", (const char *const[]){NULL}, (const char *const[]){"dataset", NULL}},
-    {"prepare", (const char *const[]){"download", NULL},
-     (const char *const[]){"dataset", "image_size", "n_train", "n_test", NULL}},
-    {"palette", (const char *const[]){"images", "file", NULL},
-     (const char *const[]){"source", "k", "pixels", "iters", "seed", NULL}},
-    {"tokenize", (const char *const[]){"images", "palette", NULL}, (const char *const[]){"dataset", "image_size", NULL}},
-    {"pretrain", (const char *const[]){"tokens", NULL},
-     (const char *const[]){"config", "steps", "batch", "lr", "warmup_steps", "checkpoint_every", "seed", NULL}},
-    {"import", (const char *const[]){"checkpoint", NULL}, (const char *const[]){"checkpoint", NULL}},
-    {"features", (const char *const[]){"model", "tokens", NULL}, (const char *const[]){"batch", "seed", "masks", NULL}},
-    {"probe", (const char *const[]){"features", NULL},
-     (const char *const[]){"seed", "labels_per_class", "subsets", "concat_layers", "masks", NULL}},
-    {"finetune", (const char *const[]){"model", "tokens", "images", "palette", NULL},
-     (const char *const[]){"steps", "batch", "lr", "seed", "eval_every", NULL}},
-    {"report", (const char *const[]){NULL}, (const char *const[]){"table", "scale", "definition", "scale_definition", NULL}},
-};
-
-const job_vocab *job_vocab_of(const char *verb) {
-  for (size_t i = 0; i < sizeof vocab / sizeof vocab[0]; i++)
-    if (!strcmp(vocab[i].verb, verb)) return &vocab[i];
-  return NULL;
-}
-
 static json_t *jget(json_t *o, const char *k) { return json_object_get(o, k); }
 static long jint(json_t *o, const char *k) { return (long)json_integer_value(json_object_get(o, k)); }
 

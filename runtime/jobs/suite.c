@@ -2,9 +2,8 @@
 // Validation walks each file with a jsonpath context (runtime/base/jsonpath.h), so every error names
 // the file and where in it the wrong value sits ("$.tables.x.rows[2].rule.kind"). Each file is
 // checked alone (types, ranges, unknown keys), then the files against each other and against
-// what runs them (suite_cross_check): a bad suite fails when it loads, before any job runs.
+// what runs them (check_across): a bad suite fails when it loads, before any job runs.
 #include "jobs/suite.h"
-#include "jobs/jobs.h"
 #include "datasets/registry.h"
 #include "base/jsonpath.h"
 #include "base/util.h"
@@ -12,6 +11,32 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+// What jobs_expand.c's functions give each verb's jobs: a new parameter or input goes into both
+// (the real-suite test checks every expanded job against this table).
+static const job_vocab vocab[] = {
+    {"fetch", (const char *const[]){NULL}, (const char *const[]){"dataset", NULL}},
+    {"prepare", (const char *const[]){"download", NULL},
+     (const char *const[]){"dataset", "image_size", "n_train", "n_test", NULL}},
+    {"palette", (const char *const[]){"images", "file", NULL},
+     (const char *const[]){"source", "k", "pixels", "iters", "seed", NULL}},
+    {"tokenize", (const char *const[]){"images", "palette", NULL}, (const char *const[]){"dataset", "image_size", NULL}},
+    {"pretrain", (const char *const[]){"tokens", NULL},
+     (const char *const[]){"config", "steps", "batch", "lr", "warmup_steps", "checkpoint_every", "seed", NULL}},
+    {"import", (const char *const[]){"checkpoint", NULL}, (const char *const[]){"checkpoint", NULL}},
+    {"features", (const char *const[]){"model", "tokens", NULL}, (const char *const[]){"batch", "seed", "masks", NULL}},
+    {"probe", (const char *const[]){"features", NULL},
+     (const char *const[]){"seed", "labels_per_class", "subsets", "concat_layers", "masks", NULL}},
+    {"finetune", (const char *const[]){"model", "tokens", "images", "palette", NULL},
+     (const char *const[]){"steps", "batch", "lr", "seed", "eval_every", NULL}},
+    {"report", (const char *const[]){NULL}, (const char *const[]){"table", "scale", "definition", "scale_definition", NULL}},
+};
+
+const job_vocab *job_vocab_of(const char *verb) {
+  for (size_t i = 0; i < sizeof vocab / sizeof vocab[0]; i++)
+    if (!strcmp(vocab[i].verb, verb)) return &vocab[i];
+  return NULL;
+}
 
 // rule: how reports/ judges the row against the published value (reports/results.schema.json);
 // relation: for a row the paper prints no number for, how it must compare with another row.
@@ -295,7 +320,7 @@ static int check_name(const jp *c, const job_vocab *v, bool input, const char *s
 // shell code with spaces or quotes) are literal; a word that is no placeholder is an error.
 static int check_template(const jp *c, const char *t, const job_vocab *v) {
   static const char *const fixed[] = {"out", "suite", "igpt", "cache", "key", NULL};
-  static const char *const word = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-:!";
+  static const char *const word = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-:";
   for (const char *p = strchr(t, '{'); p; p = strchr(p + 1, '{')) {
     const char *name = p + 1, *close = strchr(name, '}');
     if (!close) break;

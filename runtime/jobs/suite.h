@@ -24,3 +24,10 @@ json_t *suite_table(const suite_t *s, const char *name);
 json_t *suite_scale(const suite_t *s, const char *name);
 json_t *suite_model(const suite_t *s, const char *name);
 json_t *suite_command(const suite_t *s, const char *verb);
+
+// What graph_expand (jobs_expand.c) gives the jobs of a verb: the names of their inputs and of
+// their parameters (NULL-terminated; a scale's "prepare" options are prepare parameters). The
+// templates of commands.json are checked against them when the suite loads. NULL for a verb
+// graph_expand makes no job of.
+typedef struct { const char *verb; const char *const *inputs, *const *params; } job_vocab;
+const job_vocab *job_vocab_of(const char *verb);
