@@ -352,7 +352,7 @@ static int ensure_unpacked(const reg_file *f, const char *dir, const char *path,
     rc = igpt_err_prefix("%s: unpacked members fail their checks", top);
   } else {
     log_info("%s: unpacking into %s", f->name, top);
-    rc = unpack_archive(path, dir, f->unpack, f->members, f->n_members);
+    rc = unpack_archive(path, dir, f->unpack, f->members, f->n_members, NULL);
   }
   if (rc == 0 && j) json_object_set_new(j, "unpacked", json_string(top));
   free(top);
