@@ -55,7 +55,8 @@ typedef struct {
   int64_t n, t;
   uint16_t *tokens;
   int32_t *labels;
-  int n_classes;
+  int n_classes;    // one-hot: C; indices: the largest + 1
+  int label_width;  // Y was one-hot [N, C]: C; class indices [N]: 0
 } token_set;
 int decode_igpt_tokens(const uint8_t *buf, size_t len, const char *name, int vocab, token_set *out);
 int decode_igpt_labels(const uint8_t *buf, size_t len, const char *name, token_set *s);
