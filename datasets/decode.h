@@ -44,7 +44,8 @@ int decode_stl10_labels(const uint8_t *buf, size_t len, const char *name, image_
 // repeated to RGB), 0x00000801 for [n] u8 labels (< n_classes), stored into s->labels.
 int decode_idx_images(const uint8_t *buf, size_t len, const char *name, image_set *out);
 int decode_idx_labels(const uint8_t *buf, size_t len, const char *name, image_set *s, int n_classes);
-// gunzip a whole .gz buffer (zlib) into *out (malloc'd), refusing more than max_out bytes.
+// gunzip a whole .gz buffer (zlib) into *out (malloc'd), refusing more than max_out bytes. Every
+// member of a multi-member file is read (gzip -d's rule); bytes after the last member are an error.
 int gunzip_buf(const uint8_t *buf, size_t len, const char *name, size_t max_out, uint8_t **out,
                size_t *out_len);
 

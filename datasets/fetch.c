@@ -294,7 +294,7 @@ static outcome transfer(const reg_file *f, const char *url, const char *part, co
   x.if_range_etag = x.if_range && x.if_range == v.etag;
   if (have && !x.if_range) {
     log_info("%s: %lld bytes kept from an earlier download, but %s: restarting from byte 0", url, (long long)have,
-             vr == 1 ? "their validator is a Last-Modified date of another mirror" :
+             vr == 1 ? "their validator cannot name them here (a weak ETag, or a Last-Modified date of another mirror)" :
                        "without a validator (ETag or Last-Modified) a resume could join two versions of the file");
     have = 0;
   }
