@@ -169,10 +169,28 @@ static int links_resolve_inside(const char *archive, const char *tmp, const char
   return rc;
 }
 
+// A member is read only where it really lies inside its top directory (a tree unpacked before
+// links were judged on the resolved path may hold one that leads out).
+static int member_inside(const char *parent, const char *member) {
+  char *top = xasprintf("%s/%.*s", parent, (int)strcspn(member, "/"), member), *p = xasprintf("%s/%s", parent, member);
+  char root[PATH_MAX], got[PATH_MAX];
+  int rc = 0;
+  if (realpath(top, root) && realpath(p, got)) {
+    size_t rl = strlen(root);
+    if (strncmp(got, root, rl) || got[rl] != '/')
+      rc = igpt_err("%s: resolves to %s, outside %s: a link leads out of the unpacked directory; remove %s and "
+                    "fetch again", p, got, root, top);
+  }  // a missing member: verify_bytes_file says so
+  free(top);
+  free(p);
+  return rc;
+}
+
 int unpack_check_members(const char *parent, const reg_member *members, int n_members) {
   for (int i = 0; i < n_members; i++) {
     char *p = xasprintf("%s/%s", parent, members[i].path);
-    int rc = verify_bytes_file(&members[i].want, p);
+    int rc = member_inside(parent, members[i].path);
+    if (rc == 0) rc = verify_bytes_file(&members[i].want, p);
     free(p);
     if (rc) return igpt_err_prefix("unpacked member %s", members[i].path);
   }

@@ -214,6 +214,19 @@ Test(unpack, write_error_names_the_errno) {
   free(arc); free(parent);
 }
 
+// A tree unpacked before links were judged on the resolved path: its members are not read
+// through a link that leads out (fetch and verify check the members before using them).
+Test(unpack, check_members_refuses_a_member_outside) {
+  char *top = xasprintf("%s/old/top", tmp), *m = xasprintf("%s/m", top);
+  cr_assert_eq(mkdir_p(top), 0);
+  cr_assert_eq(symlink("/etc/passwd", m), 0);
+  reg_member mem = {.path = "top/m", .want = {.size = -1}};
+  char *parent = xasprintf("%s/old", tmp);
+  cr_assert_eq(unpack_check_members(parent, &mem, 1), -1, "a member outside its directory was read");
+  cr_assert(strstr(igpt_errmsg(), "top/m") && strstr(igpt_errmsg(), "outside"), "%s", igpt_errmsg());
+  free(top); free(m); free(parent);
+}
+
 Test(unpack, hard_link_refused) {
   entry es[] = {DIRE("top"), FILEE("top/a", "data"), {"top/h", AE_IFREG, NULL, "top/a", true}};
   refused(es, 3, "top/h", "a hard link");
