@@ -42,6 +42,13 @@ static json_t *load_meta(const char *dir, const char *sub) {
   return m;
 }
 
+// A refused run published nothing at DIR/prepared/sub.
+static void expect_unpublished(const char *dir, const char *sub) {
+  char *p = xasprintf("%s/prepared/%s", dir, sub);
+  cr_assert(!path_exists(p), "%s was published after a failure", p);
+  free(p);
+}
+
 static int64_t count_at(json_t *meta, const char *split, int k) {
   return json_integer_value(json_array_get(json_object_get(json_object_get(meta, "label_counts"), split), k));
 }
@@ -78,9 +85,7 @@ Test(prepare, synthetic_end_to_end_and_rerun) {
   cr_assert_eq(igpt_in(dir, "prepare synthetic --size 64 --n-train 20 --n-test 10", &out), 1, "%s", out);
   cr_assert(strstr(out, "the val split is empty"), "%s", out);
   free(out);
-  char *none = xasprintf("%s/prepared/synthetic-64", dir);
-  cr_assert(!path_exists(none), "an empty split was published");
-  free(none);
+  expect_unpublished(dir, "synthetic-64");
   cr_assert_eq(igpt_in(dir, "prepare synthetic --size 64 --n-train 100 --n-test 10", &out), 0, "%s", out);
   free(out);
   free(p);
@@ -215,8 +220,7 @@ Test(prepare, cifar10_crafted_members) {
   cr_assert(strstr(out, "data_batch_3.bin: 58387 bytes") && strstr(out, "expects 61460 (truncated)") &&
             strstr(out, "igpt fetch cifar10"), "%s", out);
   free(out);
-  char *o32 = xasprintf("%s/prepared/cifar10-32", dir);
-  cr_assert(!path_exists(o32), "no output after a failure");
+  expect_unpublished(dir, "cifar10-32");
   unlink(bad);
   cr_assert_eq(mkdir_p(bad), 0);  // a directory where the member should be
   rc = prepare_in(dir, "cifar10", reg, &out);
@@ -228,7 +232,6 @@ Test(prepare, cifar10_crafted_members) {
   cr_assert_eq(rc, 1);
   cr_assert(strstr(out, "data_batch_3.bin: missing") && strstr(out, "igpt fetch cifar10"), "%s", out);
   free(out);
-  free(o32);
   free(bad);
   free(reg);
   rm_rf(dir);
@@ -500,9 +503,7 @@ Test(prepare, igpt_tokens_shapes_checked_against_the_data_set) {
     cr_assert(strstr(out, bad[k].frag), "case %zu: no '%s' in: %s", k, bad[k].frag, out);
     free(out);
   }
-  char *none = xasprintf("%s/prepared/igpt-cifar10-32", dir);
-  cr_assert(!path_exists(none), "a refused set was published");
-  free(none);
+  expect_unpublished(dir, "igpt-cifar10-32");
   free(dl);
   rm_rf(dir);
   free(dir);
