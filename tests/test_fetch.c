@@ -689,6 +689,18 @@ Test(fetch, gzip_content_accepts_any_compression) {
   cr_assert(strstr(igpt_errmsg(), "truncated") || strstr(igpt_errmsg(), "corrupt"), "%s", igpt_errmsg());
   cr_assert_eq(verify_file(&f, repo_path("tests/http_server.py"), NULL, NULL, false, &vi), -1);
   cr_assert(strstr(igpt_errmsg(), "not a gzip file"), "%s", igpt_errmsg());
+  // two members (gzip -d's rule: one stream) verify; bytes after the last one that start none do not
+  data[1234] ^= 1;
+  char *two = xasprintf("%s/two.gz", tmp);
+  write_gz(two, "wb6", data, n / 2);
+  write_gz(two, "ab6", data + n / 2, n - n / 2);
+  cr_assert_eq(verify_file(&f, two, NULL, NULL, false, &vi), 0, "%s", igpt_errmsg());
+  FILE *fp = fopen(two, "ab");
+  fputs("junk", fp);
+  fclose(fp);
+  cr_assert_eq(verify_file(&f, two, NULL, NULL, false, &vi), -1);
+  cr_assert(strstr(igpt_errmsg(), "trailing bytes after the last gzip member at byte offset"), "%s", igpt_errmsg());
+  free(two);
   free(data); free(fast); free(best); free(cut); free(other); free(b);
 }
 
