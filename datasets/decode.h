@@ -44,7 +44,8 @@ int decode_stl10_labels(const uint8_t *buf, size_t len, const char *name, image_
 // repeated to RGB), 0x00000801 for [n] u8 labels (< n_classes), stored into s->labels.
 int decode_idx_images(const uint8_t *buf, size_t len, const char *name, image_set *out);
 int decode_idx_labels(const uint8_t *buf, size_t len, const char *name, image_set *s, int n_classes);
-// gunzip a whole .gz buffer (zlib) into *out (malloc'd), refusing more than max_out bytes.
+// gunzip a whole .gz buffer (zlib) into *out (malloc'd), refusing more than max_out bytes. Every
+// member of a multi-member file is read (gzip -d's rule); bytes after the last member are an error.
 int gunzip_buf(const uint8_t *buf, size_t len, const char *name, size_t max_out, uint8_t **out,
                size_t *out_len);
 
@@ -55,7 +56,8 @@ typedef struct {
   int64_t n, t;
   uint16_t *tokens;
   int32_t *labels;
-  int n_classes;
+  int n_classes;    // one-hot: C; indices: the largest + 1
+  int label_width;  // Y was one-hot [N, C]: C; class indices [N]: 0
 } token_set;
 int decode_igpt_tokens(const uint8_t *buf, size_t len, const char *name, int vocab, token_set *out);
 int decode_igpt_labels(const uint8_t *buf, size_t len, const char *name, token_set *s);

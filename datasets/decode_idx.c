@@ -70,6 +70,8 @@ int decode_idx_labels(const uint8_t *buf, size_t len, const char *name, image_se
   return 0;
 }
 
+// Every member of a multi-member file, as gzip -d and verify.c read it: after a member's end the
+// next bytes must start another member (1f 8b); anything else is trailing garbage, an error.
 int gunzip_buf(const uint8_t *buf, size_t len, const char *name, size_t max_out, uint8_t **out,
                size_t *out_len) {
   z_stream z;
@@ -78,9 +80,8 @@ int gunzip_buf(const uint8_t *buf, size_t len, const char *name, size_t max_out,
   size_t cap = len * 4 + 1024, n = 0;
   if (cap > max_out + 1) cap = max_out + 1;
   uint8_t *o = xmalloc(cap);
-  z.next_in = (uint8_t *)buf;
   int rc = Z_OK;
-  size_t fed = 0;
+  size_t fed = 0, member_at = 0;  // compressed bytes given to zlib; where the current member starts
   for (;;) {
     if (z.avail_in == 0 && fed < len) {  // feed in chunks below UINT_MAX
       size_t chunk = len - fed > (1u << 30) ? (1u << 30) : len - fed;
@@ -98,11 +99,23 @@ int gunzip_buf(const uint8_t *buf, size_t len, const char *name, size_t max_out,
     uInt before = z.avail_out;
     rc = inflate(&z, Z_NO_FLUSH);
     n += before - z.avail_out;
-    if (rc == Z_STREAM_END) break;
+    if (rc == Z_STREAM_END) {
+      size_t end = fed - z.avail_in;  // the member's last byte + 1
+      if (end == len) break;
+      if (len - end < 2 || buf[end] != 0x1f || buf[end + 1] != 0x8b) {
+        inflateEnd(&z);
+        free(o);
+        return igpt_err("%s: trailing bytes after the last gzip member at byte offset %zu (%zu of them, not a gzip "
+                        "member): a damaged file; fetch it again", name, end, len - end);
+      }
+      member_at = end;
+      inflateReset(&z);
+      continue;
+    }
     if (rc == Z_BUF_ERROR && z.avail_in == 0 && fed == len) break;  // input ended early
     if (rc != Z_OK && rc != Z_BUF_ERROR) break;
   }
-  size_t at = (size_t)z.total_in;
+  size_t at = fed - z.avail_in;
   const char *msg = z.msg;
   inflateEnd(&z);
   if (rc == Z_STREAM_END && n <= max_out) {
@@ -115,6 +128,7 @@ int gunzip_buf(const uint8_t *buf, size_t len, const char *name, size_t max_out,
     return igpt_err("%s: decompresses to more than %zu bytes (stopped at compressed byte offset %zu): "
                     "not the expected file", name, max_out, at);
   if (rc == Z_BUF_ERROR || rc == Z_OK)
-    return igpt_err("%s: truncated gzip stream at byte offset %zu (of %zu): fetch it again", name, at, len);
+    return igpt_err("%s: truncated gzip stream at byte offset %zu (of %zu; the member from byte offset %zu is cut): "
+                    "fetch it again", name, at, len, member_at);
   return igpt_err("%s: corrupt gzip data near byte offset %zu: %s", name, at, msg ? msg : "inflate error");
 }

@@ -96,6 +96,7 @@ int decode_igpt_labels(const uint8_t *buf, size_t len, const char *name, token_s
   s->labels = lab;
   lab = NULL;
   s->n_classes = C;
+  s->label_width = a.ndim == 2 ? C : 0;
   rc = 0;
 out:
   free(v);

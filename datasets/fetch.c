@@ -2,7 +2,9 @@
 // See fetch.h. One transfer = one curl_easy_perform; a file = mirrors in order, each tried up to
 // 1 + retries times while its failures are transient (timeouts, dropped connections, 408, 429,
 // 5xx); a permanent failure (404, an HTML page, wrong bytes) moves on to the next mirror at once.
+// A .part is resumed only with the validator of its first response (datasets/resume.h).
 #include "datasets/fetch.h"
+#include "datasets/resume.h"
 #include "base/version.h"
 #include "datasets/unpack.h"
 #include "base/util.h"
@@ -57,13 +59,15 @@ int fetch_opts_init(fetch_opts *o) {
   o->backoff_s = 2;
   o->backoff_max_s = 60;
   o->retry_after_max_s = 300;
+  o->max_unknown_size = FETCH_MAX_UNKNOWN_SIZE;
   long r = o->retries;
   if (env_long("IGPT_FETCH_CONNECT_TIMEOUT", 1, 3600, &o->connect_timeout_s) ||
       env_long("IGPT_FETCH_LOW_SPEED_LIMIT", 0, 1L << 40, &o->low_speed_limit) ||
       env_long("IGPT_FETCH_LOW_SPEED_TIME", 0, 86400, &o->low_speed_time_s) ||
       env_long("IGPT_FETCH_RETRIES", 0, 100, &r) || env_double("IGPT_FETCH_BACKOFF", 0, 3600, &o->backoff_s) ||
       env_double("IGPT_FETCH_BACKOFF_MAX", 0, 86400, &o->backoff_max_s) ||
-      env_double("IGPT_FETCH_RETRY_AFTER_MAX", 0, 86400, &o->retry_after_max_s)) {
+      env_double("IGPT_FETCH_RETRY_AFTER_MAX", 0, 86400, &o->retry_after_max_s) ||
+      env_long("IGPT_FETCH_MAX_UNKNOWN_SIZE", 1, 0x7fffffffffffffffL, &o->max_unknown_size)) {
     fetch_opts_free(o);
     return -1;
   }
@@ -83,6 +87,15 @@ char *fetch_set_dir(const fetch_opts *o, const char *set) { return xasprintf("%s
 typedef struct {
   const reg_file *f;
   const char *url;
+  const char *vpath;    // the .part's validator file (resume.h)
+  const char *if_range; // the validator sent with the Range request (NULL: none, a fresh start)
+  bool if_range_etag;   // if_range is an ETag (else a Last-Modified date)
+  part_validator got;   // the validators of the response being received
+  int64_t range_start;  // a 206's Content-Range start, -1 when absent
+  int64_t cap;          // the most bytes the file may have: its size, else the registry's or fetch's cap
+  const char *cap_what; // where cap comes from, for messages
+  bool drop_part;       // the .part holds bytes known to be wrong: deleted after the transfer
+  bool again_from_0;    // the file changed under a resume: retry at once from byte 0
   CURL *h;
   FILE *fp;
   bool is_file_url;
@@ -102,8 +115,15 @@ typedef struct {
 static size_t on_header(char *buf, size_t size, size_t n, void *ud) {
   xfer *x = ud;
   size_t len = size * n;
-  if (len >= 5 && !strncmp(buf, "HTTP/", 5)) x->retry_after = -1;  // a new response (redirects)
-  else if (len > 12 && !strncasecmp(buf, "Retry-After:", 12)) {
+  if (len >= 5 && !strncmp(buf, "HTTP/", 5)) {  // a new response (redirects)
+    x->retry_after = -1;
+    x->range_start = -1;
+    memset(&x->got, 0, sizeof x->got);
+  } else if (len > 20 && !strncasecmp(buf, "Content-Range: bytes ", 21)) {
+    x->range_start = strtoll(buf + 21, NULL, 10);
+  } else if (len > 5 && (!strncasecmp(buf, "ETag:", 5) || !strncasecmp(buf, "Last-Modified:", 14))) {
+    validator_from_header(&x->got, buf, len);
+  } else if (len > 12 && !strncasecmp(buf, "Retry-After:", 12)) {
     char v[128];
     size_t k = len - 12 < sizeof v - 1 ? len - 12 : sizeof v - 1;
     memcpy(v, buf + 12, k);
@@ -131,6 +151,23 @@ static size_t stop(xfer *x, const char *fmt, ...) {
   return 0;  // fewer bytes than given: libcurl aborts with CURLE_WRITE_ERROR
 }
 
+// A 206 must be the rest of the version the .part holds: the server repeats the validator sent
+// in If-Range (a server that ignores If-Range but honours Range would otherwise splice) and
+// starts where the .part ends. 0, or the reason it is not.
+static size_t check_resume(xfer *x) {
+  const char *now = x->if_range_etag ? x->got.etag : x->got.last_modified;
+  x->drop_part = x->again_from_0 = true;
+  if (strcmp(now, x->if_range))
+    return stop(x, "resumed at byte %lld of the version with %s %s, but the answer is of %s%s: the file changed; "
+                "starting again from byte 0", (long long)x->offset, x->if_range_etag ? "ETag" : "Last-Modified",
+                x->if_range, now[0] ? "version " : "an unnamed version", now);
+  if (x->range_start != x->offset)
+    return stop(x, "asked for the bytes from %lld, the server sent them from %lld (Content-Range)", (long long)x->offset,
+                (long long)x->range_start);
+  x->drop_part = x->again_from_0 = false;
+  return 1;
+}
+
 static size_t on_body(char *buf, size_t size, size_t n, void *ud) {
   xfer *x = ud;
   size_t len = size * n;
@@ -139,12 +176,18 @@ static size_t on_body(char *buf, size_t size, size_t n, void *ud) {
     curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->code);
     if (!x->is_file_url) {
       if (x->code >= 300) return len;  // an error body: discarded, the status is judged after
+      if (x->code == 206 && x->offset > 0 && !check_resume(x)) return 0;
       if (x->code == 200 && x->offset > 0) {
-        log_info("%s: the server ignored the Range request (200 instead of 206): restarting from byte 0", x->url);
+        log_info("%s: the whole file came back (200, not 206: the Range request was ignored or the file changed "
+                 "since the first %lld bytes): restarting from byte 0", x->url, (long long)x->offset);
         if (ftruncate(fileno(x->fp), 0) != 0 || fseek(x->fp, 0, SEEK_SET) != 0)
           return stop(x, "cannot truncate the .part file: %s", strerror(errno));
         x->offset = 0;
         x->restarted = true;
+      }
+      if (x->offset == 0) {  // a fresh start: its validator goes beside the .part before any byte
+        snprintf(x->got.url, sizeof x->got.url, "%s", x->url);
+        if (validator_write(x->vpath, &x->got) != 0) return stop(x, "%s", igpt_errmsg());
       }
       char *ct = NULL;
       curl_easy_getinfo(x->h, CURLINFO_CONTENT_TYPE, &ct);
@@ -165,11 +208,20 @@ static size_t on_body(char *buf, size_t size, size_t n, void *ud) {
       if (x->f->want.size >= 0 && cl >= 0 && x->offset + cl != x->f->want.size)
         return stop(x, "the server announces %lld bytes%s, expected %lld", (long long)(x->offset + cl),
                     x->offset ? " in all" : "", (long long)x->f->want.size);
+      if (x->f->want.size < 0 && cl >= 0 && x->offset + cl > x->cap) {
+        x->drop_part = true;
+        return stop(x, "the server announces %lld bytes, more than the %lld bytes allowed for a file of unknown size (%s)",
+                    (long long)(x->offset + cl), (long long)x->cap, x->cap_what);
+      }
     }
   }
   if (!x->is_file_url && x->code >= 300) return len;
-  if (x->f->want.size >= 0 && x->offset + x->written + (int64_t)len > x->f->want.size)
-    return stop(x, "more bytes than the expected %lld", (long long)x->f->want.size);
+  if (x->offset + x->written + (int64_t)len > x->cap) {
+    x->drop_part = true;
+    if (x->f->want.size >= 0) return stop(x, "more bytes than the expected %lld", (long long)x->f->want.size);
+    return stop(x, "more than the %lld bytes allowed for a file of unknown size (%s); stopped", (long long)x->cap,
+                x->cap_what);
+  }
   if (fwrite(buf, 1, len, x->fp) != len) return stop(x, "cannot write the .part file: %s (disk full?)", strerror(errno));
   x->written += (int64_t)len;
   return len;
@@ -218,15 +270,34 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 
 typedef enum { T_OK, T_RETRY, T_NEXT_MIRROR } outcome;
 
+// Removes a .part and its validator.
+static void drop_part(const char *part, const char *vpath) {
+  unlink(part);
+  unlink(vpath);
+}
+
 // One transfer of url into part (resumed from its current size unless a file:// URL). On failure
 // sets the error (URL, expected, got) and says whether retrying the mirror may help.
-static outcome transfer(const reg_file *f, const char *url, const char *part, const fetch_opts *o, double *retry_after,
-                        bool *resumed) {
-  xfer x = {.f = f, .url = url, .retry_after = -1};
+static outcome transfer(const reg_file *f, const char *url, const char *part, const char *vpath, const fetch_opts *o,
+                        double *retry_after, bool *resumed) {
+  xfer x = {.f = f, .url = url, .vpath = vpath, .retry_after = -1, .range_start = -1};
   x.is_file_url = !strncmp(url, "file://", 7);
+  x.cap = f->want.size >= 0 ? f->want.size : f->max_size >= 0 ? f->max_size : o->max_unknown_size;
+  x.cap_what = f->max_size >= 0 ? "the registry's max_size" : "fetch's default cap; the registry's \"max_size\" raises it";
   struct stat st;
   int64_t have = stat(part, &st) == 0 ? st.st_size : 0;
   if (x.is_file_url || (f->want.size >= 0 && have >= f->want.size)) have = 0;  // local copies restart; a full .part failed
+  part_validator v;
+  int vr = validator_read(vpath, &v);
+  if (vr < 0) log_warn("%s; restarting from byte 0", igpt_errmsg());
+  x.if_range = vr == 1 ? validator_if_range(&v, url) : NULL;
+  x.if_range_etag = x.if_range && x.if_range == v.etag;
+  if (have && !x.if_range) {
+    log_info("%s: %lld bytes kept from an earlier download, but %s: restarting from byte 0", url, (long long)have,
+             vr == 1 ? "their validator cannot name them here (a weak ETag, or a Last-Modified date of another mirror)" :
+                       "without a validator (ETag or Last-Modified) a resume could join two versions of the file");
+    have = 0;
+  }
   x.fp = fopen(part, have ? "ab" : "wb");
   if (!x.fp) {
     igpt_err("%s: cannot create: %s", part, strerror(errno));
@@ -259,14 +330,21 @@ static outcome transfer(const reg_file *f, const char *url, const char *part, co
   // which restarts the .part from byte 0 instead of failing the transfer.
   char range[32];
   snprintf(range, sizeof range, "%lld-", (long long)have);
-  if (have) curl_easy_setopt(h, CURLOPT_RANGE, range);
+  struct curl_slist *hdrs = NULL;
+  if (have) {
+    char *ir = xasprintf("If-Range: %s", x.if_range);
+    hdrs = curl_slist_append(hdrs, ir);
+    free(ir);
+    curl_easy_setopt(h, CURLOPT_RANGE, range);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+  }
   x.bar = o->progress >= 0 ? o->progress : isatty(2);
   x.label = f->name;
   x.t0 = x.t_last = now_seconds();
   curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
   curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
-  if (have) log_info("%s: resuming from byte %lld", url, (long long)have);
+  if (have) log_info("%s: resuming from byte %lld (If-Range: %s)", url, (long long)have, x.if_range);
   CURLcode rc = curl_easy_perform(h);
   if (x.bar && igpt_log_level >= 1 && x.written) {  // the bar's final state, then end its line
     show_progress(&x, 0, x.written, true);
@@ -275,12 +353,14 @@ static outcome transfer(const reg_file *f, const char *url, const char *part, co
   long code = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
   curl_easy_cleanup(h);
+  curl_slist_free_all(hdrs);
   bool closed_ok = fclose(x.fp) == 0;
   *retry_after = x.retry_after;
   if (x.restarted) *resumed = false;
+  if (x.drop_part) drop_part(part, vpath);
   if (rc == CURLE_WRITE_ERROR && x.abort_why[0]) {
     igpt_err("%s: %s", url, x.abort_why);
-    return T_NEXT_MIRROR;
+    return x.again_from_0 ? T_RETRY : T_NEXT_MIRROR;
   }
   if (rc == CURLE_OK && !closed_ok) {
     igpt_err("%s: cannot write %s: %s", url, part, strerror(errno));
@@ -290,7 +370,7 @@ static outcome transfer(const reg_file *f, const char *url, const char *part, co
     if (code == 200 || code == 206) return T_OK;
     if (code == 416) {  // the .part is not a prefix the server recognises: start again
       igpt_err("%s: HTTP 416 (range not satisfiable) resuming at byte %lld: restarting from 0", url, (long long)have);
-      unlink(part);
+      drop_part(part, vpath);
       return T_RETRY;
     }
     bool transient = code == 408 || code == 429 || code >= 500;
@@ -352,7 +432,7 @@ static int ensure_unpacked(const reg_file *f, const char *dir, const char *path,
     rc = igpt_err_prefix("%s: unpacked members fail their checks", top);
   } else {
     log_info("%s: unpacking into %s", f->name, top);
-    rc = unpack_archive(path, dir, f->unpack, f->members, f->n_members);
+    rc = unpack_archive(path, dir, f->unpack, f->members, f->n_members, NULL);
   }
   if (rc == 0 && j) json_object_set_new(j, "unpacked", json_string(top));
   free(top);
@@ -362,7 +442,8 @@ static int ensure_unpacked(const reg_file *f, const char *dir, const char *path,
 int fetch_file(const reg_dataset *ds, const reg_file *f, const fetch_opts *o, json_t *files_out) {
   char *dir = fetch_set_dir(o, ds->name);
   char *path = xasprintf("%s/%s", dir, f->name);
-  char *part = xasprintf("%s.part", path);
+  char *part = xasprintf("%s.part", path), *vpath = xasprintf("%s.part.validator", path);
+  char *aside = xasprintf("%s.unverified", path);  // a cached copy that failed, until its replacement verifies
   char *pin = xasprintf("%s.sha256", path);
   char *lock = xasprintf("%s/.%s.lock", dir, f->name);
   int rc = -1, lock_fd = -1;
@@ -384,8 +465,9 @@ int fetch_file(const reg_dataset *ds, const reg_file *f, const fetch_opts *o, js
       goto out;
     }
     if (o->offline) { igpt_err_prefix("--offline: the cached file fails verification"); goto out; }
-    log_warn("%s; deleting it and fetching again", igpt_errmsg());
-    if (unlink(path) != 0) { igpt_err("%s: cannot delete: %s", path, strerror(errno)); goto out; }
+    if (ds->kind == REG_MANUAL) { igpt_err_prefix("%s (a manual download, left as it is)", ds->name); goto out; }
+    log_warn("%s; moving it aside to %s and fetching again", igpt_errmsg(), aside);
+    if (rename(path, aside) != 0) { igpt_err("%s: cannot move aside to %s: %s", path, aside, strerror(errno)); goto out; }
   }
   if (o->offline) {
     igpt_err("%s: not in the cache and --offline fetches nothing (first mirror: %s)", path,
@@ -405,13 +487,15 @@ int fetch_file(const reg_dataset *ds, const reg_file *f, const fetch_opts *o, js
       double retry_after;
       bool resumed;
       log_info("%s: fetching %s%s", f->name, url, attempt ? " (retry)" : "");
-      outcome t = transfer(f, url, part, o, &retry_after, &resumed);
+      outcome t = transfer(f, url, part, vpath, o, &retry_after, &resumed);
       if (t == T_OK) {
         if (verify_file(f, part, url, pin, true, &vi) == 0) {
           if (rename(part, path) != 0) {
             igpt_err("%s: cannot rename into place: %s", path, strerror(errno));
             break;
           }
+          unlink(vpath);
+          if (unlink(aside) == 0) log_info("%s: removed the copy that failed verification", aside);
           log_info("%s: verified (%s)", path, vi.how);
           j = file_json(f, path, "downloaded", &vi, url);
           rc = ensure_unpacked(f, dir, path, false, j);
@@ -422,7 +506,7 @@ int fetch_file(const reg_dataset *ds, const reg_file *f, const fetch_opts *o, js
         bool is_short = f->want.size >= 0 && stat(part, &st) == 0 && st.st_size < f->want.size &&
                         strstr(igpt_errmsg(), "truncated") && strncmp(url, "file://", 7);
         if (!is_short) {
-          unlink(part);  // never keep bytes that failed their checksum
+          drop_part(part, vpath);  // never keep bytes that failed their checksum
           if (resumed && !fresh_tried) {  // the kept prefix may be the bad part: once more from 0
             fresh_tried = true;
             log_warn("%s; the download was resumed, so trying once more from byte 0", igpt_errmsg());
@@ -446,9 +530,21 @@ int fetch_file(const reg_dataset *ds, const reg_file *f, const fetch_opts *o, js
     }
   }
   if (rc != 0 && !j) {
-    unlink(part);
-    if (f->n_mirrors == 0) igpt_err("%s: no mirror to fetch from", f->name);
-    else igpt_err("%s: every mirror failed (%d); nothing was kept:%s", f->name, f->n_mirrors, errors);
+    // What a rerun can resume is kept: bytes with a validator, short of a known size.
+    struct stat st;
+    part_validator v;
+    bool keep = stat(part, &st) == 0 && st.st_size > 0 && (f->want.size < 0 || st.st_size < f->want.size) &&
+                validator_read(vpath, &v) == 1;
+    char kept[1024] = "nothing was kept";
+    if (keep)
+      snprintf(kept, sizeof kept, "kept the %lld bytes received so far in %s (with their validator), so a rerun "
+               "resumes", (long long)st.st_size, part);
+    else drop_part(part, vpath);
+    char *moved = path_exists(aside) ? xasprintf("; the cached copy that failed verification is kept as %s", aside)
+                                     : xstrdup("");
+    if (f->n_mirrors == 0) igpt_err("%s: no mirror to fetch from%s", f->name, moved);
+    else igpt_err("%s: every mirror failed (%d); %s%s:%s", f->name, f->n_mirrors, kept, moved, errors);
+    free(moved);
   }
   free(errors);
 out:
@@ -459,6 +555,8 @@ out:
   free(dir);
   free(path);
   free(part);
+  free(vpath);
+  free(aside);
   free(pin);
   return rc;
 }

@@ -1,9 +1,12 @@
 // fetch: downloads the files of a registry data set (libcurl) into the data directory and
 // verifies them. Owns the download protocol: a ".part" file resumed with a Range request and
-// restarted from 0 when the server ignores Range; retries with exponential backoff on timeouts,
-// 408, 429 and 5xx honouring Retry-After (capped); a low-speed timeout; failover to the next
-// mirror; the size checked before the hash; HTML pages named as such; the final file renamed into
-// place only after it verified (a file that fails is deleted, never used); archives unpacked
+// If-Range holding the validator of its first response (resume.h; none: restarted from 0), and
+// restarted from 0 when the server ignores Range or the file changed; a byte cap on a file of
+// unknown size; a .part that ran out of retries kept (with its validator) for a rerun to resume;
+// retries with exponential backoff on timeouts, 408, 429 and 5xx honouring Retry-After (capped);
+// a low-speed timeout; failover to the next mirror; the size checked before the hash; HTML pages named as such; the final file renamed into
+// place only after it verified (a download that fails is deleted, never used; a cached file that
+// fails is moved aside to "<file>.unverified" until its replacement verifies); archives unpacked
 // after (unpack.h). Proxies come from the environment (libcurl's http_proxy, https_proxy,
 // no_proxy). Layout: $IGPT_DATA (default ./data)/downloads/<set>/<file>.
 #pragma once
@@ -22,7 +25,12 @@ typedef struct {
   double backoff_s;          // first retry delay, doubled each retry, IGPT_FETCH_BACKOFF, default 2
   double backoff_max_s;      // IGPT_FETCH_BACKOFF_MAX, default 60
   double retry_after_max_s;  // cap on a server's Retry-After, IGPT_FETCH_RETRY_AFTER_MAX, default 300
+  int64_t max_unknown_size;  // bytes a file of unknown size may have unless the registry's max_size says
+                             // otherwise, IGPT_FETCH_MAX_UNKNOWN_SIZE, default FETCH_MAX_UNKNOWN_SIZE
 } fetch_opts;
+// The largest file the registry does not size (stl10_binary.tar.gz) is 2.6 GB; imagenet_trX.npy,
+// whose dtype is unknown, raises its own cap.
+#define FETCH_MAX_UNKNOWN_SIZE ((int64_t)4 << 30)
 
 // Defaults, then the IGPT_DATA and IGPT_FETCH_* environment variables (a malformed value is an error).
 int fetch_opts_init(fetch_opts *o);

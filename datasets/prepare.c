@@ -2,9 +2,12 @@
 // centre-crops and area-resizes to the chosen size, splits a class-stratified validation set off
 // train, and writes $IGPT_DATA/prepared/<name>-<size>/{train,val,test}.safetensors + meta.json,
 // built under a temporary name and renamed into place. The official iGPT .npy sets keep their own
-// split and become tokens files. `synthetic` is generated, nothing read.
+// split and become tokens files. `synthetic` is generated, nothing read. Every file read is held
+// to what the registry knows of it (size, sha256), so a member cut at a record boundary, which
+// decodes, is still refused; an empty split is refused.
 #include "datasets/prepare.h"
 #include "datasets/decode.h"
+#include "datasets/registry.h"
 #include "datasets/synthetic.h"
 #include "datasets/unpack.h"
 #include "base/util.h"
@@ -29,7 +32,41 @@ typedef struct {
   uint64_t seed;
   int size;           // synthetic: drawn at this size
   int unlabeled;      // stl10: also unlabeled_X.bin (100000 images) into unlabeled.safetensors
+  const reg_dataset *reg;  // what the registry knows of the files (NULL: synthetic)
+  const char *reg_path;
 } prep_ctx;
+
+// What the registry knows of downloads/<name>/rel: a member of an archive, or a file itself
+// (for a gzip file with authoritative content, the decompressed bytes: *content is set).
+static const reg_digest *registry_digest(const prep_ctx *c, const char *rel, bool *content) {
+  *content = false;
+  for (int i = 0; c->reg && i < c->reg->n_files; i++) {
+    const reg_file *f = &c->reg->files[i];
+    for (int k = 0; k < f->n_members; k++)
+      if (!strcmp(f->members[k].path, rel)) return &f->members[k].want;
+    if (!strcmp(f->name, rel)) {
+      *content = f->has_decompressed;
+      return f->has_decompressed ? &f->decompressed : &f->want;
+    }
+  }
+  return NULL;
+}
+
+// Holds len bytes of sha256 hex to the registry's size and sha256 of rel (content: the
+// decompressed bytes of a gzip file). 0, or -1 naming the file, the registry and what to do.
+static int check_source(const prep_ctx *c, const char *rel, bool content, size_t len, const char *hex) {
+  bool is_content;
+  const reg_digest *d = registry_digest(c, rel, &is_content);
+  if (!d || is_content != content) return 0;
+  const char *what = content ? " decompressed" : "";
+  if (d->size >= 0 && (int64_t)len != d->size)
+    return igpt_err("%s/%s:%s %zu bytes, the registry (%s) expects %lld (%s); run `igpt fetch %s` again", c->src_dir, rel,
+                    what, len, c->reg_path, (long long)d->size, (int64_t)len < d->size ? "truncated" : "too long", c->name);
+  if (d->sha256[0] && strcmp(d->sha256, hex))
+    return igpt_err("%s/%s:%s sha256 %s, the registry (%s) expects %s; run `igpt fetch %s` again", c->src_dir, rel, what,
+                    hex, c->reg_path, d->sha256, c->name);
+  return 0;
+}
 
 // Reads DIR/rel whole, records its size and digest in ctx->sources.
 static int read_member(prep_ctx *c, const char *rel, uint8_t **buf, size_t *len) {
@@ -45,6 +82,10 @@ static int read_member(prep_ctx *c, const char *rel, uint8_t **buf, size_t *len)
   if (rc != 0) return -1;
   char hex[65];
   sha256_hex(*buf, *len, hex);
+  if (check_source(c, rel, false, *len, hex) != 0) {
+    free(*buf);
+    return -1;
+  }
   json_array_append_new(c->sources, json_pack("{s:s, s:I, s:s}", "file", rel, "bytes", (json_int_t)*len,
                                               "sha256", hex));
   return 0;
@@ -171,6 +212,10 @@ static int read_gz_member(prep_ctx *c, const char *rel, uint8_t **out, size_t *o
   if (rc != 0) return -1;
   char hex[65];
   sha256_hex(*out, *out_len, hex);
+  if (check_source(c, rel, true, *out_len, hex) != 0) {
+    free(*out);
+    return -1;
+  }
   json_object_set_new(json_array_get(c->sources, json_array_size(c->sources) - 1), "content_sha256", json_string(hex));
   return 0;
 }
@@ -318,9 +363,13 @@ static const image_dataset image_sets[] = {
 };
 #define N_IMAGE_SETS (int)(sizeof image_sets / sizeof image_sets[0])
 
-// The official pre-quantised sets: <prefix>_{tr,va,te}{X,Y}.npy, their own split.
-typedef struct { const char *name, *prefix; } token_dataset;
-static const token_dataset token_sets[] = {{"igpt-cifar10", "cifar10"}, {"igpt-imagenet", "imagenet"}};
+// The official pre-quantised sets: <prefix>_{tr,va,te}{X,Y}.npy, their own split; 32x32 images
+// (T = 1024 tokens) of n_classes classes in every split (openai/image-gpt's run.py).
+typedef struct {
+  const char *name, *prefix;
+  int px, n_classes;
+} token_dataset;
+static const token_dataset token_sets[] = {{"igpt-cifar10", "cifar10", 32, 10}, {"igpt-imagenet", "imagenet", 32, 1000}};
 #define N_TOKEN_SETS (int)(sizeof token_sets / sizeof token_sets[0])
 
 static json_t *counts_json(const int32_t *labels, int64_t n, int n_classes) {
@@ -412,6 +461,7 @@ static int prepare_stl10_unlabeled(prep_ctx *c, int size, const char *tmp, json_
   char hex[65];
   log_info("prepare %s: hashing %s (%.1f GB)", c->name, rel, len / 1e9);
   sha256_hex(map, len, hex);
+  if (check_source(c, rel, false, len, hex) != 0) goto done;
   json_array_append_new(c->sources, json_pack("{s:s, s:I, s:s}", "file", rel, "bytes", (json_int_t)len, "sha256", hex));
   int64_t n = (int64_t)(len / rec);
   image_set_alloc(&out, n, size, size, 10);
@@ -476,6 +526,12 @@ static int prepare_images(const image_dataset *ds, prep_ctx *c, int size, double
   const char *pn[3] = {"train", "val", "test"};
   json_t *n = json_object(), *counts = json_object();
   int rc = 0;
+  for (int i = 0; i < 3 && rc == 0; i++)  // an empty val is what --val-fraction 0 asks for
+    if (parts[i]->n == 0 && !(i == 1 && frac == 0))
+      rc = igpt_err("prepare %s: the %s split is empty (%lld train and %lld test images%s): nothing to %s", c->name, pn[i],
+                    (long long)(train.n + val.n), (long long)test.n,
+                    c->n_train > 0 || c->n_test > 0 ? " after --n-train/--n-test" : "",
+                    i == 0 ? "train on" : i == 1 ? "choose by" : "evaluate on");
   for (int i = 0; i < 3 && rc == 0; i++) {
     char *p = xasprintf("%s/%s.safetensors", tmp, pn[i]);
     log_info("prepare %s: writing %s (%lld images)", c->name, p, (long long)parts[i]->n);
@@ -495,6 +551,12 @@ static int prepare_images(const image_dataset *ds, prep_ctx *c, int size, double
   json_object_set_new(meta, "n_classes", json_integer(K));
   json_object_set_new(meta, "split", json_pack("{s:s, s:f, s:I, s:s}", "method", "class-stratified random",
                                                "val_fraction", frac, "seed", (json_int_t)c->seed, "from", "train"));
+  if (strcmp(c->name, "synthetic") && (c->n_train > 0 || c->n_test > 0))
+    json_object_set_new(meta, "subset", json_pack("{s:I, s:I, s:s}", "n_train", (json_int_t)c->n_train, "n_test",
+                                                  (json_int_t)c->n_test, "counted",
+                                                  "the first n_train images of the source train files, before the "
+                                                  "validation split is taken out of them (train + val = n_train); "
+                                                  "the first n_test of the test files; 0: all"));
   json_object_set_new(meta, "n", n);
   json_object_set_new(meta, "label_counts", counts);
   return rc;
@@ -505,7 +567,8 @@ static int prepare_tokens(const token_dataset *ds, prep_ctx *c, const char *tmp,
   json_t *n = json_object(), *counts = json_object();
   json_object_set_new(meta, "n", n);
   json_object_set_new(meta, "label_counts", counts);
-  int K = 0;
+  const int64_t T = (int64_t)ds->px * ds->px;
+  const int K = ds->n_classes;
   for (int i = 0; i < 3; i++) {
     char *xr = xasprintf("%s_%sX.npy", ds->prefix, code[i]), *yr = xasprintf("%s_%sY.npy", ds->prefix, code[i]);
     uint8_t *buf;
@@ -513,17 +576,27 @@ static int prepare_tokens(const token_dataset *ds, prep_ctx *c, const char *tmp,
     token_set ts;
     int rc = read_member(c, xr, &buf, &len);
     if (rc == 0) { rc = decode_igpt_tokens(buf, len, xr, 512, &ts); free(buf); }
+    if (rc == 0 && (ts.t != T || ts.n == 0)) {  // every split: the data set's images, so one width
+      rc = ts.n == 0 ? igpt_err("%s/%s: no sequences: the %s split is empty", c->src_dir, xr, pn[i])
+                     : igpt_err("%s/%s: sequences of %lld tokens, expected %lld (%s is %dx%d images, in every split)",
+                                c->src_dir, xr, (long long)ts.t, (long long)T, c->name, ds->px, ds->px);
+      token_set_free(&ts);
+    }
     if (rc == 0) {
       rc = read_member(c, yr, &buf, &len);
       if (rc == 0) { rc = decode_igpt_labels(buf, len, yr, &ts); free(buf); }
+      if (rc == 0 && (ts.n_classes > K || (ts.label_width && ts.label_width != K)))
+        rc = ts.label_width ? igpt_err("%s/%s: one-hot labels of %d classes, expected %d (%s, in every split)", c->src_dir,
+                                       yr, ts.label_width, K, c->name)
+                            : igpt_err("%s/%s: class %d, expected 0..%d (%s)", c->src_dir, yr, ts.n_classes - 1, K - 1,
+                                       c->name);
       if (rc == 0) {
         char *p = xasprintf("%s/%s.safetensors", tmp, pn[i]);
         log_info("prepare %s: writing %s (%lld sequences of %lld tokens)", c->name, p, (long long)ts.n, (long long)ts.t);
         rc = tokens_save(&ts, p);
         free(p);
-        if (ts.n_classes > K) K = ts.n_classes;
         json_object_set_new(n, pn[i], json_integer(ts.n));
-        json_object_set_new(counts, pn[i], counts_json(ts.labels, ts.n, ts.n_classes));
+        json_object_set_new(counts, pn[i], counts_json(ts.labels, ts.n, K));
       }
       token_set_free(&ts);
     }
@@ -567,8 +640,9 @@ int prepare_dataset(const prepare_opts *o, json_t **result) {
   char *meta_path = xasprintf("%s/meta.json", final);
   json_t *settings = settings_json(name, size, seed, frac, &c);
   int rc = -1;
-  char *tmp = NULL;
+  char *tmp = NULL, *reg_path = NULL;
   json_t *meta = NULL;
+  registry reg = {0};
 
   if (!o->force && path_exists(meta_path)) {  // resume: the same settings were prepared already
     json_t *old = json_load_file(meta_path, JSON_REJECT_DUPLICATES, NULL);
@@ -585,6 +659,11 @@ int prepare_dataset(const prepare_opts *o, json_t **result) {
   remove_stale_tmp(final);
   tmp = xasprintf("%s.tmp.%d", final, (int)getpid());
   if (rm_rf(tmp) != 0 || mkdir_p(tmp) != 0) goto done;
+  if (strcmp(name, "synthetic")) {
+    reg_path = o->registry ? xstrdup(o->registry) : registry_default_path();
+    if (registry_load(&reg, reg_path) != 0 || !(c.reg = registry_find(&reg, name))) { rm_rf(tmp); goto done; }
+    c.reg_path = reg_path;
+  }
   meta = json_pack("{s:s, s:i}", "name", name, "size", size);
   int ok = ids ? prepare_images(ids, &c, size, frac, tmp, meta) : prepare_tokens(tds, &c, tmp, meta);
   if (ok != 0) { rm_rf(tmp); goto done; }
@@ -610,5 +689,7 @@ done:
   free(final);
   free(meta_path);
   free(tmp);
+  registry_free(&reg);
+  free(reg_path);
   return rc;
 }

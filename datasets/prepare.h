@@ -14,11 +14,13 @@ typedef struct {
   const char *data;          // data directory (downloads/ and prepared/ below it)
   const char *out;           // output directory, NULL: DATA/prepared/NAME-SIZE
   int size;                  // 16, 32, 48 or 64
-  int64_t n_train, n_test;   // synthetic: set sizes; others: keep the first N (0: all)
+  int64_t n_train, n_test;   // synthetic: set sizes; others: keep the first N of the source files (0: all),
+                             // n_train counted before the validation split is taken out of it
   double val_fraction;       // < 0: the data set's own (REFERENCE.md section 3)
   uint64_t seed;
   bool force;                // rebuild even when meta.json records the same settings
   bool unlabeled;            // stl10: also unlabeled_X.bin into unlabeled.safetensors
+  const char *registry;      // the registry the files are checked against, NULL: registry_default_path()
 } prepare_opts;
 
 // What NAME is: images (decoded and resized), tokens (official .npy sets) or unknown.

@@ -114,11 +114,11 @@ static bool safe_relpath(const char *p) {
 
 static int parse_file(const jp *c, reg_file *f, int *shards) {
   static const char *const keys[] = {"name", "mirrors", "size", "sha256", "md5", "format", "decompressed",
-                                     "unpack", "members", "note", "shards", NULL};
+                                     "unpack", "members", "note", "shards", "max_size", NULL};
   memset(f, 0, sizeof *f);
   *shards = 0;
   jp name = jp_key(c, "name"), sm = jp_key(c, "mirrors"), dz = jp_key(c, "decompressed"), un = jp_key(c, "unpack"),
-     mem = jp_key(c, "members"), sh = jp_key(c, "shards");
+     mem = jp_key(c, "members"), sh = jp_key(c, "shards"), mx = jp_key(c, "max_size");
   if (!jp_value(c, JP_OBJECT, JP_REQUIRED) || jp_keys(c, keys) || dup_string(c, "name", JP_REQUIRED, &f->name)) return -1;
   if (strchr(f->name, '/') || !strcmp(f->name, ".") || !strcmp(f->name, ".."))
     return jp_expected(&name, "a plain file name (no '/')");
@@ -133,6 +133,13 @@ static int parse_file(const jp *c, reg_file *f, int *shards) {
     f->mirrors[i] = xstrdup(us);
   }
   if (get_digest(c, true, &f->want)) return -1;
+  f->max_size = -1;
+  if (mx.v) {  // raises (or lowers) the download cap of a file whose size nobody published
+    json_t *n = jp_int(c, "max_size", JP_REQUIRED, 1, JP_NO_MAX);
+    if (!n) return -1;
+    if (f->want.size >= 0) return jp_fail(&mx, "the size is known (%lld): a cap applies only when it is null", (long long)f->want.size);
+    f->max_size = json_integer_value(n);
+  }
   int fi = jp_enum(c, "format", JP_REQUIRED, fmt_names);
   if (fi < 0) return -1;
   f->format = (reg_format)fi;

@@ -27,6 +27,7 @@ typedef struct {
   char **mirrors;       // URLs, tried in order
   int n_mirrors;
   reg_digest want;      // of the file as downloaded
+  int64_t max_size;     // size unknown: the most bytes a download may bring, -1: fetch's default cap
   reg_format format;
   bool has_decompressed;  // gzip: the decompressed content is authoritative
   reg_digest decompressed;

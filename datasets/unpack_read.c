@@ -19,8 +19,14 @@ int unpack_each_member(const char *archive, size_t max_len, int (*want)(void *ct
   }
   struct archive_entry *e;
   int r;
+  int64_t n_entries = 0;
   while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
     const char *name = archive_entry_pathname(e);
+    if (++n_entries > UNPACK_MAX_ENTRIES) {
+      igpt_err("%s: more than %d entries (the limit of one archive): not the expected archive", archive,
+               UNPACK_MAX_ENTRIES);
+      goto done;
+    }
     if (archive_entry_filetype(e) != AE_IFREG || !name || (want && !want(ctx, name))) continue;
     int64_t declared = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
     if (declared > (int64_t)max_len) {

@@ -122,6 +122,12 @@ int verify_file(const reg_file *f, const char *path, const char *origin, const c
   }
   struct stat st;
   fstat(fileno(fp), &st);
+  if (S_ISDIR(st.st_mode)) {
+    igpt_err("%s: a directory, expected the file itself", what);
+    fclose(fp);
+    free(what);
+    return -1;
+  }
   info->size = st.st_size;
   unsigned char head[512];
   size_t hn = fread(head, 1, sizeof head, fp);
@@ -160,6 +166,12 @@ int verify_file(const reg_file *f, const char *path, const char *origin, const c
       while (more && !zbad) {
         if (zr == Z_STREAM_END) {
           if (z.avail_in == 0) break;
+          if (z.next_in[0] != 0x1f || (z.avail_in > 1 && z.next_in[1] != 0x8b)) {  // not another member
+            igpt_err("%s: trailing bytes after the last gzip member at byte offset %lld (not a gzip member): a "
+                     "damaged file", what, (long long)(off + (int64_t)(n - z.avail_in)));
+            zbad = true;
+            break;
+          }
           inflateReset(&z);  // concatenated gzip members are one stream (gzip -d's rule)
         }
         z.next_out = out;
@@ -254,7 +266,8 @@ out:
 int verify_bytes_file(const reg_digest *want, const char *path) {
   struct stat st;
   if (stat(path, &st) != 0) return igpt_err("%s: missing: %s", path, strerror(errno));
-  if (!S_ISREG(st.st_mode)) return igpt_err("%s: not a regular file", path);
+  if (!S_ISREG(st.st_mode))
+    return igpt_err("%s: %s, expected a file", path, S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
   if (want->size >= 0 && want->size != st.st_size) return compare(want, st.st_size, "", "", path, NULL, 0);
   if (!want->sha256[0] && !want->md5[0]) return 0;
   char sha[65] = "", md5[33] = "";

@@ -6,8 +6,22 @@ Serves on 127.0.0.1 on a free port and prints "PORT <n>" on its first stdout lin
 can hold their digests:
   blob.bin     262144 bytes: sha256(i as 4 big-endian bytes) for i = 0..8191, concatenated
   archive.tgz  a tar.gz holding top/a.bin (blob[:1000]), top/sub/b.txt, top/link -> a.bin
-Modes (a "-once" mode misbehaves on its first request for that path, then serves "ok"):
+Every answer with a body names its version (validators): ETag '"<first 16 hex digits of the
+body's sha256>"' and a fixed Last-Modified, unless the mode says otherwise; a Range request is
+answered 206 unless an If-Range is sent that names another version, then 200 with everything.
+Modes (a "-once" mode misbehaves on its first request for that path, then serves "ok"; a "-twice"
+mode on its first two):
   ok              200, or 206 for "Range: bytes=N-"
+  nv-ok           like ok, without ETag or Last-Modified
+  lm-ok           like ok, with Last-Modified only
+  trunc-twice     like trunc-once, for the first two requests
+  nv-trunc-once   like trunc-once, without validators (then nv-ok)
+  nv-trunc        always like nv-trunc-once's first answer
+  lm-trunc-once   like trunc-once, with Last-Modified only (then lm-ok)
+  changed-once    the first answer is another version of the file (other bytes, other ETag), cut in
+                  half; then the file itself, as ok (a mirror that changed between a kill and a resume)
+  ignore-if-range like ok, but honours a Range request whatever its If-Range says (a broken server),
+                  after a first answer of another version cut in half
   trunc-once      announces the full length, sends half, closes
   trunc-norange   like trunc-once, then ignores Range (200 with everything)
   stall-once      sends the first 512 bytes, then stalls (keeps the connection open, sends nothing);
@@ -25,7 +39,8 @@ Modes (a "-once" mode misbehaves on its first request for that path, then serves
   redirect        302 to /ok/<file>
   redirect-file   302 to file:///etc/passwd (must be refused by the client)
   redirect-loop   302 to itself
-GET /hits returns a JSON object: path -> list of the Range headers of its requests so far ("" when none). The server exits when its parent dies
+GET /hits returns a JSON object: path -> list of the Range headers of its requests so far ("" when
+none); GET /if-range the same for the If-Range headers. The server exits when its parent dies
 (--parent PID) or after --lifetime seconds, so a crashed test never leaves it running.
 """
 import argparse
@@ -69,7 +84,17 @@ BLOB = make_blob()
 FILES = {"blob.bin": BLOB, "archive.tgz": make_archive(BLOB)}
 HTML = b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Please sign in.</body></html>\n"
 HITS = {}
+IF_RANGE = {}
 LOCK = threading.Lock()
+LAST_MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
+
+
+def etag(data):
+    return '"%s"' % hashlib.sha256(data).hexdigest()[:16]
+
+
+def other_version(data):
+    return bytes(b ^ 0xA5 for b in data)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -78,29 +103,44 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # quiet: the test prints what matters
         pass
 
-    def send(self, code, body=b"", ctype="application/octet-stream", headers=(), length=None):
+    validators = "both"  # per request: "both", "lm" (Last-Modified only) or "none"
+
+    def version_headers(self, data):
+        h = []
+        if self.validators == "both":
+            h.append(("ETag", etag(data)))
+        if self.validators in ("both", "lm"):
+            h.append(("Last-Modified", LAST_MODIFIED))
+        return h
+
+    def send(self, code, body=b"", ctype="application/octet-stream", headers=(), length=None, version=None):
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body) if length is None else length))
-        for k, v in headers:
+        for k, v in list(headers) + (self.version_headers(version) if version is not None else []):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(body)
         self.wfile.flush()
 
-    def serve_ok(self, data, honour_range=True):
+    def serve_ok(self, data, honour_range=True, honour_if_range=True):
         m = re.match(r"bytes=(\d+)-$", self.headers.get("Range", ""))
-        if m and honour_range:
+        if_range = self.headers.get("If-Range")
+        names = [v for _, v in self.version_headers(data)]
+        if m and honour_range and (if_range is None or if_range in names or not honour_if_range):
             start = int(m.group(1))
             if start >= len(data):
                 return self.send(416, b"", headers=[("Content-Range", "bytes */%d" % len(data))])
-            return self.send(206, data[start:], headers=[("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))])
-        self.send(200, data)
+            return self.send(206, data[start:], headers=[("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))],
+                             version=data)
+        self.send(200, data, version=data)
 
     def part_then(self, data, stall):
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(data)))
+        for k, v in self.version_headers(data):
+            self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data[:512] if stall else data[: len(data) // 2])
         self.wfile.flush()
@@ -109,9 +149,10 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def do_GET(self):
-        if self.path == "/hits":
+        self.validators = "both"  # a kept-alive connection serves the next request afresh
+        if self.path in ("/hits", "/if-range"):
             with LOCK:
-                return self.send(200, json.dumps(HITS).encode(), "application/json")
+                return self.send(200, json.dumps(HITS if self.path == "/hits" else IF_RANGE).encode(), "application/json")
         parts = self.path.split("/")
         if len(parts) != 3 or parts[2] not in FILES:
             return self.send(404, b"no such path\n", "text/plain")
@@ -119,14 +160,23 @@ class Handler(BaseHTTPRequestHandler):
         data = FILES[name]
         with LOCK:
             HITS.setdefault(self.path, []).append(self.headers.get("Range", ""))
+            IF_RANGE.setdefault(self.path, []).append(self.headers.get("If-Range", ""))
             n = len(HITS[self.path])
-        if mode.endswith("-once") and n > 1:
+        if mode.startswith("nv-"):
+            self.validators, mode = "none", mode[3:]
+        elif mode.startswith("lm-"):
+            self.validators, mode = "lm", mode[3:]
+        if (mode.endswith("-once") and n > 1) or (mode.endswith("-twice") and n > 2):
             mode = "ok"
+        if mode == "changed-once" or (mode == "ignore-if-range" and n == 1):
+            return self.part_then(other_version(data), stall=False)
+        if mode == "ignore-if-range":
+            return self.serve_ok(data, honour_if_range=False)
         if mode == "trunc-norange" and n > 1:
             return self.serve_ok(data, honour_range=False)
         if mode == "ok":
             return self.serve_ok(data)
-        if mode in ("trunc-once", "trunc-norange"):
+        if mode in ("trunc-once", "trunc-norange", "trunc-twice", "trunc"):
             return self.part_then(data, stall=False)
         if mode in ("stall-once", "stall"):
             return self.part_then(data, stall=True)
@@ -144,9 +194,9 @@ class Handler(BaseHTTPRequestHandler):
         if mode == "html-octet":
             return self.send(200, HTML)
         if mode == "wrong":
-            return self.send(200, bytes(b ^ 0x5A for b in data))
+            return self.send(200, bytes(b ^ 0x5A for b in data), version=bytes(b ^ 0x5A for b in data))
         if mode == "long":
-            return self.send(200, data + b"\0" * 100)
+            return self.send(200, data + b"\0" * 100, version=data + b"\0" * 100)
         if mode == "redirect":
             return self.send(302, b"", "text/plain", [("Location", "/ok/" + name)])
         if mode == "redirect-file":

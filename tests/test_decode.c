@@ -215,6 +215,31 @@ Test(decode, idx_rejects_bad_headers_and_gzip) {
   free(raw);
 }
 
+// A multi-member gzip file (two members concatenated: valid gzip, gzip -d reads both) decodes
+// whole, as verify reads it; bytes after the last member that start no member are an error
+// naming the file and the offset where the last member ended.
+Test(decode, gunzip_every_member_and_refuse_trailing_garbage) {
+  size_t len, la, lb, ulen;
+  uint8_t *raw = idx_images(4, 6, 5, &len), *un;
+  size_t half = len / 2;
+  uint8_t *a = gzip_buf(raw, half, &la), *b = gzip_buf(raw + half, len - half, &lb);
+  uint8_t *two = xmalloc(la + lb + 8);
+  memcpy(two, a, la);
+  memcpy(two + la, b, lb);
+  cr_assert_eq(gunzip_buf(two, la + lb, "two.gz", 1 << 20, &un, &ulen), 0, "%s", igpt_errmsg());
+  cr_assert_eq(ulen, len, "decoded %zu of the %zu bytes of both members", ulen, len);
+  cr_assert_eq(memcmp(un, raw, len), 0);
+  free(un);
+  memcpy(two + la + lb, "GARBAGE!", 8);
+  cr_assert_eq(gunzip_buf(two, la + lb + 8, "junk.gz", 1 << 20, &un, &ulen), -1);
+  char at[128];
+  snprintf(at, sizeof at, "junk.gz: trailing bytes after the last gzip member at byte offset %zu", la + lb);
+  HAS(igpt_errmsg(), at);
+  cr_assert_eq(gunzip_buf(two, la + lb / 2, "cut.gz", 1 << 20, &un, &ulen), -1);  // the second member cut
+  HAS(igpt_errmsg(), "cut.gz: truncated gzip stream");
+  free(a); free(b); free(two); free(raw);
+}
+
 Test(decode, npy_tokens_and_one_hot_labels) {
   uint16_t tok[2 * 6] = {0, 1, 2, 509, 510, 511, 7, 7, 7, 7, 7, 7};
   uint8_t *b;

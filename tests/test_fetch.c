@@ -1,6 +1,7 @@
 // fetch against the fault-injecting server (tests/http_server.py): each mode ends either with a
-// verified file or a clear error naming the URL, and then no final file and no .part. Timeouts
-// and backoff are shortened through fetch_opts so the binary stays well under 30 s.
+// verified file or a clear error naming the URL, and then no final file and no .part (unless a
+// rerun can resume it: bytes with their validator). Resumes only with a validator (If-Range).
+// Timeouts and backoff are shortened through fetch_opts so the binary stays well under 30 s.
 #include "testutil.h"
 #include "datasets/fetch.h"
 #include "datasets/registry.h"
@@ -111,9 +112,10 @@ static size_t grow(char *p, size_t s, size_t n, void *ud) {
   return s * n;
 }
 
-// The Range headers of the requests the server saw for path (a JSON array; caller decrefs).
-static json_t *hits(const char *path) {
-  char *url = xasprintf("%s/hits", base), *body = NULL;
+// The headers (endpoint "hits": Range, "if-range": If-Range) of the requests the server saw for
+// path (a JSON array; caller decrefs).
+static json_t *seen_by_server(const char *endpoint, const char *path) {
+  char *url = xasprintf("%s/%s", base, endpoint), *body = NULL;
   CURL *h = curl_easy_init();
   curl_easy_setopt(h, CURLOPT_URL, url);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, grow);
@@ -128,6 +130,31 @@ static json_t *hits(const char *path) {
   free(url); free(body);
   return r;
 }
+static json_t *hits(const char *path) { return seen_by_server("hits", path); }
+static json_t *if_ranges(const char *path) { return seen_by_server("if-range", path); }
+
+// The i-th header the server saw for path equals want.
+static void saw(json_t *(*of)(const char *), const char *path, size_t i, const char *want) {
+  json_t *h = of(path);
+  cr_assert(json_array_size(h) > i, "%s: %zu requests, expected more than %zu", path, json_array_size(h), i);
+  cr_assert_str_eq(json_string_value(json_array_get(h, i)), want, "%s: request %zu", path, i);
+  json_decref(h);
+}
+
+// The served blob (tests/http_server.py --dump), and its ETag as the server names it.
+static uint8_t *blob_bytes(size_t *n) {
+  char cmd[1024], *p = xasprintf("%s/blob.bin", tmp);
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/http_server.py --dump %s", test_root(), tmp);
+  cr_assert_eq(run_cmd(cmd), 0);
+  uint8_t *b;
+  cr_assert_eq(file_read_all(p, &b, n), 0, "%s", igpt_errmsg());
+  free(p);
+  return b;
+}
+static void blob_etag(char out[19]) {
+  snprintf(out, 19, "\"%.16s\"", BLOB_SHA);
+}
+#define LAST_MODIFIED "Wed, 21 Oct 2015 07:28:00 GMT"  // tests/http_server.py's
 
 static int fetch_set(const char *name) {
   const reg_dataset *ds = registry_find(&reg, name);
@@ -136,6 +163,16 @@ static int fetch_set(const char *name) {
 }
 
 static char *dl_path(const char *set, const char *file) { return xasprintf("%s/downloads/%s/%s", opts.data_dir, set, file); }
+
+// Writes a validator beside downloads/set/blob.bin.part, as fetch writes it.
+static void write_validator(const char *set, const char *mode, const char *etag) {
+  char *v = dl_path(set, "blob.bin.part.validator"), *url = xasprintf("%s/%s/blob.bin", base, mode);
+  json_t *j = json_pack("{s:s, s:s}", "url", url, "etag", etag);
+  char *js = json_dumps(j, 0);
+  cr_assert_eq(file_write_atomic(v, js, strlen(js)), 0);
+  json_decref(j);
+  free(js); free(url); free(v);
+}
 
 static void expect_verified(const char *set) {
   char *p = dl_path(set, "blob.bin"), *part = xasprintf("%s.part", p);
@@ -146,18 +183,21 @@ static void expect_verified(const char *set) {
   free(p); free(part);
 }
 
-// Fetching set fails with a message holding every given fragment; nothing is left behind.
-static void expect_failure(const char *set, const char *const *frags) {
+// Fetching set fails with a message holding every given fragment; no final file is left, and a
+// .part (with its validator) only when keep_part says a rerun can resume it.
+static void expect_failure(const char *set, bool keep_part, const char *const *frags) {
   igpt_err_clear();
   cr_assert_eq(fetch_set(set), -1, "set %s was accepted", set);
   const char *msg = igpt_errmsg();
   for (int i = 0; frags[i]; i++) cr_assert(strstr(msg, frags[i]), "no '%s' in: %s", frags[i], msg);
-  char *p = dl_path(set, "blob.bin"), *part = xasprintf("%s.part", p);
+  char *p = dl_path(set, "blob.bin"), *part = xasprintf("%s.part", p), *v = xasprintf("%s.part.validator", p);
   cr_assert(!path_exists(p), "a final file exists after a failure");
-  cr_assert(!path_exists(part), "a .part is left after a failure");
-  free(p); free(part);
+  cr_assert_eq(path_exists(part), keep_part, "a .part is %s after a failure", keep_part ? "missing" : "left");
+  cr_assert_eq(path_exists(v), keep_part, "a validator is %s after a failure", keep_part ? "missing" : "left");
+  free(p); free(part); free(v);
 }
-#define FAILS(set, ...) expect_failure(set, (const char *const[]){__VA_ARGS__, NULL})
+#define FAILS(set, ...) expect_failure(set, false, (const char *const[]){__VA_ARGS__, NULL})
+#define FAILS_KEEPING_PART(set, ...) expect_failure(set, true, (const char *const[]){__VA_ARGS__, NULL})
 
 static char *url_of(const char *mode) { return xasprintf("%s/%s/blob.bin", base, mode); }
 
@@ -209,7 +249,7 @@ Test(fetch, stall_once_times_out_then_resumes) {
 Test(fetch, stall_forever_fails_after_retries) {
   opts.retries = 1;
   char *u = url_of("stall");
-  FAILS("stall", u, "timed out", "retries exhausted", "every mirror failed");
+  FAILS_KEEPING_PART("stall", u, "timed out", "retries exhausted", "every mirror failed", "kept the 512 bytes");
   free(u);
   json_t *h = hits("/stall/blob.bin");
   cr_assert_eq(json_array_size(h), 2);
@@ -346,25 +386,40 @@ Test(fetch, md5_only) {
   expect_verified("md5-only");
 }
 
-// A .part from an interrupted run is resumed with a Range request.
+// A .part from an interrupted run is resumed with a Range request and If-Range holding the
+// validator its first response gave.
 Test(fetch, resumes_existing_part) {
   char *dir = xasprintf("%s/downloads/ok", opts.data_dir), *part = dl_path("ok", "blob.bin.part");
   cr_assert_eq(mkdir_p(dir), 0);
-  char *blob_path = xasprintf("%s/blob.bin", tmp);
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/http_server.py --dump %s", test_root(), tmp);
-  cr_assert_eq(run_cmd(cmd), 0);
-  uint8_t *blob;
   size_t n;
-  cr_assert_eq(file_read_all(blob_path, &blob, &n), 0);
+  uint8_t *blob = blob_bytes(&n);
+  char etag[19];
+  blob_etag(etag);
   cr_assert_eq(file_write_atomic(part, blob, 100000), 0);
+  write_validator("ok", "ok", etag);
   cr_assert_eq(fetch_set("ok"), 0, "%s", igpt_errmsg());
   expect_verified("ok");
   json_t *h = hits("/ok/blob.bin");
   cr_assert_eq(json_array_size(h), 1);
-  cr_assert_str_eq(json_string_value(json_array_get(h, 0)), "bytes=100000-");
   json_decref(h);
-  free(dir); free(part); free(blob_path); free(blob);
+  saw(hits, "/ok/blob.bin", 0, "bytes=100000-");
+  saw(if_ranges, "/ok/blob.bin", 0, etag);
+  char *v = dl_path("ok", "blob.bin.part.validator");
+  cr_assert(!path_exists(v), "the validator outlived its .part");
+  free(v); free(dir); free(part); free(blob);
+}
+
+// A .part without a validator cannot be told from another version's bytes: restarted from 0.
+Test(fetch, part_without_validator_restarts_from_zero) {
+  char *dir = xasprintf("%s/downloads/ok", opts.data_dir), *part = dl_path("ok", "blob.bin.part");
+  cr_assert_eq(mkdir_p(dir), 0);
+  size_t n;
+  uint8_t *blob = blob_bytes(&n);
+  cr_assert_eq(file_write_atomic(part, blob, 100000), 0);
+  cr_assert_eq(fetch_set("ok"), 0, "%s", igpt_errmsg());
+  expect_verified("ok");
+  saw(hits, "/ok/blob.bin", 0, "");
+  free(dir); free(part); free(blob);
 }
 
 // A .part with a corrupt prefix: the resumed file fails its sha256, is deleted, and one fresh
@@ -375,6 +430,9 @@ Test(fetch, corrupt_part_discarded) {
   uint8_t junk[5000];
   memset(junk, 0x42, sizeof junk);
   cr_assert_eq(file_write_atomic(part, junk, sizeof junk), 0);
+  char etag[19];
+  blob_etag(etag);
+  write_validator("ok", "ok", etag);  // the server vouches for the version, not for the bytes kept
   cr_assert_eq(fetch_set("ok"), 0, "%s", igpt_errmsg());
   expect_verified("ok");
   json_t *h = hits("/ok/blob.bin");
@@ -383,6 +441,114 @@ Test(fetch, corrupt_part_discarded) {
   cr_assert_str_eq(json_string_value(json_array_get(h, 1)), "");
   json_decref(h);
   free(dir); free(part);
+}
+
+// ---- resuming only with a validator (If-Range), never splicing two versions ----
+
+// Out of retries: the bytes so far stay with their validator, and a rerun resumes them.
+Test(fetch, retries_exhausted_keep_part_for_rerun) {
+  opts.retries = 1;
+  char *u = url_of("trunc-twice");
+  FAILS_KEEPING_PART("trunc-twice", u, "retries exhausted", "kept the 131072 bytes", "so a rerun resumes");
+  free(u);
+  cr_assert_eq(fetch_set("trunc-twice"), 0, "%s", igpt_errmsg());
+  expect_verified("trunc-twice");
+  char etag[19];
+  blob_etag(etag);
+  saw(hits, "/trunc-twice/blob.bin", 2, "bytes=131072-");
+  saw(if_ranges, "/trunc-twice/blob.bin", 2, etag);
+}
+
+Test(fetch, no_validator_restarts_from_zero) {
+  cr_assert_eq(fetch_set("nv-trunc-once"), 0, "%s", igpt_errmsg());
+  expect_verified("nv-trunc-once");
+  saw(hits, "/nv-trunc-once/blob.bin", 1, "");  // the half it had could be of another version
+}
+
+Test(fetch, last_modified_resumes_from_the_same_url) {
+  cr_assert_eq(fetch_set("lm-trunc-once"), 0, "%s", igpt_errmsg());
+  expect_verified("lm-trunc-once");
+  saw(hits, "/lm-trunc-once/blob.bin", 1, "bytes=131072-");
+  saw(if_ranges, "/lm-trunc-once/blob.bin", 1, LAST_MODIFIED);
+}
+
+// Nothing is published, so the first download is pinned: a mirror that changed between the cut
+// and the resume must not have half of each version pinned as the truth.
+static void expect_not_spliced(const char *set) {
+  cr_assert_eq(fetch_set(set), 0, "%s", igpt_errmsg());
+  expect_verified(set);  // blob.bin whole, not half another version's bytes
+  char *pin = dl_path(set, "blob.bin.sha256");
+  uint8_t *text;
+  size_t n;
+  cr_assert_eq(file_read_all(pin, &text, &n), 0, "%s", igpt_errmsg());
+  cr_assert(!strncmp((char *)text, BLOB_SHA, 64), "pinned %s", text);
+  free(text); free(pin);
+}
+
+Test(fetch, changed_file_not_spliced_into_the_pin) {
+  expect_not_spliced("changed-once");
+  char *path = xasprintf("/%s/blob.bin", "changed-once");
+  saw(hits, path, 1, "bytes=131072-");  // asked for the rest of the first version only,
+  json_t *ir = if_ranges(path);         // naming it, so the server sent the new one whole
+  cr_assert(strlen(json_string_value(json_array_get(ir, 1))) == 18, "no If-Range with the first ETag");
+  json_decref(ir);
+  free(path);
+}
+
+Test(fetch, server_ignoring_if_range_not_spliced) {
+  expect_not_spliced("ignore-if-range");  // its 206 names another version: refused, from 0 again
+  saw(hits, "/ignore-if-range/blob.bin", 2, "");
+}
+
+Test(fetch, no_resume_across_mirrors_without_validator) {
+  opts.retries = 0;
+  cr_assert_eq(fetch_set("mirrors-nv"), 0, "%s", igpt_errmsg());
+  expect_verified("mirrors-nv");
+  saw(hits, "/ok/blob.bin", 0, "");
+}
+
+Test(fetch, resume_across_mirrors_with_an_etag) {
+  opts.retries = 0;
+  cr_assert_eq(fetch_set("mirrors-etag"), 0, "%s", igpt_errmsg());
+  expect_verified("mirrors-etag");
+  char etag[19];
+  blob_etag(etag);
+  saw(hits, "/ok/blob.bin", 0, "bytes=131072-");  // a strong ETag names the entity on any server
+  saw(if_ranges, "/ok/blob.bin", 0, etag);
+}
+
+Test(fetch, last_modified_not_across_mirrors) {
+  opts.retries = 0;
+  cr_assert_eq(fetch_set("mirrors-lm"), 0, "%s", igpt_errmsg());
+  expect_verified("mirrors-lm");
+  saw(hits, "/ok/blob.bin", 0, "");  // a date is one server's clock
+}
+
+Test(fetch, unknown_size_capped) {
+  char *u = url_of("ok");
+  FAILS("capped", u, "more than the 100000 bytes allowed for a file of unknown size", "max_size");
+  free(u);
+}
+
+// A cached file that fails (here: a registry whose digest changed) is moved aside, not deleted,
+// until its replacement verifies.
+Test(fetch, cached_file_failing_moved_aside_until_replaced) {
+  cr_assert_eq(fetch_set("ok"), 0, "%s", igpt_errmsg());
+  reg_file *f = (reg_file *)&registry_find(&reg, "ok")->files[0];
+  char *mirror = f->mirrors[0], *aside = dl_path("ok", "blob.bin.unverified");
+  f->mirrors[0] = url_of("404");
+  f->want.sha256[0] = f->want.sha256[0] == '0' ? '1' : '0';
+  FAILS("ok", "HTTP 404", "the cached copy that failed verification is kept as", "blob.bin.unverified");
+  char sha[65];
+  cr_assert_eq(sha256_file(aside, sha), 0, "the failing copy was deleted: %s", igpt_errmsg());
+  cr_assert_str_eq(sha, BLOB_SHA);
+  free(f->mirrors[0]);
+  f->mirrors[0] = mirror;
+  memcpy(f->want.sha256, BLOB_SHA, 65);
+  cr_assert_eq(fetch_set("ok"), 0, "%s", igpt_errmsg());
+  expect_verified("ok");
+  cr_assert(!path_exists(aside), "the copy moved aside outlived its verified replacement");
+  free(aside);
 }
 
 Test(fetch, corrupt_cache_refetched_offline_refused) {
@@ -523,6 +689,18 @@ Test(fetch, gzip_content_accepts_any_compression) {
   cr_assert(strstr(igpt_errmsg(), "truncated") || strstr(igpt_errmsg(), "corrupt"), "%s", igpt_errmsg());
   cr_assert_eq(verify_file(&f, repo_path("tests/http_server.py"), NULL, NULL, false, &vi), -1);
   cr_assert(strstr(igpt_errmsg(), "not a gzip file"), "%s", igpt_errmsg());
+  // two members (gzip -d's rule: one stream) verify; bytes after the last one that start none do not
+  data[1234] ^= 1;
+  char *two = xasprintf("%s/two.gz", tmp);
+  write_gz(two, "wb6", data, n / 2);
+  write_gz(two, "ab6", data + n / 2, n - n / 2);
+  cr_assert_eq(verify_file(&f, two, NULL, NULL, false, &vi), 0, "%s", igpt_errmsg());
+  FILE *fp = fopen(two, "ab");
+  fputs("junk", fp);
+  fclose(fp);
+  cr_assert_eq(verify_file(&f, two, NULL, NULL, false, &vi), -1);
+  cr_assert(strstr(igpt_errmsg(), "trailing bytes after the last gzip member at byte offset"), "%s", igpt_errmsg());
+  free(two);
   free(data); free(fast); free(best); free(cut); free(other); free(b);
 }
 

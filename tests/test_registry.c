@@ -25,6 +25,9 @@ Test(registry, shipped_registry_loads) {
   const reg_dataset *c = registry_find(&r, "cifar10");
   cr_assert_str_eq(c->files[0].want.md5, "c32a1d4ab5d03f1284b67883e8d87530");
   cr_assert_eq(c->files[0].want.size, -1);
+  const reg_dataset *in = registry_find(&r, "igpt-imagenet");
+  cr_assert_eq(in->files[0].max_size, (int64_t)12 << 30, "imagenet_trX.npy (int64: 10.5 GB) passes the 4 GiB default cap");
+  cr_assert_eq(in->files[1].max_size, -1);
   cr_assert_eq(registry_find(&r, "cifar11"), NULL);
   cr_assert(strstr(igpt_errmsg(), "known: cifar10"), "%s", igpt_errmsg());
   registry_free(&r);
@@ -72,6 +75,12 @@ Test(registry, refuses_malformed_with_json_path) {
              "$.datasets.t.files[0].members[0].path", "without '..'");
   expect_err(WRAP("{" FILE_OK ",\"decompressed\":{\"size\":1,\"sha256\":null,\"md5\":null}}"),
              "$.datasets.t.files[0].decompressed", "only a gzip");
+  // max_size caps a file of unknown size only
+  cr_assert_eq(load_str(WRAP("{\"name\":\"a\",\"mirrors\":[\"http://x/a\"],\"size\":null,\"sha256\":null,\"md5\":null,"
+                             "\"format\":\"binary\",\"max_size\":1000}")), 0, "%s", igpt_errmsg());
+  expect_err(WRAP("{" FILE_OK ",\"max_size\":1000}"), "$.datasets.t.files[0].max_size", "the size is known");
+  expect_err(WRAP("{\"name\":\"a\",\"mirrors\":[\"http://x/a\"],\"size\":null,\"sha256\":null,\"md5\":null,"
+                  "\"format\":\"binary\",\"max_size\":0}"), "$.datasets.t.files[0].max_size", "");
   expect_err("{\"format\":\"igpt-registry/2\",\"datasets\":{}}", "$.format", "igpt-registry/1");
   cr_assert_eq(load_str("{\"format\":"), -1);
   cr_assert(strstr(igpt_errmsg(), "not valid JSON"), "%s", igpt_errmsg());

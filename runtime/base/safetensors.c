@@ -161,7 +161,7 @@ int st_open(st_file *f, const char *path) {
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
-    return igpt_err("%s: not a regular file", path);
+    return igpt_err("%s: %s, expected a safetensors file", path, S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
   }
   f->map_len = (size_t)st.st_size;
   if (f->map_len > 0) {

@@ -101,6 +101,7 @@ int file_read_all(const char *path, uint8_t **data, size_t *len) {
   if (!f) return igpt_err("%s: cannot open: %s", path, strerror(errno));
   struct stat st;
   if (fstat(fileno(f), &st) != 0) { fclose(f); return igpt_err("%s: cannot stat: %s", path, strerror(errno)); }
+  if (S_ISDIR(st.st_mode)) { fclose(f); return igpt_err("%s: a directory, expected a file", path); }
   size_t n = (size_t)st.st_size;
   uint8_t *buf = xmalloc(n + 1);
   if (n && fread(buf, 1, n, f) != n) {
@@ -188,7 +189,7 @@ int atomic_open(atomic_file *a, const char *path) {
   a->tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
   a->f = fopen(a->tmp, "wb");
   if (!a->f) {
-    int rc = igpt_err("%s: cannot create: %s", a->tmp, strerror(errno));
+    int rc = igpt_err("%s: cannot create: %s", path, strerror(errno));  // the name asked for, not the temporary
     free(a->path); free(a->tmp); a->path = a->tmp = NULL;
     return rc;
   }

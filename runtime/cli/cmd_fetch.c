@@ -17,8 +17,12 @@ static void fetch_usage(const char *verb, FILE *out) {
           verb, is_fetch ? " [--offline]" : "",
           is_fetch ? "Downloads the named data sets' files from their mirrors in order, verifies them (size, then\n"
                      "sha256/md5; gzip files by their decompressed content), renames each into place only once\n"
-                     "verified and unpacks archives. A rerun resumes (.part files, HTTP Range). Proxies come from\n"
-                     "the environment (http_proxy, https_proxy, no_proxy)."
+                     "verified and unpacks archives. A rerun resumes (.part files, HTTP Range) when the first\n"
+                     "response named its version (If-Range with its ETag or Last-Modified), else it starts again\n"
+                     "from byte 0. A file of unknown size stops at the registry's max_size, else 4 GiB\n"
+                     "(IGPT_FETCH_MAX_UNKNOWN_SIZE). A cached file that fails is moved aside (FILE.unverified)\n"
+                     "until its replacement verifies. Proxies come from the environment (http_proxy,\n"
+                     "https_proxy, no_proxy)."
                    : "Re-checks the named data sets' cached files and unpacked members; touches no network.");
   if (is_fetch)
     fprintf(out,

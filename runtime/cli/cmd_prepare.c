@@ -10,7 +10,7 @@
 static void usage(FILE *o) {
   fprintf(o,
           "usage: igpt prepare NAME [--data DIR] [--size 16|32|48|64] [--out DIR] [--seed S] [--n-train N] [--n-test N]\n"
-          "                    [--force] [--json]\n"
+          "                    [--registry FILE] [--force] [--json]\n"
           "       igpt prepare stl10 --unlabeled [...]\n"
           "       igpt prepare synthetic [--n-train N] [--n-test N] [--seed S] [--size N]\n\n"
           "Decodes a fetched data set from DIR/downloads/NAME/ (DIR: --data, else $IGPT_DATA, else ./data),\n"
@@ -28,7 +28,11 @@ static void usage(FILE *o) {
           "  --seed S          seed of the split and of the synthetic images (default 0)\n"
           "  --out DIR         output directory instead of DIR/prepared/NAME-SIZE\n"
           "  --n-train N, --n-test N   synthetic: the set sizes before the split (default 5000, 1000); other sets:\n"
-          "                    keep only the first N train (before the split) and test images (default all)\n"
+          "                    keep only the first N train and test images of the source files (default all);\n"
+          "                    N train is counted before the validation split, which is then taken out of\n"
+          "                    them (train + val = N; meta.json's \"subset\" says so)\n"
+          "  --registry FILE   the registry the files are checked against (size, sha256; default: the\n"
+          "                    checkout's datasets/registry.json, or $IGPT_REGISTRY)\n"
           "  --unlabeled       stl10: also unlabeled_X.bin (100000 images, labels -1) to unlabeled.safetensors\n"
           "  --json            print the result (output, counts per split and class) on stdout\n");
 }
@@ -37,8 +41,8 @@ int cmd_prepare(int argc, char **argv) {
   static const struct option opts[] = {
       {"data", 1, 0, 'd'}, {"size", 1, 0, 's'}, {"out", 1, 0, 'o'}, {"seed", 1, 0, 'S'},
       {"n-train", 1, 0, 'n'}, {"n-test", 1, 0, 't'}, {"val-fraction", 1, 0, 'v'}, {"force", 0, 0, 'f'},
-      {"json", 0, 0, 'j'}, {"unlabeled", 0, 0, 'u'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-  const char *data = getenv("IGPT_DATA"), *out = NULL;
+      {"json", 0, 0, 'j'}, {"unlabeled", 0, 0, 'u'}, {"registry", 1, 0, 'r'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+  const char *data = getenv("IGPT_DATA"), *out = NULL, *registry = NULL;
   long size = 32, n_train = 0, n_test = 0;  // 0: the defaults below
   double frac = -1;
   unsigned long long seed = 0;
@@ -61,6 +65,7 @@ int cmd_prepare(int argc, char **argv) {
       case 'f': force = 1; break;
       case 'j': as_json = 1; break;
       case 'u': unlabeled = 1; break;
+      case 'r': registry = optarg; break;
       case 'h': usage(stdout); return 0;
       default: return usage_error("prepare", "unknown option");
     }
@@ -76,7 +81,8 @@ int cmd_prepare(int argc, char **argv) {
   if (unlabeled && strcmp(name, "stl10")) return usage_error("prepare", "--unlabeled is for stl10 only");
 
   prepare_opts o = {.name = name, .data = data, .out = out, .size = (int)size, .n_train = n_train,
-                    .n_test = n_test, .val_fraction = frac, .seed = seed, .force = force, .unlabeled = unlabeled};
+                    .n_test = n_test, .val_fraction = frac, .seed = seed, .force = force, .unlabeled = unlabeled,
+                    .registry = registry};
   json_t *result = NULL;
   if (prepare_dataset(&o, &result) != 0) return fail("prepare");
   if (as_json) print_json(result);

@@ -4,6 +4,7 @@
 #include "base/safetensors.h"
 #include "base/util.h"
 #include <getopt.h>
+#include <libgen.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,7 +97,10 @@ int cmd_tokenize(int argc, char **argv) {
   st_writer_meta(w, "width", wb);
   st_writer_meta(w, "k", kb);
   st_writer_meta(w, "palette", pal);
-  int rc = st_writer_save(w, out);
+  char *out_dir = xstrdup(out);  // a fresh --out folder is created
+  int rc = mkdir_p(dirname(out_dir));
+  free(out_dir);
+  if (rc == 0) rc = st_writer_save(w, out);
   st_writer_free(w);
   st_close(&f);
   free(tokens);
