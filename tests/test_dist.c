@@ -22,20 +22,23 @@
 typedef struct { char *dir, *tokens, *config; } fixture;
 
 // NROWS sequences of a period-3 cycle at a random phase with one random token in eight, so the
-// loss falls but never to 0 and the gradients stay non-trivial.
+// loss falls but never to 0 and the gradients stay non-trivial; the label is the phase.
 static fixture setup(const char *tag) {
   fixture f = {.dir = test_tmpdir(tag)};
   f.tokens = xasprintf("%s/tokens.safetensors", f.dir);
   uint16_t *tok = xmalloc(NROWS * T_CTX * sizeof *tok);
+  int32_t labels[NROWS];
   rng_t r;
   rng_seed(&r, 5);
   for (int n = 0; n < NROWS; n++) {
     uint32_t phase = rng_below(&r, 3);
+    labels[n] = (int32_t)phase;
     for (int t = 0; t < T_CTX; t++)
       tok[n * T_CTX + t] = rng_below(&r, 8) ? (uint16_t)(3 + (phase + t) % 3) : (uint16_t)rng_below(&r, VOCAB);
   }
   st_writer *w = st_writer_new();
   st_writer_add(w, "tokens", ST_U16, 2, (int64_t[]){NROWS, T_CTX}, tok);
+  st_writer_add(w, "labels", ST_I32, 1, (int64_t[]){NROWS}, labels);
   cr_assert_eq(st_writer_save(w, f.tokens), 0, "%s", igpt_errmsg());
   st_writer_free(w);
   free(tok);
@@ -180,5 +183,94 @@ Test(dist, a_batch_the_world_does_not_divide_is_refused, .timeout = 60) {
   char *err = slurp(&f, "err");
   cr_assert(strstr(err, "--batch 12 is not divisible by the world size 5"), "%s", err);
   free(err);
+  teardown(&f);
+}
+
+// An initialised (untrained) model of the fixture's shape saved as DIR/name.
+static char *save_model(const fixture *f, const char *name, model_objective obj) {
+  model_config c;
+  model_config_default(&c);
+  c.n_layer = 2, c.n_embd = 32, c.n_head = 4, c.n_ctx = T_CTX, c.n_vocab = VOCAB, c.objective = obj;
+  model *m = model_new(&c);
+  model_init(m, 3);
+  char *p = xasprintf("%s/%s", f->dir, name);
+  cr_assert_eq(model_save(m, p), 0, "%s", igpt_errmsg());
+  model_free(m);
+  return p;
+}
+
+// Every tensor of two safetensors files, compared within rel (relative L2 over the tensor).
+static void assert_same_tensors(const char *a, const char *b, double rel) {
+  st_file fa, fb;
+  cr_assert_eq(st_open(&fa, a), 0, "%s", igpt_errmsg());
+  cr_assert_eq(st_open(&fb, b), 0, "%s", igpt_errmsg());
+  cr_assert_eq(fa.n, fb.n, "%s has %d tensors, %s %d", a, fa.n, b, fb.n);
+  for (int i = 0; i < fa.n; i++) {
+    const st_tensor *ta = &fa.tensors[i], *tb = st_get(&fb, ta->name);
+    cr_assert(tb && tb->end - tb->begin == ta->end - ta->begin && tb->dtype == ta->dtype, "%s: tensor %s differs in shape", b, ta->name);
+    if (ta->dtype != ST_F32) {
+      cr_assert_eq(memcmp(ta->data, tb->data, ta->end - ta->begin), 0, "%s: %s differs", b, ta->name);
+      continue;
+    }
+    const float *x = ta->data, *y = tb->data;
+    double num = 0, den = 0;
+    for (size_t k = 0; k < st_numel(ta); k++) {
+      num += ((double)x[k] - y[k]) * ((double)x[k] - y[k]);
+      den += (double)x[k] * x[k];
+    }
+    cr_assert(num <= rel * rel * den, "%s: %s differs from %s's by %.3g relative", b, ta->name, a, sqrt(num / den));
+  }
+  st_close(&fa);
+  st_close(&fb);
+}
+
+Test(dist, features_across_ranks_match_one_process, .timeout = 60) {
+  if (!have_mpirun()) cr_skip_test("mpirun not found (Debian's openmpi-bin; make test-deps installs it)");
+  fixture f = setup("dist-features");
+  // a BERT model with two evaluation masks: each image's masks follow its row in the whole set;
+  // 5 ranks take uneven slices (19 or 20 of 96 images) in batches of 8
+  char *bert = save_model(&f, "bert.safetensors", OBJ_BERT);
+  char *args = xasprintf("--model %s --tokens %s --masks 2 --batch 8 --raw --quiet --out %s/", bert, f.tokens, f.dir);
+  char *one = xasprintf("%sone.safetensors", args), *five = xasprintf("%sfive.safetensors --json", args);
+  cr_assert_eq(igpt_np(&f, 0, "", "features", one), 0, "%s", slurp(&f, "err"));
+  cr_assert_eq(igpt_np(&f, 5, "", "features", five), 0, "%s", slurp(&f, "err"));
+  char *out = slurp(&f, "out");
+  cr_assert(strstr(out, "\"world_size\":5") && strchr(out, '{') == strrchr(out, '{'), "%s", out);
+  // A row's features do not depend on the other rows of its batch (rows are independent in the
+  // forward pass) except through how BLAS blocks a matrix product: 1e-6 relative is a few ulps.
+  char *pa = xasprintf("%s/one.safetensors", f.dir), *pb = xasprintf("%s/five.safetensors", f.dir);
+  assert_same_tensors(pa, pb, 1e-6);
+  free(out); free(pa); free(pb); free(one); free(five); free(args); free(bert);
+  teardown(&f);
+}
+
+Test(dist, finetune_over_two_ranks_matches_one_process, .timeout = 60) {
+  if (!have_mpirun()) cr_skip_test("mpirun not found (Debian's openmpi-bin; make test-deps installs it)");
+  fixture f = setup("dist-finetune");
+  char *pre = save_model(&f, "pre.safetensors", OBJ_AR);
+  char *args = xasprintf("--model %s --train %s --val %s --test %s --steps 12 --batch 8 --lr 0.003 --eval-every 4 "
+                         "--eval-batch 16 --json --quiet --out %s/", pre, f.tokens, f.tokens, f.tokens, f.dir);
+  char *one = xasprintf("%sone", args), *two = xasprintf("%stwo", args);
+  cr_assert_eq(igpt_np(&f, 0, "", "finetune", one), 0, "%s", slurp(&f, "err"));
+  char *out1 = slurp(&f, "out");
+  cr_assert_eq(igpt_np(&f, 2, "", "finetune", two), 0, "%s", slurp(&f, "err"));
+  char *out2 = slurp(&f, "out");
+  json_t *a = json_loads(out1, 0, NULL), *b = json_loads(out2, 0, NULL);
+  cr_assert(a && b, "one summary each: %s / %s", out1, out2);
+  cr_assert_eq(json_integer_value(json_object_get(b, "world_size")), 2);
+  // the same validation accuracy at every evaluation (counts over 96 images) and the same losses
+  json_t *ea = json_object_get(a, "evaluations"), *eb = json_object_get(b, "evaluations");
+  cr_assert_eq(json_array_size(ea), json_array_size(eb));
+  for (size_t i = 0; i < json_array_size(ea); i++) {
+    json_t *x = json_array_get(ea, i), *y = json_array_get(eb, i);
+    double va = json_real_value(json_object_get(x, "val_acc")), vb = json_real_value(json_object_get(y, "val_acc"));
+    cr_assert(va == vb, "evaluation %zu: val_acc %g vs %g", i, va, vb);
+    double la = json_number_value(json_object_get(x, "loss")), lb = json_number_value(json_object_get(y, "loss"));
+    cr_assert(fabs(la - lb) <= 1e-5 * fabs(la), "evaluation %zu: loss %.7f vs %.7f", i, la, lb);
+  }
+  char *ba = xasprintf("%s/one/best.safetensors", f.dir), *bb = xasprintf("%s/two/best.safetensors", f.dir);
+  assert_same_tensors(ba, bb, 1e-5);
+  json_decref(a); json_decref(b);
+  free(ba); free(bb); free(out1); free(out2); free(one); free(two); free(args); free(pre);
   teardown(&f);
 }
