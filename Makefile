@@ -71,7 +71,7 @@ $(BUILD)/%.o: %.c
 # Only the communicator's objects (and its test) see the MPI and CUDA headers; they are rebuilt
 # when the communicators found change (Open MPI installed after a first build).
 COMM_OBJ := $(BUILD)/runtime/engine/comm.o $(BUILD)/runtime/engine/comm_nccl.o
-$(COMM_OBJ) $(BUILD)/tests/test_comm: CFLAGS += $(MPI_CFLAGS) $(NCCL_CFLAGS)
+$(COMM_OBJ) $(BUILD)/tests/test_comm: private CFLAGS += $(MPI_CFLAGS) $(NCCL_CFLAGS)
 $(COMM_OBJ): $(BUILD)/comms.stamp
 $(BUILD)/comms.stamp: FORCE
 	@mkdir -p $(BUILD); echo '$(COMMS)' | cmp -s - $@ || echo '$(COMMS)' > $@
