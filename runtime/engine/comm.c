@@ -66,6 +66,7 @@ int comm_init(void) {
   world.init = true;
   return 0;
 #else
+  (void)local;
   return igpt_err("%s started %d ranks, but this igpt was built without MPI (it runs one process); "
                   "install libopenmpi-dev and rebuild (`make`), or run a single process", launcher, size);
 #endif
@@ -103,6 +104,7 @@ static int mpi_ok(int rc, const char *what) {
 int comm_allreduce_avg(float *buf, size_t n) {
   int need = need_mpi("all-reduce");
   if (need <= 0) return need;
+  (void)buf, (void)n;  // without MPI need is never 1
 #ifdef IGPT_HAVE_MPI
   for (size_t i = 0; i < n; i += SLICE) {
     int k = (int)(n - i < SLICE ? n - i : SLICE);
@@ -118,6 +120,7 @@ int comm_allreduce_avg(float *buf, size_t n) {
 int comm_allreduce_avg_f64(double *buf, size_t n) {
   int need = need_mpi("all-reduce");
   if (need <= 0) return need;
+  (void)buf, (void)n;
 #ifdef IGPT_HAVE_MPI
   if (n > SLICE) return igpt_err("comm_allreduce_avg_f64: %zu values, more than one slice", n);
   if (mpi_ok(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "all-reduce"))
@@ -130,6 +133,7 @@ int comm_allreduce_avg_f64(double *buf, size_t n) {
 int comm_broadcast(void *buf, size_t bytes, int root) {
   int need = need_mpi("broadcast");
   if (need <= 0) return need;
+  (void)buf, (void)bytes, (void)root;
 #ifdef IGPT_HAVE_MPI
   for (size_t i = 0; i < bytes; i += SLICE) {
     int k = (int)(bytes - i < SLICE ? bytes - i : SLICE);
