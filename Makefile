@@ -14,6 +14,8 @@ BUILD_PKGS := gcc make pkg-config libcurl4-openssl-dev libjansson-dev libarchive
 TEST_PKGS  := python3 python3-numpy python3-sklearn dataset-fashion-mnist
 BENCH_PKGS := python3-torch python3-numpy python3-sklearn
 TEST_PKGS  += python3-jsonschema  # reports: the report/results schemas are checked with it (no C JSON-Schema library in Debian)
+TEST_PKGS  += libopenmpi-dev openmpi-bin  # data parallel: tests/test_dist.c trains over mpirun -np 2
+TEST_PKGS  += slurm-wlm munge             # ci/slurm-cluster.sh runs a real one-node Slurm cluster
 
 PKGS     := jansson libcurl libarchive libpng zlib openblas libcrypto
 CFLAGS   := -std=gnu11 -D_GNU_SOURCE -O2 -g -fopenmp -Wall -Wextra -Werror -MMD -MP \
@@ -24,6 +26,20 @@ ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDLIBS   += -fsanitize=address,undefined
 endif
+
+# Data parallel (runtime/engine/comm.h): Open MPI when found (pkg-config ompi-c, else mpicc), NCCL
+# when nccl.h is in $(CUDA_HOME). Without them igpt runs one process; `igpt --version` says which.
+CUDA_HOME  ?= /usr/local/cuda
+MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null || mpicc --showme:link 2>/dev/null)
+ifneq ($(strip $(MPI_LIBS)),)
+MPI_CFLAGS := -DIGPT_HAVE_MPI $(shell pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile 2>/dev/null)
+LDLIBS     += $(MPI_LIBS)
+endif
+ifneq ($(wildcard $(CUDA_HOME)/include/nccl.h),)
+NCCL_CFLAGS := -DIGPT_HAVE_NCCL -I$(CUDA_HOME)/include
+LDLIBS     += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lnccl -lcudart
+endif
+COMMS      := $(if $(strip $(MPI_LIBS)),MPI) $(if $(NCCL_CFLAGS),NCCL)
 
 # Every .c in the rooms (docs/architecture.md) is part of the engine library; runtime/cli/main.c
 # is the command. A new file in a room needs no edit here.
@@ -38,7 +54,7 @@ CU_SRC   := $(wildcard kernels/cuda/*.cu)
 
 .PHONY: all deps test-deps bench-deps smoke-deps test bench check reproduce clean fuzz layers
 all: $(BUILD)/igpt
-	@echo "built $(BUILD)/igpt ($(VERSION)); CUDA: $(if $(NVCC),$(NVCC) ($(words $(CU_SRC)) kernel files),not found, CPU only)"
+	@echo "built $(BUILD)/igpt ($(VERSION)); CUDA: $(if $(NVCC),$(NVCC) ($(words $(CU_SRC)) kernel files),not found, CPU only); communicators: $(or $(strip $(COMMS)),none, single process)"
 
 # whole-archive: the verbs are weak references in main.o, which alone would not pull them in
 $(BUILD)/igpt: $(BUILD)/runtime/cli/main.o $(BUILD)/libigpt.a
@@ -51,6 +67,14 @@ $(BUILD)/libigpt.a: $(LIB_OBJ)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Only the communicator's objects (and its test) see the MPI and CUDA headers; they are rebuilt
+# when the communicators found change (Open MPI installed after a first build).
+COMM_OBJ := $(BUILD)/runtime/engine/comm.o $(BUILD)/runtime/engine/comm_nccl.o
+$(COMM_OBJ) $(BUILD)/tests/test_comm: private CFLAGS += $(MPI_CFLAGS) $(NCCL_CFLAGS)
+$(COMM_OBJ): $(BUILD)/comms.stamp
+$(BUILD)/comms.stamp: FORCE
+	@mkdir -p $(BUILD); echo '$(COMMS)' | cmp -s - $@ || echo '$(COMMS)' > $@
 
 # The version lives in one object, rebuilt when `git describe` changes: a -D on every object
 # would leave the ones not rebuilt (and the results they write) with an old version.

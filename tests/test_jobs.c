@@ -6,6 +6,7 @@
 #include "jobs/jobs.h"
 #include "jobs/suite.h"
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 static char *fixture(void) { return repo_path("tests/fixtures/jobs"); }
@@ -571,4 +572,54 @@ Test(jobs, results_follow_the_reports_schema) {
   }
   free(schema);
   env_free(&e);
+}
+
+// What a job asks Slurm for comes from the scale's "slurm" object (the verb's entry over
+// "default"); a multi-rank job runs its data-parallel igpt commands under srun and the others
+// plainly; a wrong field is named with its file and path.
+Test(jobs, slurm_resources_from_the_scale_and_srun_for_ranks) {
+  json_t *scale = json_loads("{\"slurm\": {\"default\": {\"cpus\": 3, \"mem\": \"4G\", \"time\": \"1:00:00\"},"
+                             " \"pretrain\": {\"ranks\": 4, \"gpus_per_rank\": 1, \"time\": \"2-00:00:00\"}}}", 0, NULL);
+  slurm_res res;
+  unsetenv("IGPT_SLURM_CPUS");
+  cr_assert_eq(slurm_resources(scale, "s", "pretrain", true, &res), 0, "%s", igpt_errmsg());
+  cr_assert(res.ntasks == 4 && res.gpus_per_task == 1 && res.cpus == 3, "%d %d %d", res.ntasks, res.gpus_per_task, res.cpus);
+  cr_assert_str_eq(res.mem, "4G");
+  cr_assert_str_eq(res.time, "2-00:00:00");
+  cr_assert_eq(slurm_resources(scale, "s", "probe", false, &res), 0);
+  cr_assert(res.ntasks == 1 && res.gpus_per_task == 0 && !strcmp(res.time, "1:00:00"));
+  json_t *bad = json_loads("{\"slurm\": {\"features\": {\"ranks\": \"eight\"}}}", 0, NULL);
+  cr_assert_eq(slurm_resources(bad, "paper", "features", true, &res), -1);
+  cr_assert(strstr(igpt_errmsg(), "suite/scales.json") && strstr(igpt_errmsg(), "$.scales.paper.slurm.features.ranks"),
+            "%s", igpt_errmsg());
+  // a stand-in sbatch that records its arguments
+  char *dir = test_tmpdir("jobs-sbatch"), *sb = xasprintf("%s/sbatch", dir);
+  char *text = xasprintf("#!/bin/sh\necho \"$*\" > %s/args\necho 42\n", dir);
+  cr_assert_eq(file_write_atomic(sb, text, strlen(text)), 0);
+  chmod(sb, 0755);
+  char *path = xasprintf("%s:%s", dir, getenv("PATH"));
+  setenv("PATH", path, 1);
+  unsetenv("IGPT_SBATCH_ARGS");
+  unsetenv("IGPT_SLURM_GRES");
+  cr_assert_eq(slurm_resources(scale, "s", "pretrain", true, &res), 0);
+  json_t *runs = json_pack("[[s, s, s], [s, s]]", "/opt/bin/igpt", "train", "--resume", "/bin/true", "train");
+  cr_assert_eq(slurm_submit(dir, "igpt-pretrain-x", runs, json_object(), &res), 42, "%s", igpt_errmsg());
+  char *ap = xasprintf("%s/args", dir), *sp = xasprintf("%s/slurm.sh", dir);
+  uint8_t *args, *script;
+  size_t n;
+  cr_assert_eq(file_read_all(ap, &args, &n), 0);
+  args = xrealloc(args, n + 1), args[n] = 0;
+  cr_assert_eq(file_read_all(sp, &script, &n), 0);
+  script = xrealloc(script, n + 1), script[n] = 0;
+  const char *want[] = {"--parsable", "--requeue", "--ntasks=4", "--cpus-per-task=3", "--gpus-per-task=1", "--mem=4G",
+                        "--time=2-00:00:00"};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+    cr_assert(strstr((char *)args, want[i]), "sbatch got %s, without %s", args, want[i]);
+  cr_assert(strstr((char *)script, "srun --mpi=pmix --kill-on-bad-exit=1 --ntasks=4 --cpus-per-task=3 '/opt/bin/igpt' 'train'"),
+            "%s", script);
+  cr_assert(strstr((char *)script, "\n'/bin/true' 'train'\n"), "a command that is not igpt's runs once: %s", script);
+  json_decref(runs); json_decref(scale); json_decref(bad);
+  free(args); free(script); free(ap); free(sp); free(path); free(text); free(sb);
+  rm_rf(dir);
+  free(dir);
 }

@@ -4,9 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-void fault_point(const char *point, int64_t step) {
+bool fault_armed(const char *point, int64_t step) {
   const char *k = getenv("IGPT_TEST_KILL_AFTER_STEP");
-  if (!k || atoll(k) != step) return;
+  if (!k || atoll(k) != step) return false;
   const char *at = getenv("IGPT_TEST_KILL_AT");
-  if (!strcmp(at ? at : "checkpoint", point)) raise(SIGKILL);
+  return !strcmp(at ? at : "checkpoint", point);
+}
+
+void fault_point(const char *point, int64_t step) {
+  if (fault_armed(point, step)) raise(SIGKILL);
 }

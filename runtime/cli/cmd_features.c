@@ -1,6 +1,7 @@
 // igpt features: a model's pooled per-layer features over a tokens file (features.h).
 #include "cli/cli.h"
 #include "engine/batcher.h"
+#include "engine/comm.h"
 #include "engine/featurize.h"
 #include "engine/model.h"
 #include "base/safetensors.h"
@@ -102,7 +103,8 @@ int cmd_features(int argc, char **argv) {
   features_opts fo = {.batch = (int)batch, .masks = (int)masks, .seed = (uint64_t)seed, .raw = raw,
                       .progress = !quiet};
   double t0 = now_seconds();
-  if (features_extract(m, tok, N, (int)T, &fo, &feat, raw ? &rawf : NULL)) {
+  // under mpirun or srun each rank extracts a slice of the images; rank 0 writes the file
+  if (features_extract_ranks(m, tok, N, (int)T, &fo, &feat, raw ? &rawf : NULL)) {
     igpt_err_prefix("%s on %s", mpath, tok_path);
     fail(VERB);
     goto done;
@@ -122,6 +124,7 @@ int cmd_features(int argc, char **argv) {
       goto done;
     }
   }
+  if (comm_rank() != 0) { rc = 0; goto done; }
   st_writer *w = st_writer_new();
   char name[32];
   for (int l = 0; l <= L; l++) {
@@ -148,9 +151,9 @@ int cmd_features(int argc, char **argv) {
   if (!quiet) log_info("features: %lld images x %ld masks, %d layers of %d in %.1f s -> %s", (long long)N,
                        masks, L + 1, C, secs, out_path);
   if (json)
-    print_json(json_pack("{s:s,s:I,s:i,s:i,s:i,s:b,s:f,s:f}", "out", out_path, "n", (json_int_t)N,
+    print_json(json_pack("{s:s,s:I,s:i,s:i,s:i,s:b,s:f,s:f,s:i}", "out", out_path, "n", (json_int_t)N,
                          "layers", L + 1, "d", C, "masks", (int)masks, "raw", raw, "seconds", secs,
-                         "images_per_s", N * masks / (secs > 0 ? secs : 1e-9)));
+                         "images_per_s", N * masks / (secs > 0 ? secs : 1e-9), "world_size", comm_size()));
   rc = 0;
 done:
   if (feat) for (int l = 0; l <= m->cfg.n_layer; l++) free(feat[l]);

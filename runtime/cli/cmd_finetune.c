@@ -1,5 +1,6 @@
 // igpt finetune: fine-tuning with the classifier head from the command line (finetune.h).
 #include "cli/cli.h"
+#include "engine/comm.h"
 #include "engine/finetune.h"
 #include "base/util.h"
 #include <getopt.h>
@@ -88,7 +89,8 @@ int cmd_finetune(int argc, char **argv) {
   int rc = finetune_run(&o, &res);
   free(mpath);
   if (rc) return fail(VERB);
-  if (json) print_json(res);
+  if (comm_rank() != 0) json_decref(res);  // data parallel: one summary, rank 0's
+  else if (json) print_json(res);
   else {
     printf("best validation accuracy %.4f at step %lld; test accuracy there %.4f%s\n",
            json_real_value(json_object_get(res, "best_val_acc")),

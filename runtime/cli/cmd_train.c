@@ -1,5 +1,6 @@
 // igpt train: pretraining from the command line; the loop lives in train.c.
 #include "cli/cli.h"
+#include "engine/comm.h"
 #include "engine/model.h"
 #include "engine/train.h"
 #include "base/jsonpath.h"
@@ -155,6 +156,7 @@ int cmd_train(int argc, char **argv) {
 
   json_t *res = NULL;
   if (train_run(&cfg, &o, tokens, out, resume, json ? &res : NULL) < 0) return fail(V);
-  if (res) print_json(res);
+  if (res && comm_rank() == 0) print_json(res);  // data parallel: one summary, rank 0's
+  else json_decref(res);
   return 0;
 }

@@ -1,5 +1,6 @@
 // igpt: the suite's one command. Dispatches `igpt VERB ...` to cmd_VERB (runtime/cli/verbs.def).
 #include "cli/cli.h"
+#include "engine/comm.h"
 #include "base/version.h"
 #include "base/util.h"
 #include <stdio.h>
@@ -27,14 +28,19 @@ int main(int argc, char **argv) {
   if (argc < 2) { usage(stderr); return EXIT_USAGE; }
   const char *v = argv[1];
   if (!strcmp(v, "--help") || !strcmp(v, "-h") || !strcmp(v, "help")) { usage(stdout); return 0; }
-  if (!strcmp(v, "--version")) { printf("igpt %s\n", IGPT_VERSION); return 0; }
+  if (!strcmp(v, "--version")) {
+    printf("igpt %s\ncommunicators: %s\n", IGPT_VERSION, comm_backends());
+    return 0;
+  }
   for (int i = 0; i < NVERBS; i++)
     if (!strcmp(v, verbs[i].name)) {
       if (!verbs[i].fn) {
         fprintf(stderr, "igpt: verb '%s' is not built into this binary\n", v);
         return 1;
       }
-      return verbs[i].fn(argc - 1, argv + 1);
+      int rc = verbs[i].fn(argc - 1, argv + 1);
+      comm_finalize(rc);  // a data-parallel verb's world: a failed rank stops the others
+      return rc;
     }
   fprintf(stderr, "igpt: unknown verb '%s'\n", v);
   usage(stderr);

@@ -78,17 +78,28 @@ void batcher_close(batcher *b) {
   memset(b, 0, sizeof *b);
 }
 
-void batcher_next(batcher *b, uint16_t *out, int64_t rows) {
-  for (int64_t r = 0; r < rows; r++) {
-    if (b->st.pos == (uint64_t)b->N) {
-      b->st.order_rng = b->next_order_rng;
-      b->st.epoch++;
-      b->st.pos = 0;
-      shuffle_epoch(b);
-    }
-    const uint16_t *src = b->tokens + (size_t)b->order[b->st.pos++] * (size_t)b->T;
-    memcpy(out + (size_t)r * (size_t)b->T, src, (size_t)b->T * sizeof *out);
+// The next row of the stream (a new epoch and shuffle when this one is used up).
+static const uint16_t *next_row(batcher *b) {
+  if (b->st.pos == (uint64_t)b->N) {
+    b->st.order_rng = b->next_order_rng;
+    b->st.epoch++;
+    b->st.pos = 0;
+    shuffle_epoch(b);
   }
+  return b->tokens + (size_t)b->order[b->st.pos++] * (size_t)b->T;
+}
+
+void batcher_next(batcher *b, uint16_t *out, int64_t rows) {
+  for (int64_t r = 0; r < rows; r++)
+    memcpy(out + (size_t)r * (size_t)b->T, next_row(b), (size_t)b->T * sizeof *out);
+}
+
+void batcher_skip(batcher *b, int64_t rows) {
+  for (int64_t r = 0; r < rows; r++) next_row(b);
+}
+
+void batcher_mask_skip(batcher *b, size_t n) {
+  for (size_t i = 0; i < n; i++) rng_uniform(&b->st.mask_rng);
 }
 
 void batcher_mask(batcher *b, uint8_t *mask, size_t n, double p) {

@@ -39,5 +39,11 @@ void batcher_close(batcher *b);
 void batcher_next(batcher *b, uint16_t *out, int64_t rows);
 // BERT masks for `n` positions: mask[i] = 1 with probability p, from the mask stream.
 void batcher_mask(batcher *b, uint8_t *mask, size_t n, double p);
+// Data parallel (comm.h): rank r of w reads rows [r n/w, (r+1) n/w) of each n-row global batch
+// and passes over the others with these, which advance the streams exactly as batcher_next and
+// batcher_mask would: every rank stays at the global position, so a checkpoint is the same for
+// any world size and each rank's rows are the ones one process would have read there.
+void batcher_skip(batcher *b, int64_t rows);
+void batcher_mask_skip(batcher *b, size_t n);
 // Restores a saved position (after batcher_open with the same file and seed).
 int batcher_restore(batcher *b, const batcher_state *st);

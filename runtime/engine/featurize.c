@@ -1,5 +1,6 @@
 // featurize: pooled per-layer features in one forward pass per batch; see featurize.h.
 #include "engine/featurize.h"
+#include "engine/comm.h"
 #include "base/util.h"
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,7 @@ int features_extract(model *m, const uint16_t *tokens, int64_t N, int T, const f
     for (int64_t i0 = 0; i0 < N; i0 += Bmax) {
       int B = (int)(N - i0 < Bmax ? N - i0 : Bmax);
       if (bert)
-        for (int b = 0; b < B; b++) features_mask(o->seed, k, i0 + b, c->mask_prob, mask + (size_t)b * T, T);
+        for (int b = 0; b < B; b++) features_mask(o->seed, k, o->row0 + i0 + b, c->mask_prob, mask + (size_t)b * T, T);
       // raw features need every layer's residual stream, which only a gradient forward keeps
       model_batch mb = {.tokens = tokens + i0 * T, .mask = mask, .B = B, .T = T,
                         .grad = o->raw != 0, .head = false};
@@ -79,5 +80,49 @@ int features_extract(model *m, const uint16_t *tokens, int64_t N, int T, const f
   }
   *out = f;
   if (raw) *raw = r;
+  return 0;
+}
+
+// Rank r's slice of N rows: [N r / size, N (r + 1) / size).
+static int64_t slice_start(int64_t N, int r, int size) { return N * r / size; }
+
+int features_extract_ranks(model *m, const uint16_t *tokens, int64_t N, int T, const features_opts *o,
+                           float ***out, float ***raw) {
+  if (comm_init()) return -1;
+  const int size = comm_size(), rank = comm_rank();
+  if (size == 1) return features_extract(m, tokens, N, T, o, out, raw);
+  const int64_t lo = slice_start(N, rank, size), hi = slice_start(N, rank + 1, size);
+  if (hi <= lo) return igpt_err("%lld images for %d ranks: every rank needs at least one", (long long)N, size);
+  features_opts mine = *o;
+  mine.row0 = o->row0 + lo;
+  mine.progress = o->progress && rank == 0;
+  float **f = NULL, **r = NULL;
+  if (features_extract(m, tokens + lo * T, hi - lo, T, &mine, &f, o->raw ? &r : NULL)) return -1;
+  const int L = m->cfg.n_layer, C = m->cfg.n_embd, K = o->masks < 1 ? 1 : o->masks;
+  float **F = xcalloc(L + 1, sizeof(float *)), **R = r ? xcalloc(L + 1, sizeof(float *)) : NULL;
+  int rc = 0;
+  for (int l = 0; l <= L; l++)
+    for (int which = 0; which < (r ? 2 : 1); which++) {
+      float *full = xmalloc(sizeof(float) * K * N * C), *part = which ? r[l] : f[l];
+      for (int k = 0; k < K; k++) {
+        memcpy(full + ((size_t)k * N + lo) * C, part + (size_t)k * (hi - lo) * C, sizeof(float) * (hi - lo) * C);
+        for (int q = 0; q < size && !rc; q++) {  // rank q's rows reach every rank
+          int64_t a = slice_start(N, q, size), b = slice_start(N, q + 1, size);
+          rc = comm_broadcast(full + ((size_t)k * N + a) * C, sizeof(float) * (b - a) * C, q);
+        }
+      }
+      free(part);
+      if (which) R[l] = full;
+      else F[l] = full;
+    }
+  free(f);
+  free(r);
+  if (rc) {
+    for (int l = 0; l <= L; l++) { free(F[l]); if (R) free(R[l]); }
+    free(F); free(R);
+    return -1;
+  }
+  *out = F;
+  if (raw) *raw = R;
   return 0;
 }

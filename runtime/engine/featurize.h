@@ -14,12 +14,19 @@ typedef struct {
   uint64_t seed;      // BERT masks
   int raw;            // also the un-normalised means (keeps every layer's activations: memory)
   int progress;       // progress lines on stderr
+  int64_t row0;       // the row of tokens[0] in the whole set (a rank's slice): the BERT masks
 } features_opts;
 
 // out: [L+1] arrays of [K, N, C] floats (allocated here, caller frees each and the array);
 // raw (when o->raw): the same shape. tokens u16 [N, T]. 0, or -1 with igpt_err.
 int features_extract(model *m, const uint16_t *tokens, int64_t N, int T, const features_opts *o,
                      float ***out, float ***raw);
+
+// Data parallel (comm.h): each rank extracts its contiguous slice of the N images, then every
+// rank gets the whole [L+1] x [K, N, C] (the slices broadcast in turn; rank 0 writes the file).
+// The same numbers as features_extract over all N in one process. Same arguments and ownership.
+int features_extract_ranks(model *m, const uint16_t *tokens, int64_t N, int T, const features_opts *o,
+                           float ***out, float ***raw);
 
 // The mask of image `row` under mask `k` (BERT), T positions: what features_extract applies.
 void features_mask(uint64_t seed, int k, int64_t row, double p, uint8_t *mask, int T);

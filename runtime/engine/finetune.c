@@ -3,6 +3,8 @@
 #include "engine/adamw.h"
 #include "engine/augment.h"
 #include "engine/checkpoint.h"
+#include "engine/comm.h"
+#include "engine/data_parallel.h"
 #include "engine/featurize.h"
 #include "engine/model.h"
 #include "datasets/palette.h"
@@ -78,14 +80,16 @@ static model *with_head(model *src, int K) {
   return m;
 }
 
-// Classifier accuracy on a labelled set (BERT: evaluation mask 0 of features_mask, seeded).
-static double accuracy(model *m, const labelled *d, int eval_batch, uint64_t seed) {
+// Classifier accuracy on a labelled set (BERT: evaluation mask 0 of features_mask, seeded). Data
+// parallel: each rank counts its slice of the rows, the counts are summed.
+static double accuracy(model *m, const labelled *d, int eval_batch, uint64_t seed, const dp_shard *sh) {
   const int T = (int)d->T, K = m->cfg.n_classes;
   const bool bert = m->cfg.objective == OBJ_BERT;
   uint8_t *mask = bert ? xmalloc((size_t)eval_batch * T) : NULL;
   int64_t right = 0;
-  for (int64_t i0 = 0; i0 < d->N; i0 += eval_batch) {
-    int B = (int)(d->N - i0 < eval_batch ? d->N - i0 : eval_batch);
+  const int64_t lo = d->N * sh->rank / sh->size, hi = d->N * (sh->rank + 1) / sh->size;
+  for (int64_t i0 = lo; i0 < hi; i0 += eval_batch) {
+    int B = (int)(hi - i0 < eval_batch ? hi - i0 : eval_batch);
     if (bert)
       for (int b = 0; b < B; b++) features_mask(seed, 0, i0 + b, m->cfg.mask_prob, mask + (size_t)b * T, T);
     model_batch mb = {.tokens = d->tokens + i0 * T, .mask = mask, .B = B, .T = T};
@@ -99,7 +103,9 @@ static double accuracy(model *m, const labelled *d, int eval_batch, uint64_t see
     }
   }
   free(mask);
-  return (double)right / (double)d->N;
+  double mean = (double)right;  // counts are exact in a double: the mean times size is their sum
+  if (dp_average(&mean, 1)) igpt_die("finetune: evaluation: %s", igpt_errmsg());
+  return (double)llround(mean * sh->size) / (double)d->N;
 }
 
 static bool decays(const model_tensor_info *t) { return t->ndim - (t->per_layer ? 1 : 0) >= 2; }
@@ -180,6 +186,10 @@ int finetune_run(const finetune_opts *o, json_t **result) {
     igpt_err("--steps, --batch, --eval-every, --patience and --lr must be positive");
     goto out;
   }
+  // Data parallel: every rank runs the loop on its shard of each batch (data_parallel.h).
+  dp_shard sh;
+  if (dp_shard_of(o->batch, "--batch", &sh)) goto out;
+  const bool lead = sh.rank == 0;  // writes the checkpoints and the best model, logs
   if (mkdir_p(o->out_dir)) goto out;
   char model_sha[65], train_sha[65];
   if (sha256_file(o->model_path, model_sha) || sha256_file(o->train, train_sha)) goto out;
@@ -271,7 +281,7 @@ int finetune_run(const finetune_opts *o, json_t **result) {
     if (st.threads != omp_get_max_threads())
       log_warn("resuming with %d threads, the checkpoint was written with %d: the result is "
                "equivalent, not bit-identical", omp_get_max_threads(), st.threads);
-    log_info("finetune: resuming %s at step %lld", o->out_dir, (long long)st.step);
+    if (lead) log_info("finetune: resuming %s at step %lld", o->out_dir, (long long)st.step);
   } else {
     if (!(m = with_head(pre, K))) goto out;
     st.n = m->n_params;
@@ -299,7 +309,7 @@ int finetune_run(const finetune_opts *o, json_t **result) {
 
   if (start == 0 && json_array_size(pr.evals) == 0) {
     // the untrained head (zero weights) as the baseline: chance level, recorded as step 0
-    double acc0 = accuracy(m, &va, o->eval_batch, o->seed);
+    double acc0 = accuracy(m, &va, o->eval_batch, o->seed, &sh);
     json_array_append_new(pr.evals, json_pack("{s:i,s:f}", "step", 0, "val_acc", acc0));
   }
   for (int64_t s = start; s < o->steps && !pr.stopped_early; s++) {
@@ -308,19 +318,25 @@ int finetune_run(const finetune_opts *o, json_t **result) {
       rows[b] = rng_below(&st.data.order_rng, (uint32_t)tr.N);
       labels[b] = tr.labels[rows[b]];
     }
+    // every rank draws (and augments) the whole batch, so the streams stay alike, and trains on
+    // its shard: rows [first, first + rows) of the batch
+    const int first = sh.first, Bl = sh.rows;
     if (images) {
       for (int b = 0; b < B; b++)
         augment_random(images + rows[b] * H * W * 3, H, W, o->pad, &pr.aug_rng, aug + (size_t)b * H * W * 3);
-      palette_quantize(q, aug, (size_t)B * H * W, tokens);
+      palette_quantize(q, aug + (size_t)first * H * W * 3, (size_t)Bl * H * W, tokens);
     } else {
-      for (int b = 0; b < B; b++) memcpy(tokens + (size_t)b * T, tr.tokens + rows[b] * T, sizeof(uint16_t) * T);
+      for (int b = 0; b < Bl; b++)
+        memcpy(tokens + (size_t)b * T, tr.tokens + rows[first + b] * T, sizeof(uint16_t) * T);
     }
     if (bert) model_bert_mask(&st.data.mask_rng, mask, B, T, m->cfg.mask_prob);
     model_zero_grad(m);
-    model_batch mb = {.tokens = tokens, .mask = bert ? mask : NULL, .labels = labels, .B = B, .T = T,
-                      .grad = true, .head = true};
+    model_batch mb = {.tokens = tokens, .mask = bert ? mask + (size_t)first * T : NULL, .labels = labels + first,
+                      .B = Bl, .T = T, .grad = true, .head = true};
     if (model_forward(m, &mb) || model_backward(m)) { igpt_err_prefix("step %lld", (long long)s + 1); goto out; }
-    loss = m->loss;
+    double losses[3] = {m->loss, m->loss_gen, m->loss_clf};  // the mean over ranks, as the gradients
+    if (dp_average_grads(m) || dp_average(losses, 3)) goto out;
+    loss = losses[0];
     if (!isfinite(loss)) {
       igpt_err("the loss is %g at step %lld; lower --lr (the last checkpoint in %s is intact)", loss,
                (long long)s + 1, o->out_dir);
@@ -337,28 +353,30 @@ int finetune_run(const finetune_opts *o, json_t **result) {
     }
     bool eval = (s + 1) % o->eval_every == 0 || s + 1 == o->steps;
     if (eval) {
-      double acc = accuracy(m, &va, o->eval_batch, o->seed);
+      double acc = accuracy(m, &va, o->eval_batch, o->seed, &sh);
       json_array_append_new(pr.evals, json_pack("{s:I,s:f,s:f}", "step", (json_int_t)(s + 1), "val_acc",
                                                 acc, "loss", loss));
       if (acc > pr.best_val) {
         pr.best_val = acc;
         pr.best_step = s + 1;
         pr.since_best = 0;
-        pr.test_acc = accuracy(m, &te, o->eval_batch, o->seed);
-        if (model_save(m, best_path)) goto out;
+        pr.test_acc = accuracy(m, &te, o->eval_batch, o->seed, &sh);
+        if (lead && model_save(m, best_path)) goto out;
       } else if (++pr.since_best >= o->patience) {
         pr.stopped_early = true;
       }
-      if (o->progress)
+      if (lead && o->progress)
         log_info("finetune: step %lld/%lld  loss %.4f (gen %.4f, clf %.4f)  val %.4f  best %.4f at %lld%s",
-                 (long long)s + 1, (long long)o->steps, loss, m->loss_gen, m->loss_clf, acc, pr.best_val,
+                 (long long)s + 1, (long long)o->steps, loss, losses[1], losses[2], acc, pr.best_val,
                  (long long)pr.best_step, pr.stopped_early ? "  (early stop)" : "");
       st.step = s + 1;
       json_decref(st.options);
       st.options = json_pack("{s:O,s:o}", "fixed", fixed, "progress", progress_json(&pr));
-      if (checkpoint_save(o->out_dir, m, &st)) goto out;
+      // every rank must hold rank 0's weights; the checkpoint exists once all ranks pass it
+      if (dp_check_identical(m, &st, st.step) || (lead && checkpoint_save(o->out_dir, m, &st))) goto out;
+      if (sh.size > 1 && comm_barrier()) goto out;
       fault_point("checkpoint", s + 1);
-    } else if (o->progress && now_seconds() - last_print > (tty ? 0.5 : 10)) {
+    } else if (lead && o->progress && now_seconds() - last_print > (tty ? 0.5 : 10)) {
       double rate = (s + 1 - start) / (now_seconds() - t_start);
       fprintf(stderr, "%sfinetune: step %lld/%lld  loss %.4f  %.2f steps/s%s", tty ? "\r" : "",
               (long long)s + 1, (long long)o->steps, loss, rate, tty ? "" : "\n");
@@ -366,10 +384,11 @@ int finetune_run(const finetune_opts *o, json_t **result) {
     }
   }
   if (result)
-    *result = json_pack("{s:I,s:f,s:f,s:I,s:b,s:O,s:i,s:s,s:f}", "best_step", (json_int_t)pr.best_step,
+    *result = json_pack("{s:I,s:f,s:f,s:I,s:b,s:O,s:i,s:s,s:f,s:i}", "best_step", (json_int_t)pr.best_step,
                         "best_val_acc", pr.best_val, "test_acc", pr.test_acc, "steps_done",
                         (json_int_t)st.step, "stopped_early", pr.stopped_early, "evaluations", pr.evals,
-                        "classes", K, "best_model", best_path, "seconds", now_seconds() - t_start);
+                        "classes", K, "best_model", best_path, "seconds", now_seconds() - t_start,
+                        "world_size", sh.size);
   rc = 0;
 out:
   free(rows);

@@ -3,6 +3,8 @@
 #include "engine/adamw.h"
 #include "engine/batcher.h"
 #include "engine/checkpoint.h"
+#include "engine/comm.h"
+#include "engine/data_parallel.h"
 #include "engine/schedule.h"
 #include "base/fault.h"
 #include "base/util.h"
@@ -226,6 +228,15 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
   bool have_data = false, old_handlers = false;
   struct sigaction old_int, old_term;
 
+  // Data parallel: every rank runs this loop on its shard of each global batch (data_parallel.h).
+  dp_shard sh;
+  if (dp_shard_of(o->batch, "--batch", &sh) < 0) return -1;
+  const bool lead = sh.rank == 0;  // writes the checkpoints, the log and the progress
+  // micro-batches are per rank: at most the rank's rows (the same rows as one process reads)
+  const int B = o->micro_batch < sh.rows ? o->micro_batch : sh.rows, accum = sh.rows / B;
+  if (sh.rows % B)
+    return igpt_err("--micro-batch %d must divide the %d rows each of the %d ranks reads of "
+                    "--batch %d", B, sh.rows, sh.size, o->batch);
   if (batcher_open(&data, tokens_path, cfg->n_ctx, cfg->n_vocab, o->seed) < 0) return -1;
   have_data = true;
   if (sha256_file(tokens_path, tokens_sha) < 0) goto out;
@@ -270,9 +281,9 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
   if (start_step >= o->steps) {
     log_info("%s is already trained to step %lld", out_dir, (long long)st.step);
   }
-  if (!(log = open_log(out_dir, start_step))) goto out;
+  if (lead && !(log = open_log(out_dir, start_step))) goto out;
 
-  const int B = o->micro_batch, T = cfg->n_ctx, accum = o->batch / o->micro_batch;
+  const int T = cfg->n_ctx;
   const bool bert = cfg->objective == OBJ_BERT;
   tokens = xmalloc((size_t)B * T * sizeof *tokens);
   mask = xmalloc((size_t)B * T);
@@ -297,6 +308,8 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
   sigprocmask(SIG_UNBLOCK, &stops, NULL);
   const double t_start = now_seconds();
   double t_first = 0;  // elapsed at the end of this run's first step
+  char ranks[32] = "";
+  if (sh.size > 1) snprintf(ranks, sizeof ranks, "  %d ranks", sh.size);
   double last_print = 0, loss = NAN;
   int64_t n_timed = 0;
 
@@ -304,6 +317,9 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
     double t0 = now_seconds(), c0 = cpu_seconds();
     model_zero_grad(m);
     double loss_sum = 0;
+    // this rank's rows of the global batch; the streams pass over the other ranks' rows
+    batcher_skip(&data, sh.first);
+    if (bert) batcher_mask_skip(&data, (size_t)sh.first * T);
     for (int k = 0; k < accum; k++) {
       batcher_next(&data, tokens, B);
       if (bert) batcher_mask(&data, mask, (size_t)B * T, cfg->mask_prob);
@@ -315,13 +331,21 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
       }
       loss_sum += m->loss;
     }
-    loss = loss_sum / accum;
+    const int64_t after = o->batch - sh.first - sh.rows;
+    batcher_skip(&data, after);
+    if (bert) batcher_mask_skip(&data, (size_t)after * T);
+    if (accum > 1) grad_scale(m->grads, m->n_params, 1.0f / (float)accum);
+    // the mean over ranks of the loss and the gradients; a stop signal on any rank stops all
+    double agree[2] = {loss_sum / accum, stop_signal ? 1.0 : 0.0};
+    if (dp_average_grads(m) < 0 || dp_average(agree, 2) < 0) goto out;
+    loss = agree[0];
+    const bool stop = agree[1] > 0;  // decided here, alike on every rank (a later signal: next step)
+    const int stop_sig = stop_signal ? stop_signal : SIGTERM;
     if (!isfinite(loss)) {
       igpt_err("the loss is %g at step %lld; lower --lr or set --clip (the last checkpoint in %s "
                "is intact)", loss, (long long)s + 1, out_dir);
       goto out;
     }
-    if (accum > 1) grad_scale(m->grads, m->n_params, 1.0f / (float)accum);
     double gnorm = grad_clip(m->grads, m->n_params, o->clip);
     fault_point("step", s);
     double lr = lr_at(&sch, s);
@@ -339,10 +363,12 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
 
     double elapsed = now_seconds() - t_start;
     double epoch = (double)data.st.epoch + (double)data.st.pos / (double)data.N;
-    fprintf(log, "{\"step\":%lld,\"loss\":%.6f,\"lr\":%.6e,\"grad_norm\":%.6e,\"epoch\":%.4f,"
-                 "\"step_ms\":%.3f,\"elapsed_s\":%.3f}\n", (long long)st.step, loss, lr, gnorm, epoch,
-            ms, elapsed);
-    fflush(log);
+    if (lead) {
+      fprintf(log, "{\"step\":%lld,\"loss\":%.6f,\"lr\":%.6e,\"grad_norm\":%.6e,\"epoch\":%.4f,"
+                   "\"step_ms\":%.3f,\"elapsed_s\":%.3f}\n", (long long)st.step, loss, lr, gnorm, epoch,
+              ms, elapsed);
+      fflush(log);
+    }
 
     bool last = st.step == o->steps;
     // The first step allocates the activations and warms the caches: the ETA counts from its end
@@ -350,24 +376,29 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
     if (s == start_step) t_first = elapsed;
     bool print = tty ? (elapsed - last_print >= 0.2 || last || s <= start_step + 1)
                      : (st.step % o->log_every == 0 || last || s <= start_step + 1);
-    if (print && igpt_log_level >= 1) {
+    if (lead && print && igpt_log_level >= 1) {
       char eta[32] = "-";
       if (s > start_step)
         fmt_duration(eta, sizeof eta, (elapsed - t_first) / (double)(s - start_step) * (double)(o->steps - st.step));
-      fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  %.1f ms/step  ETA %s%s",
+      // tokens/s over all ranks: the global batch per step
+      fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  %.1f ms/step%s  ETA %s%s",
               tty ? "\r" : "", (long long)st.step, (long long)o->steps, loss, lr,
-              (double)o->batch * T / (ms / 1e3), ms, eta, tty ? "\033[K" : "\n");
+              (double)o->batch * T / (ms / 1e3), ms, ranks, eta, tty ? "\033[K" : "\n");
       if (tty && last) fputc('\n', stderr);
       last_print = elapsed;
     }
-    if (last || stop_signal || (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0)) {
-      if (checkpoint_save(out_dir, m, &st) < 0) goto out;
+    if (last || stop || (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0)) {
+      // every rank must hold rank 0's weights; the checkpoint exists once all ranks pass it
+      if (fault_armed("diverge", st.step) && sh.rank == sh.size - 1) m->params[0] += 1e-3f;
+      if (dp_check_identical(m, &st, st.step) < 0) goto out;
+      if (lead && checkpoint_save(out_dir, m, &st) < 0) goto out;
+      if (sh.size > 1 && comm_barrier() < 0) goto out;
       fault_point("checkpoint", st.step);
     }
-    if (stop_signal && !last) {
+    if (stop && !last) {
       if (tty) fputc('\n', stderr);
       igpt_err("stopped by %s after step %lld of %lld; the checkpoint in %s is written, continue "
-               "with --resume", strsignal(stop_signal), (long long)st.step, (long long)o->steps,
+               "with --resume", strsignal(stop_sig), (long long)st.step, (long long)o->steps,
                out_dir);
       goto out;
     }
@@ -383,13 +414,13 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
       med = step_ms[skip + nt / 2];
       med_cpu = step_cpu_ms[skip + nt / 2];
     }
-    *result = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:i}", "out", out_dir,
+    *result = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:i, s:i}", "out", out_dir,
                         "step", (json_int_t)st.step, "resumed_from", (json_int_t)start_step,
                         "loss", isfinite(loss) ? loss : -1.0,
                         "median_step_ms", isfinite(med) ? med : -1.0,
                         "median_step_cpu_ms", isfinite(med_cpu) ? med_cpu : -1.0,
                         "tokens_per_s", isfinite(med) ? o->batch * (double)T / (med / 1e3) : -1.0,
-                        "threads", omp_get_max_threads());
+                        "threads", omp_get_max_threads(), "world_size", sh.size);
   }
   rc = 0;
 out:

@@ -50,6 +50,7 @@ typedef struct job {
   int gpu;                // index into runner_t.gpus while running on one, else -1
   pid_t pid;
   long slurm_id;          // its Slurm job while it runs under --executor slurm (else 0)
+  char slurm_state[32];   // the last Slurm job's final state ("" when none), for messages
   double polled;          // when sacct was last asked about it
   double started, finished, retry_at;
   int exit_status;        // last command's exit status (or 128+signal)
@@ -119,11 +120,21 @@ json_t *results_build(const runner_t *r, const graph_t *g);
 int runner_init(runner_t *r, const char *cache, int jobs, const char *gpus);
 void runner_free(runner_t *r);
 
-// jobs_slurm.c: the job's commands as one batch script in wd, submitted with sbatch. The Slurm
-// job id (also written to wd/slurm.id), or -1 with igpt_err.
-long slurm_submit(const char *wd, const char *name, json_t *runs, json_t *env, bool gpu, int cpus);
-// 0 queued or running; 1 finished with *status (exit code; 75 preempted or node failure: retried).
-int slurm_poll(long id, int *status);
+// jobs_slurm.c: what a job asks Slurm for, from the scale's "slurm" object: {"default": {...},
+// VERB: {...}} with ranks (tasks; the data-parallel commands run on all of them under srun),
+// gpus_per_rank (GPU jobs of GPU scales; default 1), cpus (per rank), mem and time (sbatch syntax);
+// $IGPT_SLURM_CPUS overrides cpus. 0, or -1 naming the bad field.
+typedef struct {
+  int ntasks, gpus_per_task, cpus;
+  char mem[32], time[32];  // "" when the scale does not say (the cluster's default)
+} slurm_res;
+int slurm_resources(const json_t *scale, const char *scale_name, const char *verb, bool gpu, slurm_res *res);
+// The job's commands as one batch script in wd, submitted with sbatch. The Slurm job id (also
+// written to wd/slurm.id), or -1 with igpt_err.
+long slurm_submit(const char *wd, const char *name, json_t *runs, json_t *env, const slurm_res *res);
+// 0 queued or running; 1 finished: *status the exit status (75: the cluster stopped it, retried;
+// 124: its time limit), state the Slurm state ("COMPLETED", "TIMEOUT", ...).
+int slurm_poll(long id, int *status, char *state, size_t n);
 void slurm_cancel(long id);
 // The id in wd/slurm.id when that job is still queued or running (a rerun adopts it), else 0.
 long slurm_adopt(const char *wd);

@@ -402,19 +402,27 @@ static int start_command(run_t *x, job_t *j, int gpu) {
   }
   char *ev = job_events(x, j);
   if (x->r->slurm) {  // one batch script runs every command of the job
-    const char *cpus_env = getenv("IGPT_SLURM_CPUS");
-    int cpus = cpus_env && atoi(cpus_env) > 0 ? atoi(cpus_env) : 2;
+    bool gpu_verb = !strcmp(json_string_value(json_object_get(def, "resources")), "gpu");
+    slurm_res res;
+    if (slurm_resources(suite_scale(x->g->suite, x->g->scale), x->g->scale, j->verb, gpu_verb && x->r->gpu_scale,
+                        &res)) {
+      json_decref(cmd);
+      free(ev); free(wd);
+      return -1;
+    }
     json_t *env = json_deep_copy(json_object_get(cmd, "env"));
-    json_object_set_new(env, "OMP_NUM_THREADS", json_sprintf("%d", cpus));
+    json_object_set_new(env, "OMP_NUM_THREADS", json_sprintf("%d", res.cpus));
     json_object_set_new(env, "IGPT_JOB_KEY", json_string(j->key));
     char *name = xasprintf("igpt-%s-%.12s", j->verb, j->key);
-    bool gpu_verb = !strcmp(json_string_value(json_object_get(def, "resources")), "gpu");
-    long id = slurm_submit(wd, name, json_object_get(cmd, "run"), env, gpu_verb && x->r->gpu_scale, cpus);
+    j->slurm_state[0] = 0;
+    long id = slurm_submit(wd, name, json_object_get(cmd, "run"), env, &res);
     free(name);
     json_decref(env);
     if (id > 0)
-      cache_event(ev, "submit", json_pack("{s:i, s:I, s:O, s:b}", "attempt", j->attempt, "slurm_id", (json_int_t)id,
-                                          "run", json_object_get(cmd, "run"), "resume", resume));
+      cache_event(ev, "submit", json_pack("{s:i, s:I, s:O, s:b, s:i, s:i, s:i, s:s, s:s}", "attempt", j->attempt,
+                                          "slurm_id", (json_int_t)id, "run", json_object_get(cmd, "run"), "resume",
+                                          resume, "ranks", res.ntasks, "gpus_per_rank", res.gpus_per_task, "cpus",
+                                          res.cpus, "mem", res.mem, "time", res.time));
     json_decref(cmd);
     free(ev); free(wd);
     if (id <= 0) return -1;
@@ -649,19 +657,21 @@ static void reaped(run_t *x, job_t *j, int status) {
   long retries = json_integer_value(json_object_get(verb_def(x->g, j), "retries"));
   if (!json_object_get(verb_def(x->g, j), "retries")) retries = 2;
   char *wd = cache_work_dir(x->r, j);
+  char slurm[64] = "";  // the Slurm state behind the status, under --executor slurm
+  if (j->slurm_state[0]) snprintf(slurm, sizeof slurm, " (Slurm state %s)", j->slurm_state);
   if (status != 0 && transient(x, j, status) && j->attempt <= retries && !interrupted) {
     double delay = x->r->backoff * pow(2, j->attempt - 1);
     j->state = JOB_WAITING;
     j->retry_at = now_seconds() + delay;
-    say(x, "retry  %.12s %s: exit %d looks transient, again in %.1fs (attempt %d of %ld)", j->key, j->label, status,
-        delay, j->attempt + 1, retries + 1);
+    say(x, "retry  %.12s %s: exit %d%s looks transient, again in %.1fs (attempt %d of %ld)", j->key, j->label, status,
+        slurm, delay, j->attempt + 1, retries + 1);
   } else {
     j->state = JOB_FAILED;
     cache_unlock(j);
     char line[300];
     char *p = xasprintf("%s/stderr.log", wd);
     last_line(p, line, sizeof line);
-    say(x, "FAILED %.12s %s: exit %d; log: %s\n       %s", j->key, j->label, status, p, line);
+    say(x, "FAILED %.12s %s: exit %d%s; log: %s\n       %s", j->key, j->label, status, slurm, p, line);
     free(p);
     cache_event(x->events_path, "failed", json_pack("{s:s, s:s, s:i}", "key", j->key, "label", j->label, "status", status));
     block_dependents(x, j);
@@ -753,7 +763,11 @@ int runner_run(runner_t *r, graph_t *g) {
       int st;
       if (j->slurm_id <= 0 || j->state != JOB_RUNNING || now_seconds() - j->polled < 1.0) continue;
       j->polled = now_seconds();
-      if (slurm_poll(j->slurm_id, &st)) {
+      if (slurm_poll(j->slurm_id, &st, j->slurm_state, sizeof j->slurm_state)) {
+        char *ev = job_events(&x, j);
+        cache_event(ev, "slurm", json_pack("{s:I, s:s, s:i}", "slurm_id", (json_int_t)j->slurm_id, "state",
+                                          j->slurm_state, "status", st));
+        free(ev);
         j->slurm_id = 0;
         reaped(&x, j, st);
         changed = true;
