@@ -126,7 +126,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_LIB := $(LIB_SRC)
 fuzz: deps
 	@mkdir -p build-fuzz
-	@for c in $(ROOM_CXX); do clang++ -std=c++17 -g -O1 -fsanitize=fuzzer-no-link,address,undefined -I. -Iruntime \
+	@for c in $(ROOM_CXX); do clang++ -std=c++17 -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=vptr -I. -Iruntime \
 	    -c -o build-fuzz/$$(basename $$c .cc).o $$c || exit 1; done
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); echo "fuzz: build-fuzz/$$n"; \
 	  clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I. -Iruntime \

@@ -5,6 +5,7 @@
 // written here from the HF tensors through LevelDB's table writer and protobuf-c
 // (tf_bundle_writer), imports to the same native weights as the oracle through interop/hf.c.
 #include "testutil.h"
+#include "fuzz/fuzz_tf.h"
 #include "base/rng.h"
 #include "base/safetensors.h"
 #include "engine/model.h"
@@ -14,6 +15,7 @@
 #include "interop/tf_igpt.h"
 #include "interop/tf_table.h"
 #include <ctype.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 static char *fixture(const char *rel) {
@@ -537,4 +539,28 @@ Test(tf_bundle, generated_code_matches_the_proto) {
   cr_expect_eq(run_cmd(cmd), 0, "runtime/interop/tf_bundle.pb-c.{c,h} are stale: %s", cmd);
   rm_rf(dir);
   free(dir), free(cmd);
+}
+
+// Every input kept under tests/fixtures/fuzz/tf_index/ (seeds: the fixtures' index files and
+// entries; and what the fuzzer found) through the harness's entry point (tests/fuzz/fuzz_tf.h).
+Test(tf_bundle, fuzz_inputs_replay) {
+  char *dir = repo_path("tests/fixtures/fuzz/tf_index");
+  DIR *d = opendir(dir);
+  cr_assert_not_null(d, "%s", dir);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    char *p = xasprintf("%s/%s", dir, e->d_name);
+    uint8_t *buf;
+    size_t len;
+    cr_assert_eq(file_read_all(p, &buf, &len), 0, "%s", igpt_errmsg());
+    fuzz_tf_index_one(buf, len);  // aborts on a violated property; ASan (SAN=1) catches the rest
+    free(buf);
+    free(p);
+    n++;
+  }
+  closedir(d);
+  free(dir);
+  cr_expect_gt(n, 5);
 }

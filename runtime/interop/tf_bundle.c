@@ -271,6 +271,18 @@ static int read_index(tf_bundle *b, tf_table *t) {
   return 0;
 }
 
+int tf_bundle_open_mem(tf_bundle *b, const void *index, size_t len, const char *name) {
+  memset(b, 0, sizeof *b);
+  b->prefix = xstrdup(name);
+  b->index_path = xstrdup(name);
+  char err[TF_TABLE_ERR];
+  tf_table *t = tf_table_open_mem(index, len, name, err);
+  int rc = t ? read_index(b, t) : igpt_err("%s", err);
+  tf_table_close(t);
+  if (rc) tf_bundle_close(b);
+  return rc;
+}
+
 int tf_bundle_open(tf_bundle *b, const char *path) {
   memset(b, 0, sizeof *b);
   b->prefix = tf_bundle_resolve(path);
@@ -494,7 +506,7 @@ void tf_bundle_writer_add(tf_bundle_writer *w, const char *name, int shard, int 
   memset(e, 0, sizeof *e);
   e->name = xstrdup(name);
   e->shard = shard, e->dtype = dtype, e->ndim = ndim;
-  memcpy(e->shape, shape, (size_t)ndim * sizeof *shape);
+  if (ndim) memcpy(e->shape, shape, (size_t)ndim * sizeof *shape);
   e->offset = w->ends[shard];
   e->size = nbytes;
   e->crc = tf_crc_mask(tf_crc32c(data, nbytes));

@@ -50,6 +50,8 @@ char *tf_bundle_resolve(const char *path);
 // Opens and checks the whole index (header, every entry's dtype, shape, size and shard). A file
 // given as PREFIX that is itself a table is a V1 checkpoint: refused, saying so.
 int tf_bundle_open(tf_bundle *b, const char *path);
+// The same for an index already in memory (fuzzing); name stands for the prefix and the file.
+int tf_bundle_open_mem(tf_bundle *b, const void *index, size_t len, const char *name);
 void tf_bundle_close(tf_bundle *b);
 const tf_entry *tf_bundle_find(const tf_bundle *b, const char *name);  // NULL when absent
 char *tf_bundle_shard_path(const tf_bundle *b, int shard);             // caller frees
