@@ -7,7 +7,9 @@
 #include <leveldb/table.h>
 #include <leveldb/table_builder.h>
 
+#include <cstdint>
 #include <cstdio>
+#include <new>
 #include <cstring>
 #include <string>
 
@@ -33,6 +35,46 @@ class MemFile : public leveldb::RandomAccessFile {
   std::string data_;
 };
 
+// LevelDB allocates a block's declared size before reading it, so a damaged footer could ask for
+// gigabytes (found by fuzzing: a 34 GB request). The footer's two block handles (REFERENCE.md
+// section 7: varint64 offset and size each, then padding and the magic in the last 48 bytes)
+// must lie inside the file; blocks named by the crc-checked index block are trusted as far as
+// its crc goes, and a failed allocation still becomes an error below (std::bad_alloc).
+bool get_varint64(const unsigned char *&p, const unsigned char *end, uint64_t *v) {
+  *v = 0;
+  for (int shift = 0; shift <= 63 && p < end; shift += 7) {
+    uint64_t b = *p++;
+    *v |= (b & 0x7f) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+bool footer_fits(leveldb::RandomAccessFile *file, uint64_t size, std::string *why) {
+  const size_t kFooter = 48, kTrailer = 5;
+  if (size < kFooter) {
+    *why = "shorter than LevelDB's 48-byte footer";
+    return false;
+  }
+  char scratch[kFooter];
+  leveldb::Slice f;
+  leveldb::Status s = file->Read(size - kFooter, kFooter, &f, scratch);
+  if (!s.ok() || f.size() != kFooter) {
+    *why = "cannot read the footer";
+    return false;
+  }
+  const unsigned char *p = reinterpret_cast<const unsigned char *>(f.data()), *end = p + kFooter - 8;
+  for (const char *what : {"metaindex", "index"}) {
+    uint64_t off, len;
+    if (!get_varint64(p, end, &off) || !get_varint64(p, end, &len) || off > size - kFooter ||
+        len > size - kFooter - off || len + kTrailer > size - kFooter - off) {
+      *why = std::string("the footer's ") + what + " block lies outside the file";
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 struct tf_table {
@@ -44,11 +86,23 @@ struct tf_table {
 };
 
 static tf_table *open_file(tf_table *t, uint64_t size, char *err) {
+  const std::string what = t->name + ": not a readable TensorFlow .index table (LevelDB format)";
+  std::string why;
+  if (!footer_fits(t->file, size, &why)) {
+    std::snprintf(err, TF_TABLE_ERR, "%s: %s", what.c_str(), why.c_str());
+    tf_table_close(t);
+    return nullptr;
+  }
   leveldb::Options opt;
   opt.paranoid_checks = true;  // the index block's crc is checked too
-  leveldb::Status s = leveldb::Table::Open(opt, t->file, size, &t->table);
+  leveldb::Status s;
+  try {
+    s = leveldb::Table::Open(opt, t->file, size, &t->table);
+  } catch (const std::bad_alloc &) {
+    s = leveldb::Status::Corruption("a block larger than memory");
+  }
   if (!s.ok()) {
-    set_err(err, t->name + ": not a readable TensorFlow .index table (LevelDB format)", s);
+    set_err(err, what, s);
     tf_table_close(t);
     return nullptr;
   }
@@ -91,11 +145,16 @@ extern "C" void tf_table_close(tf_table *t) {
 
 extern "C" int tf_table_next(tf_table *t, const char **key, size_t *klen, const char **val, size_t *vlen,
                              char err[TF_TABLE_ERR]) {
-  if (!t->started) {
-    t->it->SeekToFirst();
-    t->started = true;
-  } else if (t->it->Valid()) {
-    t->it->Next();
+  try {  // a data block is read (and allocated at its declared size) as the iterator reaches it
+    if (!t->started) {
+      t->it->SeekToFirst();
+      t->started = true;
+    } else if (t->it->Valid()) {
+      t->it->Next();
+    }
+  } catch (const std::bad_alloc &) {
+    std::snprintf(err, TF_TABLE_ERR, "%s: damaged .index table: a block larger than memory", t->name.c_str());
+    return -1;
   }
   if (!t->it->Valid()) {
     if (t->it->status().ok()) return 0;
