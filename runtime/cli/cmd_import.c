@@ -1,8 +1,10 @@
 // igpt import: other frameworks' iGPT weights into a native model file: HuggingFace ImageGPT
-// (safetensors, interop/hf.h) and OpenAI's released TensorFlow checkpoints (interop/tf_igpt.h).
+// (safetensors, interop/hf.h; or its PyTorch pytorch_model.bin, interop/torch_bin.h) and OpenAI's
+// released TensorFlow checkpoints (interop/tf_igpt.h).
 #include "cli/cli.h"
 #include "interop/hf.h"
 #include "interop/tf_igpt.h"
+#include "interop/torch_bin.h"
 #include "base/util.h"
 #include <getopt.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 
 static void usage(void) {
   printf("usage: igpt import --from hf DIR --out M.safetensors [--drop-zero-biases] [--json]\n"
+         "       igpt import --from torch DIR/pytorch_model.bin --out M.safetensors [--drop-zero-biases] [--json]\n"
          "       igpt import --from tf DIR|PREFIX|PREFIX.index --out M.safetensors [--json]\n\n"
          "--from hf: HuggingFace ImageGPT weights: DIR/config.json and DIR/model.safetensors (float32;\n"
          "ImageGPTForCausalImageModeling, or ImageGPTForImageClassification's score.weight as the\n"
@@ -18,6 +21,9 @@ static void usage(void) {
          "becomes the sos vector, lm_head the output head. The native model keeps HF's biases\n"
          "(config bias true) unless --drop-zero-biases finds them all zero (converted official\n"
          "weights): then it gets the official layout without biases.\n"
+         "--from torch: the same weights as HF hub's PyTorch file (torch.save's zip, config.json beside it),\n"
+         "read without Python: only float32 tensors of torch's _rebuild_tensor_v2; any other pickled\n"
+         "callable is refused.\n"
          "--from tf: OpenAI's released checkpoints (openai/image-gpt: igpt-{s,m,l}[-bert]), TensorFlow V2\n"
          "bundles read without TensorFlow: a directory (its `checkpoint` file names the checkpoint, else\n"
          "its one *.index), or PREFIX (PREFIX.index + PREFIX.data-*-of-*). The config comes from the\n"
@@ -44,13 +50,16 @@ int cmd_import(int argc, char **argv) {
       default: return usage_error("import", "unknown option");
     }
   }
-  bool tf = from && !strcmp(from, "tf");
-  if (!from || (strcmp(from, "hf") && !tf)) return usage_error("import", "--from hf or --from tf is required");
-  if (optind != argc - 1) return usage_error("import", "expected one %s argument", tf ? "checkpoint" : "DIR");
+  bool tf = from && !strcmp(from, "tf"), torch = from && !strcmp(from, "torch");
+  if (!from || (strcmp(from, "hf") && !tf && !torch))
+    return usage_error("import", "--from hf, --from torch or --from tf is required");
+  if (optind != argc - 1)
+    return usage_error("import", "expected one %s argument", tf ? "checkpoint" : torch ? "pytorch_model.bin" : "DIR");
   if (!out) return usage_error("import", "--out is required");
   if (tf && drop) return usage_error("import", "--drop-zero-biases is for --from hf (TF checkpoints have no biases)");
   tf_import_stats st = {0};
-  model *m = tf ? tf_import(argv[optind], &st, true) : hf_import(argv[optind], drop);
+  model *m = tf ? tf_import(argv[optind], &st, true)
+               : torch ? torch_import(argv[optind], drop) : hf_import(argv[optind], drop);
   if (!m) return fail("import");
   if (model_save(m, out)) {
     model_free(m);
