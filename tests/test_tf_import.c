@@ -506,10 +506,10 @@ Test(tf_igpt, import_and_export_commands, .timeout = 60) {
   cr_expect(strstr(out, "data-00001-of-00003: read"), "progress per shard on stderr: %s", out);
   free(out), free(args);
   // export --to tf then import: the same native weights bit for bit
-  args = xasprintf("export --to tf %s/m.safetensors --out %s/rt --shards 4 --step 7", dir, dir);
+  args = xasprintf("export --to tf %s/m.safetensors --out %s/new/dir/rt --shards 4 --step 7", dir, dir);
   cr_assert_eq(igpt_in(dir, args, &out), 0, "%s", out);
   free(out), free(args);
-  args = xasprintf("import --from tf %s/rt.index --out %s/m2.safetensors", dir, dir);
+  args = xasprintf("import --from tf %s/new/dir/rt.index --out %s/m2.safetensors", dir, dir);
   cr_assert_eq(igpt_in(dir, args, &out), 0, "%s", out);
   free(out), free(args);
   char *a = xasprintf("%s/m.safetensors", dir), *b2 = xasprintf("%s/m2.safetensors", dir);

@@ -202,6 +202,13 @@ int tf_export(const model *m, const char *prefix, int num_shards, int64_t global
     return igpt_err("%s: the iGPT checkpoint layout has no biases and no classifier: export a model in the "
                     "official layout (bias false, no classifier)", prefix);
   if (num_shards < 2) return igpt_err("%s: %d shards: at least 2 (shard 0 holds only the step)", prefix, num_shards);
+  const char *slash = strrchr(prefix, '/');
+  if (slash && slash != prefix) {  // the prefix's directory
+    char *dir = xasprintf("%.*s", (int)(slash - prefix), prefix);
+    int rc = mkdir_p(dir);
+    free(dir);
+    if (rc) return -1;
+  }
   tf_igpt_tensor *t;
   int n = tf_igpt_tensors(c, &t);
   size_t maxn = 0;

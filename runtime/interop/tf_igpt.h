@@ -42,5 +42,6 @@ typedef struct {
 model *tf_import(const char *path, tf_import_stats *stats, bool verbose);
 // Writes the model's weights as an iGPT checkpoint at prefix: global_step in shard 0, the
 // weights over shards 1..num_shards-1 (as the released ones: shard 0 only scalars). Official
-// layout only (no biases, no classifier). Stand-in checkpoints and round trips.
+// layout only (no biases, no classifier); prefix's directory is created. Stand-in checkpoints and
+// round trips.
 int tf_export(const model *m, const char *prefix, int num_shards, int64_t global_step);
