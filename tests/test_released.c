@@ -105,3 +105,23 @@ Test(released, registry_lists_every_released_checkpoint) {
   registry_free(&r);
   free(p);
 }
+
+Test(released, generative_loss_rows) {
+  suite_t s;
+  graph_t g;
+  expand(&s, &g, "generative-loss", "released", 0);
+  for (const char *const *m = (const char *const[]){"igpt-s-ckpt", "igpt-m-ckpt", "igpt-l-ckpt", NULL}; *m; m++) {
+    const job_t *loss = find_verb(&g, "loss", *m);
+    cr_assert_not_null(loss, "no loss job for %s", *m);
+    cr_expect_str_eq(loss->inputs[0]->verb, "import");
+    cr_expect_str_eq(loss->inputs[1]->verb, "tokenize");
+  }
+  graph_free(&g);
+  suite_free(&s);
+  expand(&s, &g, "generative-loss", "released-standin", 0);  // no ImageNet at the stand-in scale
+  size_t i;
+  json_t *r;
+  json_array_foreach(g.rows, i, r) cr_expect_str_eq(json_string_value(json_object_get(r, "status")), "skipped");
+  graph_free(&g);
+  suite_free(&s);
+}

@@ -188,6 +188,14 @@ static job_t *eval_job(ctx *c, json_t *row, const char *ds, job_t *model, int se
     free(label);
     return j;
   }
+  if (!strcmp(json_string_value(jget(row, "eval")), "loss")) {  // the generative loss on the test split
+    job_t *in[2] = {model, tokenize_job(c, ds)};
+    char *label = xasprintf("loss %s from %s", ds, model->label + strcspn(model->label, " ") + 1);
+    job_t *j = graph_add(c->g, "loss", json_pack("{s:O, s:i}", "batch", jget(jget(c->scale, "features"), "batch"), "seed", seed),
+                         2, (const char *[]){"model", "tokens"}, in, label);
+    free(label);
+    return j;
+  }
   json_t *fp = json_pack("{s:O, s:i}", "batch", jget(jget(c->scale, "features"), "batch"), "seed", seed);
   if (bert) json_object_set_new(fp, "masks", json_integer(masks));
   job_t *in[2] = {model, tokenize_job(c, ds)};

@@ -33,7 +33,7 @@ static int check_relation(const jp *c, json_t *row_ids) {
 
 static int check_row(const jp *c, json_t *models, json_t *ids) {
   static const char *const objectives[] = {"ar", "bert", NULL};
-  static const char *const evals[] = {"probe", "finetune", NULL};
+  static const char *const evals[] = {"probe", "finetune", "loss", NULL};
   if (!jp_value(c, JP_OBJECT, JP_REQUIRED)) return -1;
   jp_string(c, "id", JP_REQUIRED);
   jp_string(c, "label", JP_OPTIONAL);
