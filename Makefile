@@ -10,20 +10,25 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 # Debian packages: building, testing (HTTP fixtures, sklearn agreement, offline Fashion-MNIST).
 BUILD_PKGS := gcc make pkg-config libcurl4-openssl-dev libjansson-dev libarchive-dev libpng-dev \
-              zlib1g-dev libopenblas-dev libssl-dev libcriterion-dev
+              zlib1g-dev libopenblas-dev libssl-dev libcriterion-dev g++ \
+              libleveldb-dev libsnappy-dev libprotobuf-c-dev libisal-dev
 TEST_PKGS  := python3 python3-numpy python3-sklearn dataset-fashion-mnist
 BENCH_PKGS := python3-torch python3-numpy python3-sklearn
 TEST_PKGS  += python3-jsonschema  # reports: the report/results schemas are checked with it (no C JSON-Schema library in Debian)
 TEST_PKGS  += libopenmpi-dev openmpi-bin  # data parallel: tests/test_dist.c trains over mpirun -np 2
 TEST_PKGS  += slurm-wlm munge             # ci/slurm-cluster.sh runs a real one-node Slurm cluster
+TEST_PKGS  += protobuf-c-compiler  # interop: the committed tf_bundle.pb-c.{c,h} are checked against protoc-c's output
 
-PKGS     := jansson libcurl libarchive libpng zlib openblas libcrypto
+PKGS     := jansson libcurl libarchive libpng zlib openblas libcrypto libprotobuf-c libisal
 CFLAGS   := -std=gnu11 -D_GNU_SOURCE -O2 -g -fopenmp -Wall -Wextra -Werror -MMD -MP \
             -I. -Iruntime \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -fopenmp
+# libleveldb (TF bundle .index tables, Snappy through it) ships no pkg-config file; it is C++.
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lleveldb -lstdc++ -lm -fopenmp
+CXXFLAGS := -std=c++17 -O2 -g -Wall -Wextra -Werror -MMD -MP -I. -Iruntime
 ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+CXXFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDLIBS   += -fsanitize=address,undefined
 endif
 
@@ -45,7 +50,8 @@ COMMS      := $(if $(strip $(MPI_LIBS)),MPI) $(if $(NCCL_CFLAGS),NCCL)
 # is the command. A new file in a room needs no edit here.
 ROOM_SRC := $(wildcard runtime/*/*.c kernels/cpu/*.c datasets/*.c reports/*.c)
 LIB_SRC  := $(filter-out runtime/cli/main.c,$(ROOM_SRC))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+ROOM_CXX := $(wildcard runtime/*/*.cc)  # C++ wrappers with a C interface (interop/tf_table.cc)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(ROOM_CXX:%.cc=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
@@ -75,6 +81,9 @@ $(COMM_OBJ) $(BUILD)/tests/test_comm: private CFLAGS += $(MPI_CFLAGS) $(NCCL_CFL
 $(COMM_OBJ): $(BUILD)/comms.stamp
 $(BUILD)/comms.stamp: FORCE
 	@mkdir -p $(BUILD); echo '$(COMMS)' | cmp -s - $@ || echo '$(COMMS)' > $@
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c -o $@ $<
 
 # The version lives in one object, rebuilt when `git describe` changes: a -D on every object
 # would leave the ones not rebuilt (and the results they write) with an old version.
@@ -140,10 +149,12 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_LIB := $(LIB_SRC)
 fuzz: deps
 	@mkdir -p build-fuzz
+	@for c in $(ROOM_CXX); do clang++ -std=c++17 -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=vptr -I. -Iruntime \
+	    -c -o build-fuzz/$$(basename $$c .cc).o $$c || exit 1; done
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); echo "fuzz: build-fuzz/$$n"; \
 	  clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I. -Iruntime \
 	    -DIGPT_VERSION_STRING='"fuzz"' $$(pkg-config --cflags $(PKGS)) -fopenmp -o build-fuzz/$$n $$f $(FUZZ_LIB) \
-	    $(LDLIBS) || exit 1; done
+	    $(addprefix build-fuzz/,$(notdir $(ROOM_CXX:.cc=.o))) $(LDLIBS) || exit 1; done
 
 clean:
 	rm -rf build build-san build-fuzz

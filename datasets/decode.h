@@ -92,3 +92,21 @@ int64_t *label_counts(const int32_t *labels, int64_t n, int n_classes);
 // size x size and labels 0..999. The pickle is read without running anything (decode_pickle.c):
 // only numpy's array/dtype constructors are recognised, any other global is refused.
 int decode_imagenet_batch(const uint8_t *buf, size_t len, const char *name, int size, image_set *out);
+
+// PyTorch's state dict (the data.pkl of a torch.save zip: HF hub's pytorch_model.bin), read by the
+// same non-executing machine with its own allow-list: collections.OrderedDict, torch's storage
+// types and torch._utils._rebuild_tensor_v2 over persistent ids ('storage', type, key, location,
+// numel); every other global is refused. Only dense row-major tensors inside their storage.
+typedef struct {
+  char *name;             // state-dict key
+  char *storage;          // storage key: its bytes are the zip member <archive>/data/<storage>
+  char dtype;             // 'f' float, 'h' bfloat16, 'i' signed, 'u' unsigned, 'b' bool
+  int elsize;             // bytes per element
+  int64_t storage_numel;  // elements of the storage
+  int64_t offset;         // the tensor's first element in it
+  int ndim;
+  int64_t shape[8];
+} torch_tensor;
+// 0 with *out (n_out tensors, free with torch_tensors_free), or -1 naming the file and offset.
+int decode_torch_pickle(const uint8_t *buf, size_t len, const char *name, torch_tensor **out, int *n_out);
+void torch_tensors_free(torch_tensor *t, int n);

@@ -1,9 +1,13 @@
 // decode_pickle: the downsampled ImageNet batches (Chrabaszcz et al. 2017, image-net.org's
 // Imagenet32/64 zips): each member is a Python pickle of {'data': uint8 [N, 3*S*S] (R, G, B
-// planes, each row-major SxS), 'labels': [1..1000], 'mean': ...}.
+// planes, each row-major SxS), 'labels': [1..1000], 'mean': ...}; and PyTorch's state dicts
+// (data.pkl of a torch.save zip, as HF hub's pytorch_model.bin): {name: tensor} with each tensor
+// torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...) over a persistent id
+// ('storage', torch.FloatStorage, key, location, numel) naming the zip member data/<key>.
 // The pickle is read by a small stack machine that runs nothing: it knows the opcodes of
-// protocols 2 to 5 that such files use, and of callables only the allow-listed numpy array and
-// dtype constructors (plus codecs.encode, which Python-2-style byte strings go through); any
+// protocols 2 to 5 that such files use, and of callables only an allow-list per kind of file
+// (ImageNet: the numpy array and dtype constructors, plus codecs.encode, which Python-2-style
+// byte strings go through; torch: _rebuild_tensor_v2, the storage types, OrderedDict); any
 // other GLOBAL, an unknown opcode or a declared length past the end is refused with the file
 // name and the byte offset. Values live in one pool addressed by index, so shared and cyclic
 // references (memo) need no recursion and everything is freed in one pass.
@@ -13,11 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { V_NONE, V_BOOL, V_INT, V_FLOAT, V_STR, V_BYTES, V_LIST, V_TUPLE, V_DICT, V_GLOBAL, V_DTYPE, V_ARRAY };
+enum { V_NONE, V_BOOL, V_INT, V_FLOAT, V_STR, V_BYTES, V_LIST, V_TUPLE, V_DICT, V_GLOBAL, V_DTYPE, V_ARRAY,
+       V_STORAGE, V_TENSOR };
 static const char *const kind_name[] = {"None", "bool", "int", "float", "str", "bytes", "list",
-                                        "tuple", "dict", "callable", "numpy.dtype", "numpy.ndarray"};
+                                        "tuple", "dict", "callable", "numpy.dtype", "numpy.ndarray",
+                                        "torch storage", "torch.Tensor"};
 // The allow-listed callables.
-enum { G_RECONSTRUCT, G_NDARRAY, G_DTYPE, G_ENCODE, G_FROMBUFFER };
+enum { G_RECONSTRUCT, G_NDARRAY, G_DTYPE, G_ENCODE, G_FROMBUFFER, G_ODICT, G_REBUILD, G_STORAGE };
+enum { PK_IMAGENET, PK_TORCH };  // which allow-list, and what the messages call the file
 
 #define PK_MAX_DIMS 8
 // Values and memo slots a batch can need (its labels list: about 130000 ints); more means a
@@ -38,6 +45,8 @@ typedef struct {
   int ndim;             // array: -1 until BUILD gives the shape
   int64_t shape[PK_MAX_DIMS];
   int fortran;
+  int storage;          // tensor: its storage's value; storage: i is its element count
+  int64_t offset;       // tensor: first element in the storage
 } pval;
 
 typedef struct {
@@ -52,6 +61,7 @@ typedef struct {
   size_t nm, cap_m;
   int *memo;            // value index or -1
   size_t n_memo;
+  int mode;             // PK_IMAGENET or PK_TORCH
 } pk;
 
 #define PERR(P, ...) pk_err((P), __VA_ARGS__)
@@ -62,6 +72,9 @@ static int pk_err(pk *p, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  if (p->mode == PK_TORCH)
+    return igpt_err("%s: byte offset %zu: %s: not a PyTorch state dict this reader accepts (or a damaged one)",
+                    p->name, p->op, msg);
   return igpt_err("%s: byte offset %zu: %s: not a downsampled-ImageNet pickle (or a damaged one); fetch it again",
                   p->name, p->op, msg);
 }
@@ -138,6 +151,50 @@ static int read_len(pk *p, int n, const char *what, size_t *out) {
 static int is_str(const pval *v, const char *s) {
   size_t n = strlen(s);
   return (v->kind == V_STR || v->kind == V_BYTES) && v->n == n && !memcmp(v->p, s, n);
+}
+
+static int find_global(pk *p, const pval *mod, const pval *nm);
+
+// torch's storage types: the element kind and size of the tensors built over them.
+static const struct { const char *name; char kind; int size; } torch_storages[] = {
+    {"FloatStorage", 'f', 4}, {"DoubleStorage", 'f', 8}, {"HalfStorage", 'f', 2}, {"BFloat16Storage", 'h', 2},
+    {"LongStorage", 'i', 8},  {"IntStorage", 'i', 4},    {"ShortStorage", 'i', 2}, {"CharStorage", 'i', 1},
+    {"ByteStorage", 'u', 1},  {"BoolStorage", 'b', 1},
+};
+
+// A torch-mode global, or -1 (no error set).
+static int torch_global(const pval *mod, const pval *nm, char *kind, int *size) {
+  if (is_str(mod, "collections") && is_str(nm, "OrderedDict")) return G_ODICT;
+  if (is_str(mod, "torch._utils") && is_str(nm, "_rebuild_tensor_v2")) return G_REBUILD;
+  if (is_str(mod, "torch"))
+    for (size_t k = 0; k < sizeof torch_storages / sizeof torch_storages[0]; k++)
+      if (is_str(nm, torch_storages[k].name)) {
+        *kind = torch_storages[k].kind, *size = torch_storages[k].size;
+        return G_STORAGE;
+      }
+  return -1;
+}
+
+// The allow-listed callable mod.nm as a new value on the stack, or -1 (refused, with the names).
+static int push_global(pk *p, const pval *mod, const pval *nm) {
+  char kind = 0;
+  int size = 0, g = p->mode == PK_TORCH ? torch_global(mod, nm, &kind, &size) : find_global(p, mod, nm);
+  if (g < 0 && p->mode == PK_TORCH) {
+    int ml = mod->n > 60 ? 60 : (int)mod->n, nl = nm->n > 60 ? 60 : (int)nm->n;
+    char a[64], b[64];
+    for (int k = 0; k < ml; k++) a[k] = mod->p[k] >= 32 && mod->p[k] < 127 ? (char)mod->p[k] : '?';
+    for (int k = 0; k < nl; k++) b[k] = nm->p[k] >= 32 && nm->p[k] < 127 ? (char)nm->p[k] : '?';
+    a[ml] = b[nl] = 0;
+    return PERR(p, "global %s.%s is not allowed (only torch._utils._rebuild_tensor_v2, torch's storage types and "
+                "collections.OrderedDict are)", a, b);
+  }
+  if (g < 0) return -1;
+  int x = new_val(p, V_GLOBAL);
+  p->v[x].i = g;
+  p->v[x].dt_kind = kind;
+  p->v[x].dt_size = size;
+  push(p, x);
+  return 0;
 }
 
 static int find_global(pk *p, const pval *mod, const pval *nm) {
@@ -220,6 +277,73 @@ static int latin1_bytes(pk *p, const pval *s, pval *out) {
   return 0;
 }
 
+// BINPERSID on ('storage', torch.<T>Storage, key, location, numel): the storage in member
+// data/<key> of the zip, of numel elements.
+static int persistent(pk *p, int pid) {
+  const pval *t = &p->v[pid];
+  if (t->kind != V_TUPLE || t->n_items != 5 || !is_str(&p->v[t->items[0]], "storage"))
+    return PERR(p, "persistent id is not ('storage', type, key, location, numel)");
+  const pval *ty = &p->v[t->items[1]], *key = &p->v[t->items[2]], *n = &p->v[t->items[4]];
+  if (ty->kind != V_GLOBAL || ty->i != G_STORAGE) return PERR(p, "persistent id's type is not a torch storage type");
+  if (key->kind != V_STR || key->n == 0 || key->n > 64) return PERR(p, "storage key is not a short string");
+  for (size_t k = 0; k < key->n; k++)
+    if (!(key->p[k] >= '0' && key->p[k] <= '9') && !(key->p[k] >= 'a' && key->p[k] <= 'z') && key->p[k] != '_')
+      return PERR(p, "storage key holds byte 0x%02x (torch writes digits)", key->p[k]);
+  if (n->kind != V_INT || n->i < 0 || n->i > (INT64_C(1) << 40)) return PERR(p, "storage size is not an element count");
+  int x = new_val(p, V_STORAGE);
+  pval *s = &p->v[x];
+  t = &p->v[pid];  // new_val may have moved the pool
+  s->dt_kind = p->v[t->items[1]].dt_kind, s->dt_size = p->v[t->items[1]].dt_size;
+  s->p = p->v[t->items[2]].p, s->n = p->v[t->items[2]].n;
+  s->i = p->v[t->items[4]].i;
+  push(p, x);
+  return 0;
+}
+
+// _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks[, metadata]): only
+// dense row-major tensors lying inside their storage. The new value's index, or -1.
+static int rebuild_tensor(pk *p, int args) {
+  const pval *a = &p->v[args];
+  if (a->n_items < 6 || a->n_items > 7) return PERR(p, "_rebuild_tensor_v2 wants 6 or 7 arguments, got %zu", a->n_items);
+  const pval *st = &p->v[a->items[0]], *off = &p->v[a->items[1]], *size = &p->v[a->items[2]], *stride = &p->v[a->items[3]];
+  if (st->kind != V_STORAGE) return PERR(p, "_rebuild_tensor_v2's storage is a %s", kind_name[st->kind]);
+  if (off->kind != V_INT || off->i < 0) return PERR(p, "_rebuild_tensor_v2's storage offset is not a count");
+  if (size->kind != V_TUPLE || stride->kind != V_TUPLE || size->n_items != stride->n_items || size->n_items > PK_MAX_DIMS)
+    return PERR(p, "_rebuild_tensor_v2's size and stride are not tuples of one length (at most %d)", PK_MAX_DIMS);
+  int64_t shape[PK_MAX_DIMS];
+  uint64_t nonzero = 1;  // the product of the nonzero dims: below 2^62, so strides fit too
+  bool empty = false;
+  int nd = (int)size->n_items;
+  for (int k = 0; k < nd; k++) {
+    const pval *d = &p->v[size->items[k]];
+    if (d->kind != V_INT || d->i < 0 || d->i > (INT64_C(1) << 40)) return PERR(p, "tensor dimension %d is not a size", k);
+    shape[k] = d->i;
+    empty |= d->i == 0;
+    if (d->i && nonzero > (UINT64_C(1) << 62) / (uint64_t)d->i) return PERR(p, "tensor shape overflows (more than 2^62 elements)");
+    if (d->i) nonzero *= (uint64_t)d->i;
+  }
+  uint64_t numel = empty ? 0 : nonzero;
+  int64_t want = 1;  // row-major: stride[k] = prod(shape[k+1:])
+  for (int k = nd - 1; k >= 0; k--) {
+    const pval *d = &p->v[stride->items[k]];
+    if (d->kind != V_INT || (shape[k] > 1 && d->i != want))
+      return PERR(p, "tensor is not dense row-major (dimension %d: stride %lld, expected %lld)", k,
+                  d->kind == V_INT ? (long long)d->i : -1ll, (long long)want);
+    if (shape[k]) want *= shape[k];
+  }
+  if ((uint64_t)off->i > (uint64_t)st->i || numel > (uint64_t)st->i - (uint64_t)off->i)
+    return PERR(p, "tensor of %llu elements at offset %lld runs past its storage of %lld", (unsigned long long)numel,
+                (long long)off->i, (long long)st->i);
+  int x = new_val(p, V_TENSOR);
+  pval *t = &p->v[x];
+  a = &p->v[args];
+  t->storage = a->items[0];
+  t->offset = p->v[a->items[1]].i;
+  t->ndim = nd;
+  memcpy(t->shape, shape, sizeof shape);
+  return x;
+}
+
 // REDUCE / NEWOBJ: only the allow-listed callables, each with the arguments numpy gives it.
 static int apply(pk *p, int fn, int args) {
   if (want(p, fn, V_GLOBAL, "the callable") || want(p, args, V_TUPLE, "the arguments")) return -1;
@@ -264,6 +388,14 @@ static int apply(pk *p, int fn, int args) {
       if (set_shape(p, o, ARG(2), o->n)) return -1;
       break;
     }
+    case G_ODICT:  // () or ([pairs]): an empty dict the SETITEMS fill
+      if (na != 0) return PERR(p, "collections.OrderedDict is allowed only without arguments");
+      r = new_val(p, V_DICT);
+      break;
+    case G_REBUILD:
+      r = rebuild_tensor(p, args);
+      if (r < 0) return -1;
+      break;
     default: return PERR(p, "%s cannot be called", g == G_NDARRAY ? "numpy.ndarray" : "this callable");
   }
 #undef ARG
@@ -274,6 +406,7 @@ static int apply(pk *p, int fn, int args) {
 // BUILD: the state of an array ((1, shape, dtype, fortran, raw)) or of a dtype (byte order etc.).
 static int build(pk *p, int obj, int state) {
   pval *o = &p->v[obj];
+  if (o->kind == V_DICT && p->mode == PK_TORCH) return 0;  // a state dict's _metadata: not needed
   if (o->kind == V_DTYPE) return want(p, state, V_TUPLE, "the dtype state");
   if (o->kind != V_ARRAY || o->ndim >= 0) return PERR(p, "BUILD on a %s", kind_name[o->kind]);
   const pval *s = &p->v[state];
@@ -487,22 +620,19 @@ static int pk_run(pk *p, int *root) {
         const uint8_t *nl2 = nl1 ? memchr(nl1 + 1, '\n', (size_t)(e - nl1 - 1)) : NULL;
         if (!nl2) return PERR(p, "GLOBAL without its two newline-terminated names (truncated?)");
         pval mod = {.kind = V_STR, .p = s, .n = (size_t)(nl1 - s)}, nm = {.kind = V_STR, .p = nl1 + 1, .n = (size_t)(nl2 - nl1 - 1)};
-        int g = find_global(p, &mod, &nm);
-        if (g < 0) return -1;
+        if (push_global(p, &mod, &nm)) return -1;
         p->pos = (size_t)(nl2 + 1 - p->buf);
-        x = new_val(p, V_GLOBAL);
-        p->v[x].i = g;
-        push(p, x);
         break;
       }
       case 0x93:  // STACK_GLOBAL
+        (void)z;
         if (pop(p, &y) || pop(p, &x)) return -1;
         if (p->v[x].kind != V_STR || p->v[y].kind != V_STR) return PERR(p, "STACK_GLOBAL names are not strings");
-        z = find_global(p, &p->v[x], &p->v[y]);
-        if (z < 0) return -1;
-        x = new_val(p, V_GLOBAL);
-        p->v[x].i = z;
-        push(p, x);
+        if (push_global(p, &p->v[x], &p->v[y])) return -1;
+        break;
+      case 'Q':  // BINPERSID: torch's storages
+        if (p->mode != PK_TORCH) return PERR(p, "persistent ids are not supported here");
+        if (pop(p, &x) || persistent(p, x)) return -1;
         break;
       case 'R':     // REDUCE
       case 0x81:    // NEWOBJ
@@ -571,4 +701,43 @@ int decode_imagenet_batch(const uint8_t *buf, size_t len, const char *name, int 
 done:
   pk_free(&p);
   return rc;
+}
+
+int decode_torch_pickle(const uint8_t *buf, size_t len, const char *name, torch_tensor **out, int *n_out) {
+  pk p = {.buf = buf, .len = len, .name = name, .mode = PK_TORCH};
+  int root, rc = -1, n = 0;
+  torch_tensor *t = NULL;
+  *out = NULL, *n_out = 0;
+  if (pk_run(&p, &root)) goto done;
+  p.op = 0;
+  const pval *d = &p.v[root];
+  if (d->kind != V_DICT) { pk_err(&p, "the pickle holds a %s, expected a dict of tensors", kind_name[d->kind]); goto done; }
+  t = xcalloc(d->n_items / 2 + 1, sizeof *t);
+  for (size_t k = 0; k + 1 < d->n_items; k += 2, n++) {
+    const pval *key = &p.v[d->items[k]], *v = &p.v[d->items[k + 1]];
+    p.op = v->off;
+    if (key->kind != V_STR || key->n == 0 || key->n > 255) { pk_err(&p, "a key is not a name"); goto done; }
+    if (v->kind != V_TENSOR) { pk_err(&p, "'%.*s' is a %s, expected a tensor", (int)key->n, key->p, kind_name[v->kind]); goto done; }
+    const pval *s = &p.v[v->storage];
+    torch_tensor *x = &t[n];
+    x->name = xasprintf("%.*s", (int)key->n, key->p);
+    x->storage = xasprintf("%.*s", (int)s->n, s->p);
+    x->dtype = s->dt_kind, x->elsize = s->dt_size;
+    x->storage_numel = s->i, x->offset = v->offset, x->ndim = v->ndim;
+    memcpy(x->shape, v->shape, sizeof x->shape);
+  }
+  rc = 0;
+done:
+  pk_free(&p);
+  if (rc) torch_tensors_free(t, t ? n + 1 : 0);  // t has room for n + 1; the last may be unfilled
+  else *out = t, *n_out = n;
+  return rc;
+}
+
+void torch_tensors_free(torch_tensor *t, int n) {
+  for (int i = 0; t && i < n; i++) {
+    free(t[i].name);
+    free(t[i].storage);
+  }
+  free(t);
 }

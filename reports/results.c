@@ -17,6 +17,11 @@ static const struct { const char *name, *meaning; int judged; } scales[] = {
   {"released", "Released scale: OpenAI's released checkpoints, imported and evaluated as the "
                "paper did, without pretraining. Every row is judged against the published "
                "number by its rule.", 1},
+  {"released-standin", "Released-standin scale: STAND-IN checkpoints, not OpenAI's: a tiny model "
+                       "pretrained here, exported to the released checkpoints' TensorFlow layout and "
+                       "imported from it, on any CPU in minutes. These numbers show that the import and "
+                       "evaluation path of the released scale runs; they say nothing about iGPT and are "
+                       "not judged.", 0},
 };
 
 const char *scale_meaning(const char *scale) {

@@ -11,13 +11,15 @@
 
 static void usage(void) {
   printf("usage: igpt run TABLE... [--scale S] [--jobs N] [--gpus LIST] [--keep-going] [--dry-run [--explain]]\n"
-         "                [--cache DIR] [--suite DIR] [--results DIR] [--quiet] [--json]\n\n"
+         "                [--cache DIR] [--suite DIR] [--results DIR] [--limit-images N] [--quiet] [--json]\n\n"
          "Runs a paper table (suite/tables.json: linear-probe, fine-tune, low-data-cifar, bert-comparison; 'all'\n"
-         "for every table) at a scale (suite/scales.json: smoke (default), mini, paper, released) as a graph of\n"
+         "for every table) at a scale (suite/scales.json: smoke (default), mini, paper, released, released-standin) as a graph of\n"
          "jobs, each a process `igpt VERB ...` whose argv comes from suite/commands.json. Jobs are cached in\n"
          "DIR/<key>/ (key = SHA-256 of the job's canonical spec): a rerun skips verified jobs, rebuilds corrupted\n"
          "ones, resumes a killed pretraining from its checkpoint. Writes RESULTS/<table>/<scale>/results.json.\n\n"
-         "  --scale S       smoke | mini | paper | released (default smoke)\n"
+         "  --scale S       smoke | mini | paper | released | released-standin (default smoke); released-standin\n"
+         "                  runs the released pipeline offline on stand-in checkpoints (export --to tf of a\n"
+         "                  smoke model), every row marked so\n"
          "  --jobs N        CPU job slots (default 1); each CPU job gets cores/N OpenMP threads (fixed by N, so a\n"
          "                  resumed training continues bit-identically when rerun with the same N)\n"
          "  --gpus LIST     GPU ids for GPU jobs, one job per GPU (default $CUDA_VISIBLE_DEVICES, else every\n"
@@ -31,6 +33,8 @@ static void usage(void) {
          "  --cache DIR     the job cache (default $IGPT_CACHE or ./cache); two runs may share it safely\n"
          "  --suite DIR     the suite's JSON files (default $IGPT_SUITE or ./suite)\n"
          "  --results DIR   where results go (default ./results)\n"
+         "  --limit-images N  cut every data set to its first N train and N test images (a quick look: new jobs,\n"
+         "                  every row's note says so)\n"
          "  --json          print each table's results JSON on stdout\n\n"
          "Exit: 0 all done, 1 a job failed (its log path is printed), 2 usage error.\n");
 }
@@ -72,10 +76,10 @@ int cmd_run(int argc, char **argv) {
       {"keep-going", no_argument, 0, 'k'}, {"dry-run", no_argument, 0, 'n'}, {"explain", no_argument, 0, 'e'},
       {"cache", required_argument, 0, 'c'}, {"suite", required_argument, 0, 'S'}, {"results", required_argument, 0, 'r'},
       {"quiet", no_argument, 0, 'q'}, {"json", no_argument, 0, 'J'}, {"help", no_argument, 0, 'h'},
-      {"executor", required_argument, 0, 'x'}, {0, 0, 0, 0}};
+      {"executor", required_argument, 0, 'x'}, {"limit-images", required_argument, 0, 'L'}, {0, 0, 0, 0}};
   const char *executor = "local";
   const char *scale = "smoke", *cache = NULL, *suite_dir = NULL, *results_dir = "results", *gpus = NULL;
-  long jobs = 0;
+  long jobs = 0, limit = 0;
   bool keep = false, dry = false, expl = false, quiet = false, json = false;
   int c;
   optind = 1;
@@ -93,6 +97,7 @@ int cmd_run(int argc, char **argv) {
       case 'q': quiet = true; break;
       case 'J': json = true; break;
       case 'x': executor = optarg; break;
+      case 'L': if (parse_long("run", "--limit-images", optarg, 1, 1L << 40, &limit)) return EXIT_USAGE; break;
       case 'h': usage(); return 0;
       default: return usage_error("run", "unknown option");
     }
@@ -132,6 +137,7 @@ int cmd_run(int argc, char **argv) {
   for (int t = 0; t < n_tables && (status == 0 || keep); t++) {
     graph_t g;
     graph_init(&g, &s);
+    g.limit_images = limit;
     if (graph_expand(&g, tables[t], scale) != 0) { status = fail("run"); graph_free(&g); break; }
     r.gpu_scale = !strcmp(json_string_value(json_object_get(suite_scale(&s, scale), "device")), "gpu");
     int rc = runner_run(&r, &g);

@@ -64,6 +64,11 @@ int features_extract(model *m, const uint16_t *tokens, int64_t N, int T, const f
       }
       double now = now_seconds();
       int64_t done = (int64_t)k * N + i0 + B;
+      if (o->progress && done == B && done < total) {  // the estimate, before the bulk of the work
+        double rate = B / (now - t0 + 1e-9), left = (total - done) / rate;
+        fprintf(stderr, "features: %lld images x %d masks at %.1f images/s (measured on the first batch of %d, "
+                "here): about %.0f s (%.1f h) to go\n", (long long)N, K, rate, B, left, left / 3600);
+      }
       if (o->progress && (now - last > (tty ? 0.2 : 10) || done == total)) {
         double rate = done / (now - t0);
         fprintf(stderr, "%sfeatures: %lld/%lld images (%d masks), %.1f images/s, ETA %.0f s%s",

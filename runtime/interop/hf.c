@@ -164,17 +164,25 @@ static bool hf_buffer(const char *name) {
 }
 
 model *hf_import(const char *dir, bool drop_zero_biases) {
-  model_config c;
-  if (hf_config_load(dir, &c)) return NULL;
   char *path = xasprintf("%s/model.safetensors", dir);
   st_file f;
   model *m = NULL;
+  if (st_open(&f, path) == 0) {
+    m = hf_import_tensors(dir, &f, drop_zero_biases);
+    st_close(&f);
+  }
+  free(path);
+  return m;
+}
+
+model *hf_import_tensors(const char *dir, const st_file *fp, bool drop_zero_biases) {
+  model_config c;
+  if (hf_config_load(dir, &c)) return NULL;
+  const st_file f = *fp;
+  const char *path = f.path;
+  model *m = NULL;
   hf_tensor *t = NULL;
   float *buf = NULL;
-  if (st_open(&f, path)) {
-    free(path);
-    return NULL;
-  }
   const st_tensor *score = st_get(&f, "score.weight");
   if (score) {
     if (score->ndim != 2 || score->shape[0] < 1 || score->shape[0] > 0xFFFE) {
@@ -244,15 +252,11 @@ model *hf_import(const char *dir, bool drop_zero_biases) {
   }
   free(buf);
   free(t);
-  st_close(&f);
-  free(path);
   return m;
 fail:
   free(buf);
   free(t);
   model_free(m);
-  st_close(&f);
-  free(path);
   return NULL;
 }
 

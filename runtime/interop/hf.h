@@ -4,6 +4,7 @@
 // biases on every Conv1D, optional `score.weight` [K, C] (ImageGPTForImageClassification).
 // config.json: n_layer, n_embd, n_head, n_positions (n_ctx), vocab_size (V+1), quick_gelu, eps 1e-5.
 #pragma once
+#include "base/safetensors.h"
 #include "engine/model.h"
 
 typedef enum { HF_PLAIN, HF_TRANSPOSE, HF_WTE_SOS } hf_kind;
@@ -32,5 +33,8 @@ int hf_config_load(const char *dir, model_config *c);
 // Imports DIR/{config.json,model.safetensors}. drop_zero_biases: when every bias is exactly
 // zero (converted official weights), the native model gets the official layout without biases.
 model *hf_import(const char *dir, bool drop_zero_biases);
+// The same from tensors already at hand (f->path names them in messages; a PyTorch file's, see
+// torch_bin.h), with DIR/config.json. f stays the caller's.
+model *hf_import_tensors(const char *dir, const st_file *f, bool drop_zero_biases);
 // Writes DIR/model.safetensors and DIR/config.json (each atomically), creating DIR.
 int hf_export(const model *m, const char *dir);

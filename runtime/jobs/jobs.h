@@ -65,6 +65,7 @@ typedef struct {
   const char *table, *scale;  // names (borrowed)
   json_t *rows;               // per table row: {row, status, reason, jobs: [keys]} (owned)
   job_t *report;              // the table's final job
+  long limit_images;          // > 0: every data set cut to its first N train and N test images
 } graph_t;
 
 // jobs.c: the graph and keys

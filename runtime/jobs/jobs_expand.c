@@ -73,6 +73,12 @@ static job_t *prepare_job(ctx *c, const char *ds, int size) {
   json_t *p = json_pack("{s:s, s:i}", "dataset", ds, "image_size", size);
   json_t *extra = jget(jget(c->scale, "prepare"), ds);  // e.g. the synthetic set's sizes
   if (json_is_object(extra)) json_object_update(p, extra);
+  for (int k = 0; k < 2 && c->g->limit_images > 0; k++) {  // --limit-images: a quick look
+    const char *key = k ? "n_test" : "n_train";
+    json_t *have = jget(p, key);
+    if (!have || json_integer_value(have) > c->g->limit_images)
+      json_object_set_new(p, key, json_integer(c->g->limit_images));
+  }
   job_t *j;
   if (embedded(c, ds)) j = graph_add(c->g, "prepare", p, 0, NULL, NULL, label);
   else {
@@ -120,21 +126,40 @@ static json_t *model_config(ctx *c, const char *model, const char *objective) {
                    "bias", 0, "objective", objective);
 }
 
-static job_t *model_job(ctx *c, const char *paper_model, const char *model, const char *objective, int seed) {
-  json_t *released = jget(c->scale, "released");
-  if (released) {
-    char which[128];  // a BERT row needs the model's "-bert" checkpoint
-    snprintf(which, sizeof which, "%s%s", paper_model, strcmp(objective, "bert") ? "" : "-bert");
-    json_t *ck = jget(released, which);
-    if (!json_is_string(ck)) return NULL;
-    const char *name = json_string_value(ck);
-    job_t *f = fetch_job(c, name);
-    char *label = xasprintf("import %s", name);
-    job_t *j = graph_add(c->g, "import", json_pack("{s:s}", "checkpoint", name), 1, (const char *[]){"checkpoint"},
-                         &f, label);
+static job_t *pretrain_job(ctx *c, const char *model, const char *objective, int seed);
+
+// A released checkpoint (scales.json "released": paper model -> registry name): fetched, or at a
+// stand-in scale ("standin": true) the scale's own pretraining exported to the checkpoints' TF
+// layout, then imported through the same `igpt import --from tf` either way.
+static job_t *released_job(ctx *c, const char *paper_model, const char *model, const char *objective, int seed) {
+  char which[128];  // a BERT row needs the model's "-bert" checkpoint
+  snprintf(which, sizeof which, "%s%s", paper_model, strcmp(objective, "bert") ? "" : "-bert");
+  json_t *ck = jget(jget(c->scale, "released"), which);
+  if (!json_is_string(ck)) return NULL;
+  const char *name = json_string_value(ck);
+  job_t *src;
+  if (json_is_true(jget(c->scale, "standin"))) {
+    job_t *pre = pretrain_job(c, model, objective, seed);
+    char *label = xasprintf("stand-in checkpoint %s (TF layout) from %s", name, pre->label);
+    src = graph_add(c->g, "standin", json_pack("{s:s, s:i}", "checkpoint", name, "shards", 3), 1,
+                    (const char *[]){"model"}, &pre, label);
     free(label);
-    return j;
+  } else {
+    src = fetch_job(c, name);
   }
+  char *label = xasprintf("import %s%s", name, json_is_true(jget(c->scale, "standin")) ? " (stand-in)" : "");
+  job_t *j = graph_add(c->g, "import", json_pack("{s:s}", "checkpoint", name), 1, (const char *[]){"checkpoint"},
+                       &src, label);
+  free(label);
+  return j;
+}
+
+static job_t *model_job(ctx *c, const char *paper_model, const char *model, const char *objective, int seed) {
+  if (jget(c->scale, "released")) return released_job(c, paper_model, model, objective, seed);
+  return pretrain_job(c, model, objective, seed);
+}
+
+static job_t *pretrain_job(ctx *c, const char *model, const char *objective, int seed) {
   json_t *pre = jget(c->scale, "pretrain");
   const char *pd = c->pretrain_data;
   job_t *tok = tokenize_job(c, pd);
@@ -160,6 +185,14 @@ static job_t *eval_job(ctx *c, json_t *row, const char *ds, job_t *model, int se
     job_t *in[4] = {model, tokenize_job(c, ds), prepare_job(c, ds, c->image_size), palette_job(c)};
     char *label = xasprintf("finetune %s from %s", ds, model->label + strcspn(model->label, " ") + 1);
     job_t *j = graph_add(c->g, "finetune", p, 4, (const char *[]){"model", "tokens", "images", "palette"}, in, label);
+    free(label);
+    return j;
+  }
+  if (!strcmp(json_string_value(jget(row, "eval")), "loss")) {  // the generative loss on the test split
+    job_t *in[2] = {model, tokenize_job(c, ds)};
+    char *label = xasprintf("loss %s from %s", ds, model->label + strcspn(model->label, " ") + 1);
+    job_t *j = graph_add(c->g, "loss", json_pack("{s:O, s:i}", "batch", jget(jget(c->scale, "features"), "batch"), "seed", seed),
+                         2, (const char *[]){"model", "tokens"}, in, label);
     free(label);
     return j;
   }
@@ -235,6 +268,22 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
       if (!strcmp(json_string_value(jget(row, "eval")), "finetune") && jget(row, "masks"))
         json_object_set_new(r, "note", json_string("igpt finetune evaluates with one mask: this row runs the same job "
                                                    "as the row without ensembling"));
+      if (json_is_true(jget(s, "standin"))) {  // before anything else: the number is not about iGPT
+        const char *old = json_string_value(jget(r, "note"));
+        char *n = xasprintf("STAND-IN checkpoint, not OpenAI's: a %s model pretrained here, exported to the released "
+                            "checkpoints' TF layout and imported from it (tests the import and evaluation path only)%s%s",
+                            json_string_value(m), old ? "; " : "", old ? old : "");
+        json_object_set_new(r, "note", json_string(n));
+        free(n);
+      }
+      if (g->limit_images > 0) {
+        const char *old = json_string_value(jget(r, "note"));
+        char *n = xasprintf("--limit-images %ld: at most %ld train and %ld test images of each data set, a quick look, "
+                            "not the evaluation%s%s", g->limit_images, g->limit_images, g->limit_images,
+                            old ? "; " : "", old ? old : "");
+        json_object_set_new(r, "note", json_string(n));
+        free(n);
+      }
       if (fb_note || pd_note) {  // the stand-in data set goes first: it says what the number means
         const char *old = json_string_value(jget(r, "note"));
         char *n = fb_note ? xasprintf("%s%s%s", fb_note, old ? "; " : "", old ? old : "")

@@ -24,6 +24,8 @@ static const job_vocab vocab[] = {
     {"pretrain", (const char *const[]){"tokens", NULL},
      (const char *const[]){"config", "steps", "batch", "lr", "warmup_steps", "checkpoint_every", "seed", NULL}},
     {"import", (const char *const[]){"checkpoint", NULL}, (const char *const[]){"checkpoint", NULL}},
+    {"standin", (const char *const[]){"model", NULL}, (const char *const[]){"checkpoint", "shards", NULL}},
+    {"loss", (const char *const[]){"model", "tokens", NULL}, (const char *const[]){"batch", "seed", NULL}},
     {"features", (const char *const[]){"model", "tokens", NULL}, (const char *const[]){"batch", "seed", "masks", NULL}},
     {"probe", (const char *const[]){"features", NULL},
      (const char *const[]){"seed", "labels_per_class", "subsets", "concat_layers", "masks", NULL}},
@@ -66,7 +68,7 @@ static int check_relation(const jp *c, json_t *row_ids) {
 
 static int check_row(const jp *c, json_t *models, json_t *ids) {
   static const char *const objectives[] = {"ar", "bert", NULL};
-  static const char *const evals[] = {"probe", "finetune", NULL};
+  static const char *const evals[] = {"probe", "finetune", "loss", NULL};
   static const char *const keys[] = {"id", "label", "dataset", "image_size", "model", "objective", "eval",
                                      "metric", "unit", "higher_is_better", "published", "published_std",
                                      "source", "published_model", "needs_manual_data", "masks", "probe",
@@ -216,13 +218,34 @@ static int check_prepare_options(const jp *prep) {
   return 0;
 }
 
+// "slurm": per job verb (over "default") what a job asks a Slurm cluster for; jobs_slurm.c reads
+// the values, checked here so that a bad entry fails before any job runs.
+static int check_slurm(const jp *sc) {
+  static const char *const fields[] = {"ranks", "gpus_per_rank", "cpus", "mem", "time", NULL};
+  jp sl = jp_key(sc, "slurm");
+  json_t *o = jp_value(&sl, JP_OBJECT, JP_REQUIRED);
+  if (!o) return -1;
+  const char *verb; json_t *v;
+  json_object_foreach(o, verb, v) {
+    jp e = jp_key(&sl, verb);
+    if (!jp_value(&e, JP_OBJECT, JP_REQUIRED) || jp_keys(&e, fields)) return -1;
+    jp_int(&e, "ranks", JP_OPTIONAL, 1, 100000);
+    jp_int(&e, "gpus_per_rank", JP_OPTIONAL, 0, 64);
+    jp_int(&e, "cpus", JP_OPTIONAL, 1, 4096);
+    jp_string(&e, "mem", JP_OPTIONAL);
+    jp_string(&e, "time", JP_OPTIONAL);
+    if (jp_failed(&e)) return -1;
+  }
+  return 0;
+}
+
 static int check_scales(const jp *root, json_t *models) {
   static const char *const devices[] = {"cpu", "gpu", NULL};
   static const char *const palettes[] = {"kmeans", "official", NULL};
   static const char *const top[] = {"format", "about", "scales", NULL};
   static const char *const keys[] = {"about", "judged", "device", "image_size", "prepare", "datasets", "fallback",
                                      "pretrain_data", "released", "models", "palette", "pretrain", "finetune",
-                                     "features", "probe", "seeds", NULL};
+                                     "features", "probe", "seeds", "slurm", "standin", NULL};
   static const char *const pal_keys[] = {"source", "k", "pixels", "iters", NULL};
   static const char *const pre_keys[] = {"steps", "batch", "lr", "warmup_steps", "checkpoint_every", NULL};
   static const char *const ft_keys[] = {"steps", "batch", "lr", "eval_every", NULL};
@@ -239,6 +262,7 @@ static int check_scales(const jp *root, json_t *models) {
     jp_keys(&sc, keys);
     jp_string(&sc, "about", JP_REQUIRED);
     jp_get(&sc, "judged", JP_BOOL, JP_OPTIONAL);
+    jp_get(&sc, "standin", JP_BOOL, JP_OPTIONAL);  // released-standin: checkpoints made here (jobs_expand.c)
     jp_enum(&sc, "device", JP_REQUIRED, devices);
     jp_int(&sc, "image_size", JP_REQUIRED, 4, 1024);  // n_ctx = size^2 <= 2^20 (model_config)
     jp_int(&sc, "seeds", JP_REQUIRED, 1, 100);
@@ -256,6 +280,7 @@ static int check_scales(const jp *root, json_t *models) {
     jp_value(&probe, JP_OBJECT, JP_OPTIONAL);
     if (jp_failed(&sc)) return -1;
     if (prep.v && check_prepare_options(&prep)) return -1;
+    if (json_object_get(s, "slurm") && check_slurm(&sc)) return -1;
     if (json_object_get(s, "released") && check_name_map(&sc, "released", NULL, NULL)) return -1;
     json_t *pd = jp_get(&sc, "pretrain_data", JP_STRING, JP_REQUIRED | JP_NULLABLE);
     if (jp_failed(&sc)) return -1;
@@ -396,8 +421,12 @@ static int check_commands(const jp *root) {
   json_object_foreach(verbs, name, v) {
     jp vc = jp_key(&c, name);
     const job_vocab *voc = job_vocab_of(name);
-    if (!voc) return jp_fail(&vc, "not a job verb (the table's graph has fetch, prepare, palette, tokenize, "
-                                  "pretrain, import, features, probe, finetune and report jobs)");
+    if (!voc) {
+      char known[512] = "";
+      for (size_t i = 0; i < sizeof vocab / sizeof vocab[0]; i++)
+        snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "", vocab[i].verb);
+      return jp_fail(&vc, "not a job verb (the table's graph has these jobs: %s)", known);
+    }
     if (!jp_value(&vc, JP_OBJECT, JP_REQUIRED)) return -1;
     jp_keys(&vc, keys);
     jp_int(&vc, "version", JP_REQUIRED, 0, 1 << 30);

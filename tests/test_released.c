@@ -1,0 +1,127 @@
+// released: the released scale's job graphs from the shipped suite/ (no job runs here): each
+// row's model is a released checkpoint fetched and imported with `igpt import --from tf`, BERT
+// rows take the -bert checkpoints; the stand-in scale builds its checkpoint by pretraining and
+// `igpt export --to tf` and marks every row; --limit-images cuts every data set and says so; the
+// registry lists every released checkpoint.
+#include "testutil.h"
+#include "datasets/registry.h"
+#include "jobs/jobs.h"
+#include "jobs/suite.h"
+
+static const job_t *find_verb(const graph_t *g, const char *verb, const char *label_part) {
+  for (int i = 0; i < g->n; i++)
+    if (!strcmp(g->jobs[i]->verb, verb) && (!label_part || strstr(g->jobs[i]->label, label_part))) return g->jobs[i];
+  return NULL;
+}
+
+static void expand(suite_t *s, graph_t *g, const char *table, const char *scale, long limit) {
+  char *dir = repo_path("suite");
+  cr_assert_eq(suite_load(s, dir), 0, "%s", igpt_errmsg());
+  graph_init(g, s);
+  g->limit_images = limit;
+  cr_assert_eq(graph_expand(g, table, scale), 0, "%s", igpt_errmsg());
+  free(dir);
+}
+
+Test(released, checkpoints_fetched_and_imported) {
+  suite_t s;
+  graph_t g;
+  expand(&s, &g, "bert-comparison", "released", 0);
+  const job_t *ar = find_verb(&g, "import", "igpt-l-ckpt"), *bert = find_verb(&g, "import", "igpt-l-bert-ckpt");
+  cr_assert(ar && bert, "the AR and BERT rows import igpt-l-ckpt and igpt-l-bert-ckpt");
+  cr_expect_str_eq(ar->inputs[0]->verb, "fetch");
+  cr_expect_str_eq(json_string_value(json_object_get(bert->inputs[0]->params, "dataset")), "igpt-l-bert-ckpt");
+  cr_expect_null(find_verb(&g, "pretrain", NULL), "the released scale pretrains nothing");
+  graph_free(&g);
+  suite_free(&s);
+}
+
+Test(released, standin_scale_marks_every_row) {
+  suite_t s;
+  graph_t g;
+  expand(&s, &g, "linear-probe", "released-standin", 0);
+  const job_t *imp = find_verb(&g, "import", "stand-in");
+  cr_assert_not_null(imp);
+  const job_t *st = imp->inputs[0];
+  cr_expect_str_eq(st->verb, "standin");
+  cr_expect_str_eq(st->inputs[0]->verb, "pretrain");
+  cr_expect_null(find_verb(&g, "fetch", "ckpt"), "a stand-in run downloads no checkpoint");
+  size_t i;
+  json_t *r;
+  int run = 0;
+  json_array_foreach(g.rows, i, r) {
+    if (strcmp(json_string_value(json_object_get(r, "status")), "planned")) continue;
+    run++;
+    const char *note = json_string_value(json_object_get(r, "note"));
+    cr_expect(note && strstr(note, "STAND-IN checkpoint, not OpenAI's"), "row %zu: %s", i, note ? note : "(no note)");
+  }
+  cr_expect_gt(run, 0);
+  graph_free(&g);
+  suite_free(&s);
+}
+
+Test(released, limit_images_cuts_every_data_set) {
+  suite_t s;
+  graph_t g;
+  expand(&s, &g, "linear-probe", "released-standin", 50);
+  int n = 0;
+  for (int i = 0; i < g.n; i++) {
+    if (strcmp(g.jobs[i]->verb, "prepare")) continue;
+    n++;
+    cr_expect_eq(json_integer_value(json_object_get(g.jobs[i]->params, "n_train")), 50, "%s", g.jobs[i]->label);
+    cr_expect_eq(json_integer_value(json_object_get(g.jobs[i]->params, "n_test")), 50, "%s", g.jobs[i]->label);
+  }
+  cr_expect_gt(n, 0);
+  size_t i;
+  json_t *r;
+  json_array_foreach(g.rows, i, r) {
+    const char *note = json_string_value(json_object_get(r, "note"));
+    if (!strcmp(json_string_value(json_object_get(r, "status")), "planned"))
+      cr_expect(note && strstr(note, "--limit-images 50"), "row %zu: %s", i, note ? note : "(no note)");
+  }
+  graph_free(&g);
+  suite_free(&s);
+}
+
+Test(released, registry_lists_every_released_checkpoint) {
+  char *p = repo_path("datasets/registry.json");
+  registry r;
+  cr_assert_eq(registry_load(&r, p), 0, "%s", igpt_errmsg());
+  static const struct { const char *name; int shards; } want[] = {
+      {"igpt-s-ckpt", 32}, {"igpt-m-ckpt", 32}, {"igpt-l-ckpt", 64}, {"igpt-s-bert-ckpt", 32},
+      {"igpt-m-bert-ckpt", 32}, {"igpt-l-bert-ckpt", 64}, {"igpt-s-ckpt-131000", 32}, {"igpt-m-ckpt-262000", 32},
+      {"igpt-l-ckpt-524000", 64}};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    const reg_dataset *d = registry_find(&r, want[i].name);
+    cr_assert_not_null(d, "%s", igpt_errmsg());
+    cr_expect_eq(d->n_files, want[i].shards + 2, "%s: shards + index + meta", want[i].name);  // download.py's files
+    bool index = false;
+    for (int f = 0; f < d->n_files; f++) index |= strstr(d->files[f].name, ".index") != NULL;
+    cr_expect(index, "%s has no .index", want[i].name);
+  }
+  const reg_dataset *b = registry_find(&r, "igpt-l-bert-ckpt");
+  cr_expect(strstr(b->files[0].mirrors[0], "/image-gpt/checkpoints/igpt-l-bert/1000000/model.ckpt-1000000.data-00000-of-00064"),
+            "%s", b->files[0].mirrors[0]);
+  registry_free(&r);
+  free(p);
+}
+
+Test(released, generative_loss_rows) {
+  suite_t s;
+  graph_t g;
+  expand(&s, &g, "generative-loss", "released", 0);
+  for (const char *const *m = (const char *const[]){"igpt-s-ckpt", "igpt-m-ckpt", "igpt-l-ckpt", NULL}; *m; m++) {
+    const job_t *loss = find_verb(&g, "loss", *m);
+    cr_assert_not_null(loss, "no loss job for %s", *m);
+    cr_expect_str_eq(loss->inputs[0]->verb, "import");
+    cr_expect_str_eq(loss->inputs[1]->verb, "tokenize");
+  }
+  graph_free(&g);
+  suite_free(&s);
+  expand(&s, &g, "generative-loss", "released-standin", 0);  // no ImageNet at the stand-in scale
+  size_t i;
+  json_t *r;
+  json_array_foreach(g.rows, i, r) cr_expect_str_eq(json_string_value(json_object_get(r, "status")), "skipped");
+  graph_free(&g);
+  suite_free(&s);
+}
