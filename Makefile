@@ -10,7 +10,7 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 # Debian packages: building, testing (HTTP fixtures, sklearn agreement, offline Fashion-MNIST).
 BUILD_PKGS := gcc make pkg-config libcurl4-openssl-dev libjansson-dev libarchive-dev libpng-dev \
-              zlib1g-dev libopenblas-dev libssl-dev libcriterion-dev
+              zlib1g-dev libopenblas-dev libssl-dev libcriterion-dev libgsl-dev
 TEST_PKGS  := python3 python3-numpy python3-sklearn dataset-fashion-mnist
 BENCH_PKGS := python3-torch python3-numpy python3-sklearn
 TEST_PKGS  += python3-jsonschema  # reports: the report/results schemas are checked with it (no C JSON-Schema library in Debian)
@@ -19,7 +19,8 @@ PKGS     := jansson libcurl libarchive libpng zlib openblas libcrypto
 CFLAGS   := -std=gnu11 -D_GNU_SOURCE -O2 -g -fopenmp -Wall -Wextra -Werror -MMD -MP \
             -I. -Iruntime \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -fopenmp
+# GSL for the claims' p-values (reports/stats.c); its CBLAS calls resolve to OpenBLAS, not gslcblas
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lgsl -lm -fopenmp
 ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDLIBS   += -fsanitize=address,undefined

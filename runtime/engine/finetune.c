@@ -320,7 +320,9 @@ int finetune_run(const finetune_opts *o, json_t **result) {
     model_batch mb = {.tokens = tokens, .mask = bert ? mask : NULL, .labels = labels, .B = B, .T = T,
                       .grad = true, .head = true};
     if (model_forward(m, &mb) || model_backward(m)) { igpt_err_prefix("step %lld", (long long)s + 1); goto out; }
+    // the parts now: the evaluation forwards below overwrite the model's loss fields
     loss = m->loss;
+    const double loss_gen = m->loss_gen, loss_clf = m->loss_clf;
     if (!isfinite(loss)) {
       igpt_err("the loss is %g at step %lld; lower --lr (the last checkpoint in %s is intact)", loss,
                (long long)s + 1, o->out_dir);
@@ -351,7 +353,7 @@ int finetune_run(const finetune_opts *o, json_t **result) {
       }
       if (o->progress)
         log_info("finetune: step %lld/%lld  loss %.4f (gen %.4f, clf %.4f)  val %.4f  best %.4f at %lld%s",
-                 (long long)s + 1, (long long)o->steps, loss, m->loss_gen, m->loss_clf, acc, pr.best_val,
+                 (long long)s + 1, (long long)o->steps, loss, loss_gen, loss_clf, acc, pr.best_val,
                  (long long)pr.best_step, pr.stopped_early ? "  (early stop)" : "");
       st.step = s + 1;
       json_decref(st.options);

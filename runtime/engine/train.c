@@ -6,6 +6,7 @@
 #include "engine/schedule.h"
 #include "base/fault.h"
 #include "base/util.h"
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
@@ -17,7 +18,7 @@
 void train_opts_default(train_opts *o) {
   *o = (train_opts){.steps = 1000, .batch = 8, .micro_batch = 0, .lr = 1e-3, .warmup = -1,
                     .clip = 0, .weight_decay = 0, .seed = 0, .checkpoint_every = 500,
-                    .log_every = 10};
+                    .log_every = 10, .keep_every = 0};
 }
 
 int train_opts_from_json(const json_t *section, const char *where, train_opts *o) {
@@ -32,6 +33,7 @@ int train_opts_from_json(const json_t *section, const char *where, train_opts *o
     else if (!strcmp(key, "warmup")) i64 = &o->warmup;
     else if (!strcmp(key, "checkpoint_every")) i64 = &o->checkpoint_every;
     else if (!strcmp(key, "log_every")) i64 = &o->log_every;
+    else if (!strcmp(key, "keep_every")) i64 = &o->keep_every;
     else if (!strcmp(key, "batch")) i32 = &o->batch;
     else if (!strcmp(key, "micro_batch")) i32 = &o->micro_batch;
     else if (!strcmp(key, "lr")) dbl = &o->lr;
@@ -44,7 +46,7 @@ int train_opts_from_json(const json_t *section, const char *where, train_opts *o
       continue;
     } else
       return igpt_err("%s: unknown key train.%s (known: steps, batch, micro_batch, lr, warmup, "
-                      "clip, weight_decay, seed, checkpoint_every, log_every)", where, key);
+                      "clip, weight_decay, seed, checkpoint_every, log_every, keep_every)", where, key);
     if (dbl) {
       if (!json_is_number(v)) return igpt_err("%s: train.%s must be a number", where, key);
       *dbl = json_number_value(v);
@@ -63,7 +65,7 @@ int train_opts_from_json(const json_t *section, const char *where, train_opts *o
 }
 
 int train_opts_finish(train_opts *o) {
-  if (o->steps < 1) return igpt_err("--steps must be at least 1, got %lld", (long long)o->steps);
+  if (o->steps < 0) return igpt_err("--steps must be at least 0, got %lld", (long long)o->steps);
   if (o->batch < 1) return igpt_err("--batch must be at least 1, got %d", o->batch);
   if (o->micro_batch == 0) o->micro_batch = o->batch;
   if (o->micro_batch < 1 || o->batch % o->micro_batch)
@@ -77,6 +79,7 @@ int train_opts_finish(train_opts *o) {
     return igpt_err("--weight-decay must be in [0, 1), got %g", o->weight_decay);
   if (o->checkpoint_every < 0) return igpt_err("--checkpoint-every must be >= 0");
   if (o->log_every < 1) return igpt_err("--log-every must be >= 1");
+  if (o->keep_every < 0) return igpt_err("--keep-every must be >= 0 (0: off)");
   return 0;
 }
 
@@ -179,6 +182,18 @@ static void fmt_duration(char *buf, size_t n, double s) {
   else snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
 }
 
+// --keep-every: the checkpoint just written stays as DIR/model-step<N>.safetensors (a hard link: the
+// next checkpoint replaces model.safetensors by a rename, so the kept name still holds these
+// weights, which record their step in __metadata__).
+static int keep_checkpoint(const char *dir, int64_t step) {
+  char *src = xasprintf("%s/model.safetensors", dir), *dst = xasprintf("%s/model-step%06lld.safetensors", dir, (long long)step);
+  unlink(dst);  // a resumed run rewrites the steps after its checkpoint
+  int rc = link(src, dst) < 0 ? igpt_err("cannot keep %s as %s: %s", src, dst, strerror(errno)) : 0;
+  free(src);
+  free(dst);
+  return rc;
+}
+
 // Matrices decay; gains, biases and the sos vector do not (AdamW practice, GPT-2 style).
 static bool decays(const model_tensor_info *t) { return t->ndim - (t->per_layer ? 1 : 0) >= 2; }
 
@@ -240,6 +255,11 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
   const int64_t start_step = st.step;
   if (start_step >= o->steps) {
     log_info("%s is already trained to step %lld", out_dir, (long long)st.step);
+  }
+  if (start_step == 0 && !checkpoint_exists(out_dir) &&
+      (o->steps == 0 || o->keep_every > 0)) {  // step 0: the initialised model, kept or asked for
+    if (checkpoint_save(out_dir, m, &st) < 0) goto out;
+    if (o->keep_every > 0 && keep_checkpoint(out_dir, 0) < 0) goto out;
   }
   if (!(log = open_log(out_dir, start_step))) goto out;
 
@@ -327,8 +347,10 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
       if (tty && last) fputc('\n', stderr);
       last_print = elapsed;
     }
-    if (last || stop_signal || (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0)) {
+    bool keep = o->keep_every > 0 && st.step % o->keep_every == 0;
+    if (last || stop_signal || keep || (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0)) {
       if (checkpoint_save(out_dir, m, &st) < 0) goto out;
+      if (keep && keep_checkpoint(out_dir, st.step) < 0) goto out;
       fault_point("checkpoint", st.step);
     }
     if (stop_signal && !last) {

@@ -18,6 +18,7 @@ typedef struct {
   uint64_t seed;            // init, data order and BERT masks (separate streams)
   int64_t checkpoint_every; // steps between checkpoints; 0: only at the end
   int64_t log_every;        // progress line every N steps when stderr is not a terminal
+  int64_t keep_every;       // also keep DIR/model-step<N>.safetensors every N steps (and step 0); 0: off
 } train_opts;
 
 void train_opts_default(train_opts *o);

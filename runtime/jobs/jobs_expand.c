@@ -4,6 +4,10 @@
 // set or model is unavailable at the scale is kept in g->rows as skipped, with the reason. A data
 // set in the scale's "fallback" map runs only where a local copy is present; else its stand-in runs
 // and the row's note says so.
+// Every probe row also gets the baselines its scale lists ("baselines": pixels, untrained) as jobs
+// of the graph, on the same splits with the same probe: raw pixels (features --pixels of the
+// prepared images) and the untrained model (pretraining for 0 steps: the same architecture and
+// seed at initialisation). Shared by key like any job, so the seeds and rows that can share one do.
 #include "jobs/jobs.h"
 #include "datasets/registry.h"
 #include "base/util.h"
@@ -20,6 +24,14 @@ typedef struct {
 
 static json_t *jget(json_t *o, const char *k) { return json_object_get(o, k); }
 static long jint(json_t *o, const char *k) { return (long)json_integer_value(json_object_get(o, k)); }
+
+// Does the scale list this baseline ("baselines": ["pixels", "untrained"])?
+static bool wants_baseline(const json_t *scale, const char *name) {
+  size_t i; json_t *v;
+  json_array_foreach(json_object_get(scale, "baselines"), i, v)
+    if (json_is_string(v) && !strcmp(json_string_value(v), name)) return true;
+  return false;
+}
 
 static bool embedded(const ctx *c, const char *ds) {
   size_t i; json_t *v;
@@ -120,7 +132,8 @@ static json_t *model_config(ctx *c, const char *model, const char *objective) {
                    "bias", 0, "objective", objective);
 }
 
-static job_t *model_job(ctx *c, const char *paper_model, const char *model, const char *objective, int seed) {
+static job_t *model_job(ctx *c, const char *paper_model, const char *model, const char *objective, int seed,
+                        bool untrained) {
   json_t *released = jget(c->scale, "released");
   if (released) {
     char which[128];  // a BERT row needs the model's "-bert" checkpoint
@@ -142,7 +155,13 @@ static job_t *model_job(ctx *c, const char *paper_model, const char *model, cons
                         "steps", jget(pre, "steps"), "batch", jget(pre, "batch"), "lr", jget(pre, "lr"),
                         "warmup_steps", jget(pre, "warmup_steps"), "checkpoint_every", jget(pre, "checkpoint_every"),
                         "seed", seed);
-  char *label = xasprintf("pretrain %s %s on %s seed %d", model, objective, pd, seed);
+  if (untrained) {  // the initialisation the pretraining of this seed starts from
+    json_object_set_new(p, "steps", json_integer(0));
+    json_object_set_new(p, "warmup_steps", json_integer(0));
+    json_object_set_new(p, "checkpoint_every", json_integer(0));
+  }
+  char *label = untrained ? xasprintf("untrained %s %s seed %d (step 0)", model, objective, seed)
+                          : xasprintf("pretrain %s %s on %s seed %d", model, objective, pd, seed);
   job_t *j = graph_add(c->g, "pretrain", p, 1, (const char *[]){"tokens"}, &tok, label);
   free(label);
   return j;
@@ -163,11 +182,21 @@ static job_t *eval_job(ctx *c, json_t *row, const char *ds, job_t *model, int se
     free(label);
     return j;
   }
-  json_t *fp = json_pack("{s:O, s:i}", "batch", jget(jget(c->scale, "features"), "batch"), "seed", seed);
-  if (bert) json_object_set_new(fp, "masks", json_integer(masks));
-  job_t *in[2] = {model, tokenize_job(c, ds)};
-  char *label = xasprintf("features %s%s", ds, masks > 1 ? " ensemble" : "");
-  job_t *feat = graph_add(c->g, "features", fp, 2, (const char *[]){"model", "tokens"}, in, label);
+  job_t *feat;
+  char *label;
+  if (model) {
+    json_t *fp = json_pack("{s:O, s:i}", "batch", jget(jget(c->scale, "features"), "batch"), "seed", seed);
+    if (bert) json_object_set_new(fp, "masks", json_integer(masks));
+    job_t *in[2] = {model, tokenize_job(c, ds)};
+    label = xasprintf("features %s%s%s", ds, masks > 1 ? " ensemble" : "", strncmp(model->label, "untrained", 9) ? "" : " untrained");
+    feat = graph_add(c->g, "features", fp, 2, (const char *[]){"model", "tokens"}, in, label);
+  } else {  // the raw-pixel baseline: the prepared images are the features
+    job_t *img = prepare_job(c, ds, c->image_size);
+    label = xasprintf("pixels %s %dx%d", ds, c->image_size, c->image_size);
+    feat = graph_add(c->g, "pixels", json_object(), 1, (const char *[]){"images"}, &img, label);
+    masks = 1;
+    bert = false;
+  }
   free(label);
   json_t *pp = json_pack("{s:i}", "seed", seed);
   json_t *rp = jget(row, "probe");
@@ -176,11 +205,14 @@ static job_t *eval_job(ctx *c, json_t *row, const char *ds, job_t *model, int se
   if (cap && jget(pp, "labels_per_class") && jint(pp, "labels_per_class") > json_integer_value(cap))
     json_object_set(pp, "labels_per_class", cap);
   if (bert) json_object_set_new(pp, "masks", json_integer(masks));
-  label = xasprintf("probe %s%s%s", ds, jget(pp, "labels_per_class") ? " low-data" : "", masks > 1 ? " ensemble" : "");
+  // the pixel baseline is deterministic but for the subsets a low-data probe draws from its seed
+  if (!model && !jget(pp, "labels_per_class")) json_object_set_new(pp, "seed", json_integer(0));
+  const char *of = !model ? " (raw pixels)" : !strncmp(model->label, "untrained", 9) ? " (untrained)" : "";
+  label = xasprintf("probe %s%s%s%s", ds, jget(pp, "labels_per_class") ? " low-data" : "", masks > 1 ? " ensemble" : "", of);
   if (jget(pp, "labels_per_class")) {
     free(label);
-    label = xasprintf("probe %s %ld labels/class x %ld subsets", ds, jint(pp, "labels_per_class"),
-                      jget(pp, "subsets") ? jint(pp, "subsets") : 1);
+    label = xasprintf("probe %s %ld labels/class x %ld subsets%s", ds, jint(pp, "labels_per_class"),
+                      jget(pp, "subsets") ? jint(pp, "subsets") : 1, of);
   }
   job_t *j = graph_add(c->g, "probe", pp, 1, (const char *[]){"features"}, &feat, label);
   free(label);
@@ -243,21 +275,43 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
         free(n);
       }
       free(fb_note);
+      bool probe_row = !strcmp(json_string_value(jget(row, "eval")), "probe");
+      json_t *bl = json_pack("{s:[], s:[]}", "pixels", "untrained"), *model_keys = json_array();
+      json_object_set_new(r, "prepare_job", json_string(prepare_job(&c, ds_run, c.image_size)->key));
       for (int seed = 0; seed < seeds; seed++) {
-        job_t *model = model_job(&c, m_paper, json_string_value(m), json_string_value(jget(row, "objective")), seed);
+        const char *objective = json_string_value(jget(row, "objective"));
+        job_t *model = model_job(&c, m_paper, json_string_value(m), objective, seed, false);
         if (!model) {
           json_object_set_new(r, "status", json_string("skipped"));
           json_object_set_new(r, "reason", json_string("no released checkpoint for this model and objective in "
                                                         "datasets/registry.json"));
           break;
         }
-        job_t *e = eval_job(&c, row, ds_run, model, seed);
-        json_array_append_new(jget(r, "jobs"), json_string(e->key));
-        evals = xrealloc(evals, (size_t)(n_evals + 1) * sizeof *evals);
-        names = xrealloc(names, (size_t)(n_evals + 1) * sizeof *names);
-        evals[n_evals] = e;
-        names[n_evals++] = xasprintf("%s.seed%d", json_string_value(jget(row, "id")), seed);
+        json_array_append_new(model_keys, json_string(model->key));
+        job_t *e[3] = {eval_job(&c, row, ds_run, model, seed), NULL, NULL};
+        json_array_append_new(jget(r, "jobs"), json_string(e[0]->key));
+        if (probe_row) {  // the baselines; the untrained one where a model is trained here (not imported)
+          if (wants_baseline(s, "pixels")) {
+            e[1] = eval_job(&c, row, ds_run, NULL, seed);
+            json_array_append_new(jget(bl, "pixels"), json_string(e[1]->key));
+          }
+          if (wants_baseline(s, "untrained") && !jget(s, "released")) {
+            e[2] = eval_job(&c, row, ds_run, model_job(&c, m_paper, json_string_value(m), objective, seed, true), seed);
+            json_array_append_new(jget(bl, "untrained"), json_string(e[2]->key));
+          }
+        }
+        static const char *const what[3] = {"", ".pixels", ".untrained"};
+        for (int k = 0; k < 3; k++) {
+          if (!e[k]) continue;
+          evals = xrealloc(evals, (size_t)(n_evals + 1) * sizeof *evals);
+          names = xrealloc(names, (size_t)(n_evals + 1) * sizeof *names);
+          evals[n_evals] = e[k];
+          names[n_evals++] = xasprintf("%s%s.seed%d", json_string_value(jget(row, "id")), what[k], seed);
+        }
       }
+      json_object_set_new(r, "model_jobs", model_keys);
+      if (probe_row) json_object_set_new(r, "baseline_jobs", bl);
+      else json_decref(bl);
     }
     json_array_append_new(g->rows, r);
   }
