@@ -91,7 +91,7 @@ smoke-deps:
 # runs the table's job graph through the cache (cache/, reused by every rerun) and writes
 # results/<table>/<scale>/ (results.json, and report.json/report.html when igpt report is built).
 SCALE ?= smoke
-reproduce: deps $(if $(filter smoke,$(SCALE)),smoke-deps) all
+reproduce: deps $(if $(filter smoke cpu,$(SCALE)),smoke-deps) all
 	@test -n "$(TABLE)" || { echo "usage: make reproduce TABLE=linear-probe|fine-tune|low-data-cifar|bert-comparison|all [SCALE=smoke] [JOBS=n]"; exit 2; }
 	$(BUILD)/igpt run $(TABLE) --scale $(SCALE) $(if $(JOBS),--jobs $(JOBS))
 

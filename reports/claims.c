@@ -285,6 +285,65 @@ static void claim_increasing(json_t *out, const json_t *def, const json_t *res) 
   json_array_append_new(out, verdict(o, any_down ? "does-not-hold" : all_up ? "holds" : "inconclusive", ev));
 }
 
+// Lower generative loss, better probe: over the checkpoints of a row (seed 0), the one with the
+// lowest test loss against the one with the highest, on the same test images; the evidence lists
+// every point and whether accuracy falls monotonically with loss.
+static void claim_checkpoints(json_t *out, const json_t *def, const json_t *res) {
+  size_t i; json_t *row;
+  int n = 0;
+  json_array_foreach(json_object_get(res, "rows"), i, row) {
+    json_t *cp = json_object_get(row, "checkpoints");
+    if (!json_array_size(cp)) continue;
+    n++;
+    json_t *o = item(def, str(row, "id"));
+    const json_t *lo = NULL, *hi = NULL;
+    char ev[768] = "";
+    size_t k; json_t *pt;
+    int usable = 0;
+    json_array_foreach(cp, k, pt) {
+      json_t *loss = json_object_get(pt, "loss");
+      json_t *v = json_object_get(json_array_get(json_object_get(pt, "runs"), 0), "value");
+      if (!json_is_number(loss) || !json_is_number(v)) continue;
+      usable++;
+      if (!lo || json_number_value(loss) < json_number_value(json_object_get(lo, "loss"))) lo = pt;
+      if (!hi || json_number_value(loss) > json_number_value(json_object_get(hi, "loss"))) hi = pt;
+      snprintf(ev + strlen(ev), sizeof ev - strlen(ev), "%sstep %lld: loss %.3f, probe %.2f", usable > 1 ? "; " : "",
+               (long long)json_integer_value(json_object_get(pt, "step")), json_number_value(loss), json_number_value(v));
+    }
+    if (usable < 2 || lo == hi) {
+      json_array_append_new(out, verdict(o, "cannot-test", "fewer than two checkpoints with a loss and a probe"));
+      continue;
+    }
+    // concordance: is every pair ordered as the claim says (lower loss, higher accuracy)?
+    int pairs = 0, concordant = 0;
+    json_t *pa, *pb;
+    size_t a, b;
+    json_array_foreach(cp, a, pa) json_array_foreach(cp, b, pb) {
+      if (b <= a) continue;
+      json_t *la = json_object_get(pa, "loss"), *lb = json_object_get(pb, "loss");
+      json_t *va = json_object_get(json_array_get(json_object_get(pa, "runs"), 0), "value");
+      json_t *vb = json_object_get(json_array_get(json_object_get(pb, "runs"), 0), "value");
+      if (!json_is_number(la) || !json_is_number(lb) || !json_is_number(va) || !json_is_number(vb)) continue;
+      pairs++;
+      concordant += (json_number_value(la) - json_number_value(lb)) * (json_number_value(va) - json_number_value(vb)) < 0;
+    }
+    side_t sa, sb;
+    side_from_runs(&sa, json_object_get(lo, "runs"));
+    side_from_runs(&sb, json_object_get(hi, "runs"));
+    char wa[64], wb[64];
+    snprintf(wa, sizeof wa, "lowest loss (step %lld)", (long long)json_integer_value(json_object_get(lo, "step")));
+    snprintf(wb, sizeof wb, "highest loss (step %lld)", (long long)json_integer_value(json_object_get(hi, "step")));
+    compare(o, &sa, &sb, REL_ABOVE, 0, wa, wb, str(row, "unit"));
+    char full[1400];
+    snprintf(full, sizeof full, "%s. %s; %d of %d pairs of checkpoints ordered as claimed", str(o, "evidence"), ev,
+             concordant, pairs);
+    json_object_set_new(o, "evidence", json_string(full));
+    json_array_append_new(out, o);
+  }
+  if (!n) json_array_append_new(out, verdict(item(def, NULL), "cannot-test",
+                                             "this run keeps no checkpoints to probe (the scale's pretrain.keep_every)"));
+}
+
 json_t *claims_evaluate(const json_t *res) {
   json_t *out = json_array();
   size_t i; json_t *def;
@@ -295,10 +354,7 @@ json_t *claims_evaluate(const json_t *res) {
     else if (!strcmp(t, "best-layer-not-last")) claim_best_layer(out, def, res);
     else if (!strcmp(t, "rows")) claim_rows(out, def, res);
     else if (!strcmp(t, "increasing")) claim_increasing(out, def, res);
-    else if (!strcmp(t, "checkpoints"))
-      json_array_append_new(out, verdict(item(def, NULL), "cannot-test",
-                                         "this table probes each model's final checkpoint only: no earlier "
-                                         "checkpoints with their loss to compare"));
+    else if (!strcmp(t, "checkpoints")) claim_checkpoints(out, def, res);
     else {
       char ev[160];
       snprintf(ev, sizeof ev, "unknown test \"%s\" (known: baseline, best-layer-not-last, rows, increasing, checkpoints)", t);

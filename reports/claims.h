@@ -14,7 +14,8 @@
 // baseline), "best-layer-not-last" (the validation-chosen layer against the last, models of at
 // least "min_blocks" blocks), "rows" (row "a" in "relation" above|below|equal|not_below to row
 // "b", with "tolerance" points for equal/not_below), "increasing" (the "rows" rise with labels),
-// "checkpoints" (lower generative loss, better probe: needs the table's checkpoint rows).
+// "checkpoints" (lower generative loss, better probe: the checkpoint with the lowest test loss
+// against the one with the highest, from the checkpoints seed 0's pretraining kept).
 #pragma once
 #include <jansson.h>
 

@@ -1,6 +1,7 @@
 // html: rendering report.html from report.json. See html.h.
 #include "reports/html.h"
 #include "reports/escape.h"
+#include "reports/results.h"
 #include "reports/svg.h"
 #include "base/util.h"
 #include "reports/verdict.h"
@@ -192,7 +193,7 @@ static void render_context(FILE *o, const json_t *ctx) {
     fputs("<tr><td>", o);
     html_escape(o, str(c, "method"));
     fputs("</td><td>", o);
-    html_escape(o, str(c, "dataset"));
+    html_escape(o, dataset_title(str(c, "dataset")));
     fprintf(o, "</td><td class=\"num\">%g %%</td><td>", dbl(c, "value"));
     html_escape(o, str(c, "source"));
     fputs("</td></tr>\n", o);

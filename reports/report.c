@@ -188,6 +188,7 @@ static json_t *row_build(const json_t *row, const char *scale, const char *file,
   json_object_set_new(out, "layers", layers_build(row));
   if (json_object_get(row, "baselines")) json_object_set_new(out, "baselines", baselines_build(row, mean, n));
   copy_if(out, row, "stands_in_for");
+  copy_if(out, row, "checkpoints");
   copy_if(out, row, "eval");
   copy_if(out, row, "labels_per_class");
   json_object_set_new(out, "jobs", jobs);

@@ -155,6 +155,7 @@ static job_t *model_job(ctx *c, const char *paper_model, const char *model, cons
                         "steps", jget(pre, "steps"), "batch", jget(pre, "batch"), "lr", jget(pre, "lr"),
                         "warmup_steps", jget(pre, "warmup_steps"), "checkpoint_every", jget(pre, "checkpoint_every"),
                         "seed", seed);
+  if (jget(pre, "keep_every") && !untrained) json_object_set(p, "keep_every", jget(pre, "keep_every"));
   if (untrained) {  // the initialisation the pretraining of this seed starts from
     json_object_set_new(p, "steps", json_integer(0));
     json_object_set_new(p, "warmup_steps", json_integer(0));
@@ -217,6 +218,66 @@ static job_t *eval_job(ctx *c, json_t *row, const char *ds, job_t *model, int se
   job_t *j = graph_add(c->g, "probe", pp, 1, (const char *[]){"features"}, &feat, label);
   free(label);
   return j;
+}
+
+// Does the table test a claim of this kind ("claims": [{"test": kind}])?
+static bool table_claims(const json_t *t, const char *kind) {
+  size_t i; json_t *c;
+  json_array_foreach(json_object_get(t, "claims"), i, c)
+    if (!strcmp(json_string_value(json_object_get(c, "test")) ?: "", kind)) return true;
+  return false;
+}
+
+// The test loss of a model job (its final weights, or the kept checkpoint file name).
+static job_t *loss_job(ctx *c, job_t *model, const char *ds, const char *checkpoint) {
+  job_t *in[2] = {model, tokenize_job(c, ds)};
+  json_t *p = json_pack("{s:i}", "batch", 16);
+  if (checkpoint) json_object_set_new(p, "checkpoint", json_string(checkpoint));
+  char *label = xasprintf("loss %s on %s test%s%s", model->label + strcspn(model->label, " ") + 1, ds,
+                          checkpoint ? " at " : "", checkpoint ? checkpoint : "");
+  job_t *j = graph_add(c->g, "loss", p, 2, (const char *[]){"model", "tokens"}, in, label);
+  free(label);
+  return j;
+}
+
+// "Lower loss, better probe": for seed 0 of a full-data probe row, the probe and the test loss at
+// every checkpoint the pretraining keeps (scale pretrain.keep_every), at step 0 (the untrained
+// baseline's probe) and at the end. Appends {step, probe, loss} keys to points, the jobs to add.
+static void checkpoint_jobs(ctx *c, json_t *row, const char *ds, job_t *model, job_t *untrained, job_t *untrained_probe,
+                            job_t *final_probe, json_t *points, job_t ***jobs, int *n) {
+  json_t *pre = jget(c->scale, "pretrain");
+  long every = jint(pre, "keep_every"), steps = jint(pre, "steps");
+  if (every <= 0 || !untrained || !untrained_probe) return;
+  for (long k = 0; k <= steps; k += every) {
+    job_t *pj, *lj;
+    if (k == 0) {
+      pj = untrained_probe;
+      lj = loss_job(c, untrained, ds, NULL);
+    } else if (k == steps) {
+      pj = final_probe;
+      lj = loss_job(c, model, ds, NULL);
+    } else {
+      char name[64];
+      snprintf(name, sizeof name, "model-step%06ld.safetensors", k);
+      json_t *fp = json_pack("{s:O, s:i, s:s}", "batch", jget(jget(c->scale, "features"), "batch"), "seed", 0,
+                             "checkpoint", name);
+      job_t *in[2] = {model, tokenize_job(c, ds)};
+      char *label = xasprintf("features %s at step %ld", ds, k);
+      job_t *feat = graph_add(c->g, "features", fp, 2, (const char *[]){"model", "tokens"}, in, label);
+      free(label);
+      json_t *pp = json_pack("{s:i}", "seed", 0);
+      if (jget(row, "probe")) json_object_update(pp, jget(row, "probe"));
+      label = xasprintf("probe %s at step %ld", ds, k);
+      pj = graph_add(c->g, "probe", pp, 1, (const char *[]){"features"}, &feat, label);
+      free(label);
+      lj = loss_job(c, model, ds, name);
+    }
+    json_array_append_new(points, json_pack("{s:I, s:s, s:s}", "step", (json_int_t)k, "probe", pj->key, "loss", lj->key));
+    *jobs = xrealloc(*jobs, (size_t)(*n + 2) * sizeof **jobs);
+    (*jobs)[(*n)++] = pj;
+    (*jobs)[(*n)++] = lj;
+    if (k < steps && k + every > steps) k = steps - every;  // the last point is the end of training
+  }
 }
 
 int graph_expand(graph_t *g, const char *table, const char *scale) {
@@ -295,9 +356,26 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
             e[1] = eval_job(&c, row, ds_run, NULL, seed);
             json_array_append_new(jget(bl, "pixels"), json_string(e[1]->key));
           }
+          job_t *init = NULL;
           if (wants_baseline(s, "untrained") && !jget(s, "released")) {
-            e[2] = eval_job(&c, row, ds_run, model_job(&c, m_paper, json_string_value(m), objective, seed, true), seed);
+            init = model_job(&c, m_paper, json_string_value(m), objective, seed, true);
+            e[2] = eval_job(&c, row, ds_run, init, seed);
             json_array_append_new(jget(bl, "untrained"), json_string(e[2]->key));
+          }
+          if (seed == 0 && !jget(jget(row, "probe"), "labels_per_class") && table_claims(t, "checkpoints")) {
+            json_t *points = json_array();
+            job_t **cj = NULL;
+            int ncj = 0;
+            checkpoint_jobs(&c, row, ds_run, model, init, e[2], e[0], points, &cj, &ncj);
+            for (int q = 0; q < ncj; q++) {
+              evals = xrealloc(evals, (size_t)(n_evals + 1) * sizeof *evals);
+              names = xrealloc(names, (size_t)(n_evals + 1) * sizeof *names);
+              evals[n_evals] = cj[q];
+              names[n_evals++] = xasprintf("%s.checkpoint%d", json_string_value(jget(row, "id")), q);
+            }
+            free(cj);
+            if (json_array_size(points)) json_object_set_new(r, "checkpoint_jobs", points);
+            else json_decref(points);
           }
         }
         static const char *const what[3] = {"", ".pixels", ".untrained"};
@@ -314,6 +392,27 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
       else json_decref(bl);
     }
     json_array_append_new(g->rows, r);
+  }
+  // The paper's pictures from the table's first autoregressive model (seed 0): unconditional
+  // samples and half-image completions of test images, when the table asks ("samples": true).
+  json_t *first = NULL;
+  json_array_foreach(g->rows, i, row)
+    if (!first && json_array_size(jget(row, "model_jobs")) && !strcmp(json_string_value(jget(jget(row, "row"), "objective")), "ar"))
+      first = row;
+  if (first && json_is_true(jget(t, "samples"))) {
+    job_t *model = graph_find(g, json_string_value(json_array_get(jget(first, "model_jobs"), 0)));
+    const char *ds = json_string_value(jget(first, "dataset_run"));
+    c.image_size = (int)jint(s, "image_size");
+    job_t *in[3] = {model, palette_job(&c), prepare_job(&c, ds, c.image_size)};
+    char *label = xasprintf("samples and completions from %s", model->label + strcspn(model->label, " ") + 1);
+    job_t *sj = graph_add(g, "samples", json_pack("{s:i, s:i, s:i, s:i}", "n", 16, "rows", 4, "completions", 5, "seed", 0),
+                          3, (const char *[]){"model", "palette", "images"}, in, label);
+    free(label);
+    json_object_set_new(first, "samples_job", json_string(sj->key));
+    evals = xrealloc(evals, (size_t)(n_evals + 1) * sizeof *evals);
+    names = xrealloc(names, (size_t)(n_evals + 1) * sizeof *names);
+    evals[n_evals] = sj;
+    names[n_evals++] = xstrdup("samples");
   }
   // The report's inputs are the distinct evaluation jobs (rows may share one).
   job_t *uniq[JOBS_MAX_INPUTS];

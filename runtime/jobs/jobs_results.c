@@ -324,6 +324,20 @@ static json_t *row_of_group(const graph_t *g, json_t *const *group, int n, const
   const char *metric = json_string_value(json_object_get(row, "metric"));
   if (!strcmp(json_string_value(json_object_get(row, "eval")), "probe")) json_object_set_new(o, "layer_split", json_string("val"));
   json_object_set_new(o, "runs", runs_of(g, json_object_get(rr, "jobs"), metric));
+  json_t *cp = json_object_get(rr, "checkpoint_jobs");
+  if (cp) {  // the probe and the test loss at each kept checkpoint of seed 0's pretraining
+    json_t *pts = json_array(), *pt;
+    size_t k;
+    json_array_foreach(cp, k, pt) {
+      job_t *lj = job_of(g, json_object_get(pt, "loss"));
+      json_t *loss = lj && lj->done ? json_object_get(json_object_get(lj->done, "metrics"), "nats_per_token") : NULL;
+      json_t *keys = json_pack("[O]", json_object_get(pt, "probe"));
+      json_array_append_new(pts, json_pack("{s:O, s:O, s:o}", "step", json_object_get(pt, "step"), "loss",
+                                           json_is_number(loss) ? loss : json_null(), "runs", runs_of(g, keys, metric)));
+      json_decref(keys);
+    }
+    json_object_set_new(o, "checkpoints", pts);
+  }
   json_t *bl = json_object_get(rr, "baseline_jobs");
   if (bl) {  // the same probe on raw pixels and on the untrained model, seed by seed
     json_t *b = json_object();
@@ -382,6 +396,26 @@ json_t *results_build(const runner_t *r, const graph_t *g) {
   }
   free(group);
   free(done);
+  json_t *images = json_array();  // the samples job's grids; the runner copies them beside results.json
+  json_t *rr;
+  json_array_foreach(g->rows, i, rr) {
+    job_t *sj = job_of(g, json_object_get(rr, "samples_job"));
+    if (!sj || !sj->done) continue;
+    char *dir = cache_job_dir(r, sj);
+    job_t *model = sj->inputs[0];
+    const char *mname = model->label;
+    json_array_append_new(images, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "kind", "samples", "path", "samples.png",
+                                            "title", "Unconditional samples", "model", mname, "caption",
+                                            "16 samples from sos, temperature 1, seed 0", "source",
+                                            json_sprintf("%s/samples.png", dir)));
+    json_array_append_new(images, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "kind", "completions", "path",
+                                            "completions.png", "title", "Half-image completions", "model", mname,
+                                            "caption", "each row: a test image, its top half given, 5 completions of the "
+                                            "bottom half", "source", json_sprintf("%s/completions.png", dir)));
+    free(dir);
+  }
+  if (json_array_size(images)) json_object_set_new(out, "images", images);
+  else json_decref(images);
   // notes: what this run is and is not, from what ran
   json_t *notes = json_object_get(out, "notes");
   if (!json_is_true(json_object_get(scale, "judged")))

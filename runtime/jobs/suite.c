@@ -183,6 +183,17 @@ static int check_scales(const jp *root, json_t *models) {
       jp_get(&pre, "lr", JP_NUMBER, JP_REQUIRED);
       jp_int(&pre, "warmup_steps", JP_REQUIRED, 0, 1LL << 40);
       jp_int(&pre, "checkpoint_every", JP_REQUIRED, 1, 1LL << 40);
+      jp_int(&pre, "keep_every", JP_OPTIONAL, 1, 1LL << 40);
+    }
+    jp bl = jp_key(&sc, "baselines");  // the baselines every probe row gets (jobs_expand.c)
+    jp_value(&bl, JP_ARRAY, JP_OPTIONAL);
+    for (size_t b = 0; b < json_array_size(bl.v) && !jp_failed(&sc); b++) {
+      static const char *const kinds[] = {"pixels", "untrained", NULL};
+      jp e = jp_index(&bl, b);
+      const char *k = json_string_value(e.v);
+      bool known = false;
+      for (int q = 0; k && kinds[q]; q++) known |= !strcmp(k, kinds[q]);
+      if (!known) return jp_expected(&e, "\"pixels\" or \"untrained\"");
     }
     jp_int(&ft, "steps", JP_REQUIRED, 1, 1LL << 40);
     jp_int(&ft, "batch", JP_REQUIRED, 1, 1 << 20);
