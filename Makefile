@@ -11,7 +11,7 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 # Debian packages: building, testing (HTTP fixtures, sklearn agreement, offline Fashion-MNIST).
 BUILD_PKGS := gcc make pkg-config libcurl4-openssl-dev libjansson-dev libarchive-dev libpng-dev \
               zlib1g-dev libopenblas-dev libssl-dev libcriterion-dev g++ \
-              libleveldb-dev libsnappy-dev libprotobuf-c-dev libisal-dev
+              libleveldb-dev libsnappy-dev libprotobuf-c-dev libisal-dev libgsl-dev
 TEST_PKGS  := python3 python3-numpy python3-sklearn dataset-fashion-mnist
 BENCH_PKGS := python3-torch python3-numpy python3-sklearn
 TEST_PKGS  += python3-jsonschema  # reports: the report/results schemas are checked with it (no C JSON-Schema library in Debian)
@@ -24,7 +24,8 @@ CFLAGS   := -std=gnu11 -D_GNU_SOURCE -O2 -g -fopenmp -Wall -Wextra -Werror -MMD 
             -I. -Iruntime \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libleveldb (TF bundle .index tables, Snappy through it) ships no pkg-config file; it is C++.
-LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lleveldb -lstdc++ -lm -fopenmp
+# GSL for the claims' p-values (reports/stats.c); its CBLAS calls resolve to OpenBLAS, not gslcblas
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lleveldb -lstdc++ -lgsl -lm -fopenmp
 CXXFLAGS := -std=c++17 -O2 -g -Wall -Wextra -Werror -MMD -MP -I. -Iruntime
 ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -123,7 +124,7 @@ smoke-deps:
 # runs the table's job graph through the cache (cache/, reused by every rerun) and writes
 # results/<table>/<scale>/ (results.json, and report.json/report.html when igpt report is built).
 SCALE ?= smoke
-reproduce: deps $(if $(filter smoke,$(SCALE)),smoke-deps) all
+reproduce: deps $(if $(filter smoke cpu,$(SCALE)),smoke-deps) all
 	@test -n "$(TABLE)" || { echo "usage: make reproduce TABLE=linear-probe|fine-tune|low-data-cifar|bert-comparison|all [SCALE=smoke] [JOBS=n]"; exit 2; }
 	$(BUILD)/igpt run $(TABLE) --scale $(SCALE) $(if $(JOBS),--jobs $(JOBS))
 

@@ -2,8 +2,10 @@
 #include "reports/check.h"
 #include "base/version.h"
 #include "base/jsonpath.h"
+#include "reports/claims.h"
 #include "reports/report.h"
 #include "reports/results.h"
+#include "reports/stats.h"
 #include "base/util.h"
 #include <errno.h>
 #include <math.h>
@@ -43,7 +45,19 @@ static int check_baseline(const json_t *b, const char *file) {
       if (rule_from_json(rule.v, &rr, file, rule.path)) return -1;
     }
   }
-  return 0;
+  jp claims = jp_key(&c, "claims");  // optional: table -> claim id -> {"require": "holds", ...}
+  if (jp_value(&claims, JP_OBJECT, JP_OPTIONAL)) {
+    json_object_foreach((json_t *)claims.v, t, rows) {
+      jp tc = jp_key(&claims, t);
+      if (!json_is_object(rows)) return jp_expected(&tc, "an object of claim ids");
+      json_object_foreach(rows, r, e) {
+        jp ec = jp_key(&tc, r), req = jp_key(&ec, "require");
+        if (!jp_value(&ec, JP_OBJECT, JP_REQUIRED) || !jp_value(&req, JP_STRING, JP_REQUIRED)) return -1;
+        if (strcmp(json_string_value(req.v), "holds")) return jp_expected(&req, "\"holds\"");
+      }
+    }
+  }
+  return jp_failed(&c) ? -1 : 0;
 }
 
 json_t *baseline_load(const char *path, int *absent) {
@@ -71,6 +85,59 @@ static void row_stats(const json_t *row, double *mean, double *std, int *n) {
 }
 
 static void copy_str(char *dst, size_t n, const char *s) { snprintf(dst, n, "%s", s ? s : ""); }
+
+// The claims the baseline requires of this table (baseline "claims"): each must hold in every row
+// it is evaluated on; "does not hold", "inconclusive" or "cannot test" is a regression, so a change
+// that breaks a trend fails even when every number stays within its tolerance.
+static void check_claims(const json_t *res, const json_t *baseline, check_item **items, int *nitems) {
+  const char *table = json_string_value(json_object_get(res, "table"));
+  json_t *req = json_object_get(json_object_get(baseline, "claims"), table);
+  if (!json_object_size(req)) return;
+  json_t *ev = claims_evaluate(res);
+  const char *id;
+  json_t *rq;
+  json_object_foreach(req, id, rq) {
+    int found = 0;
+    size_t i; json_t *c;
+    json_array_foreach(ev, i, c) {
+      if (strcmp(json_string_value(json_object_get(c, "id")), id)) continue;
+      found++;
+      *items = xrealloc(*items, (*nitems + 1) * sizeof **items);
+      check_item *it = &(*items)[(*nitems)++];
+      memset(it, 0, sizeof *it);
+      snprintf(it->table, sizeof it->table, "%s", table);
+      const char *row = json_string_value(json_object_get(c, "row"));
+      snprintf(it->row, sizeof it->row, "claim %s%s%s", id, row ? " @ " : "", row ? row : "");
+      snprintf(it->metric, sizeof it->metric, "claim");
+      it->against = AGAINST_BASELINE;
+      json_t *a = json_object_get(c, "a"), *b = json_object_get(c, "b");
+      it->n = json_is_number(a) ? 1 : 0;
+      it->ours = json_is_number(a) ? json_number_value(a) : NAN;
+      it->ours_std = 0;
+      it->ref = json_is_number(b) ? json_number_value(b) : NAN;
+      it->ref_std = 0;
+      it->tolerance = NAN;
+      const char *v = json_string_value(json_object_get(c, "verdict"));
+      bool holds = v && !strcmp(v, "holds");
+      it->verdict = holds ? VERDICT_PASS : VERDICT_FAIL;
+      snprintf(it->note, sizeof it->note, "%s%s: %s", holds ? "the claim holds" : "REGRESSION: a required claim ",
+               holds ? "" : v ? v : "?", json_string_value(json_object_get(c, "evidence")));
+    }
+    if (!found) {
+      *items = xrealloc(*items, (*nitems + 1) * sizeof **items);
+      check_item *it = &(*items)[(*nitems)++];
+      memset(it, 0, sizeof *it);
+      snprintf(it->table, sizeof it->table, "%s", table);
+      snprintf(it->row, sizeof it->row, "claim %s", id);
+      snprintf(it->metric, sizeof it->metric, "claim");
+      it->ours = it->ref = it->tolerance = it->ours_std = it->ref_std = NAN;
+      it->verdict = VERDICT_FAIL;
+      snprintf(it->note, sizeof it->note, "REGRESSION: the baseline requires claim %s, which these results do not "
+               "evaluate (the table's claims in suite/tables.json)", id);
+    }
+  }
+  json_decref(ev);
+}
 
 void check_results(const json_t *res, check_against against, const json_t *baseline,
                    check_item **items, int *nitems) {
@@ -168,6 +235,7 @@ void check_results(const json_t *res, check_against against, const json_t *basel
       snprintf(it->note, sizeof it->note, "REGRESSION: worse than the %s beyond %s", what,
                rule_describe(&rule, it->unit));
   }
+  if (against == AGAINST_BASELINE) check_claims(res, baseline, items, nitems);
 }
 
 static void fmt_ms(char *buf, size_t n, double m, double s, int k) {
@@ -216,8 +284,51 @@ json_t *check_items_json(const check_item *items, int n) {
 }
 
 
+// --require-claim: the claim must hold in these results (every row it is evaluated on) to be required.
+static int require_claims(json_t *b, json_t *const *results, int nresults, const char *const *claims, int nclaims,
+                          json_t *changed) {
+  for (int q = 0; q < nclaims; q++) {
+    int added = 0;
+    for (int k = 0; k < nresults; k++) {
+      json_t *ev = claims_evaluate(results[k]);
+      const char *table = json_string_value(json_object_get(results[k], "table"));
+      int seen = 0, hold = 0;
+      size_t i; json_t *c;
+      const char *bad = NULL;
+      json_array_foreach(ev, i, c) {
+        if (strcmp(json_string_value(json_object_get(c, "id")), claims[q])) continue;
+        seen++;
+        if (!strcmp(json_string_value(json_object_get(c, "verdict")), "holds")) hold++;
+        else if (!bad) bad = json_string_value(json_object_get(c, "evidence"));
+      }
+      if (seen && hold < seen) {
+        int rc = igpt_err("claim %s does not hold in the %s results (%s): a baseline can require only a claim that "
+                          "holds in its reference run", claims[q], table, bad ? bad : "?");
+        json_decref(ev);
+        return rc;
+      }
+      json_decref(ev);
+      if (!seen) continue;
+      json_t *cl = json_object_get(b, "claims");
+      if (!cl) { cl = json_object(); json_object_set_new(b, "claims", cl); }
+      json_t *t = json_object_get(cl, table);
+      if (!t) { t = json_object(); json_object_set_new(cl, table, t); }
+      json_object_set_new(t, claims[q], json_pack("{s:s}", "require", "holds"));
+      json_array_append_new(changed, json_sprintf("%s/claim:%s", table, claims[q]));
+      added++;
+    }
+    if (!added) return igpt_err("claim %s is not among the claims of these results' tables (suite/tables.json)", claims[q]);
+  }
+  return 0;
+}
+
 int baseline_update(const char *path, const char *scale, json_t *const *results, int nresults,
                     const char *reason, const rule_t *dflt) {
+  return baseline_update_claims(path, scale, results, nresults, reason, dflt, NULL, 0);
+}
+
+int baseline_update_claims(const char *path, const char *scale, json_t *const *results, int nresults,
+                           const char *reason, const rule_t *dflt, const char *const *claims, int nclaims) {
   if (!reason || !*reason) return igpt_err("a baseline update needs a reason (--reason \"...\")");
   int absent;
   json_t *b = baseline_load(path, &absent);
@@ -262,6 +373,10 @@ int baseline_update(const char *path, const char *scale, json_t *const *results,
       json_object_set_new(trows, id, e);
       json_array_append_new(changed, json_sprintf("%s/%s", table, id));
     }
+  }
+  if (require_claims(b, results, nresults, claims, nclaims, changed)) {
+    json_decref(changed); json_decref(b); free(now);
+    return -1;
   }
   if (!json_array_size(changed)) {
     json_decref(changed); json_decref(b); free(now);

@@ -4,7 +4,7 @@
 // released are (smoke and mini are never presented as reproductions). A row whose result moved
 // past its tolerance in the worse direction is a regression; beyond it in the better direction it
 // passes and says the baseline may move; a row that produced no number where the reference has
-// one is a regression too.
+// one is a regression too. A claim the baseline requires (claims.h) that does not hold is one too.
 #pragma once
 #include "reports/verdict.h"
 #include <jansson.h>
@@ -37,3 +37,7 @@ json_t *check_items_json(const check_item *items, int n);
 // not NULL, else: sigma 3 with floor 1 point for '%' metrics, relative 2% otherwise.
 int baseline_update(const char *path, const char *scale, json_t *const *results, int nresults,
                     const char *reason, const rule_t *dflt);
+// The same, and requires each of claims[nclaims] (claim ids of the results' tables) to hold from
+// now on (baseline "claims"): refused unless the claim holds in these results.
+int baseline_update_claims(const char *path, const char *scale, json_t *const *results, int nresults,
+                           const char *reason, const rule_t *dflt, const char *const *claims, int nclaims);

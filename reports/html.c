@@ -1,10 +1,12 @@
 // html: rendering report.html from report.json. See html.h.
 #include "reports/html.h"
 #include "reports/escape.h"
+#include "reports/results.h"
 #include "reports/svg.h"
 #include "base/util.h"
 #include "reports/verdict.h"
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,7 +32,10 @@ static const char *css =
   "svg .ct{font-size:14px;font-weight:600}svg .al{font-size:13px}"
   "figure{display:inline-block;vertical-align:top;margin:6px 16px 12px 0;background:#fff;padding:8px;border:1px solid #ddd}"
   "figure img{image-rendering:pixelated;max-width:100%}figcaption{font-size:13px;color:#444}"
-  "code{font-size:12px}details{margin:6px 0}";
+  "code{font-size:12px}details{margin:6px 0}"
+  "td.base{background:#f6f6f6}.gain{color:#555;font-size:12px;display:block}"
+  "table.context td,table.context th{color:#666;background:#fafafa;font-style:italic}"
+  ".c-holds{color:#2e8540}.c-does-not-hold{color:#c62828}.c-inconclusive{color:#a15c00}.c-cannot-test{color:#666}";
 
 static void num(FILE *o, double v) {
   double a = fabs(v);
@@ -59,6 +64,7 @@ static void render_row(FILE *o, const json_t *row) {
   esc_or(o, str(row, "label"), str(row, "id"));
   fputs("</b>", o);
   if (str(row, "dataset")) { fputs("<br><span class=\"note\">", o); html_escape(o, str(row, "dataset")); fputs("</span>", o); }
+  if (str(row, "note")) { fputs("<span class=\"note\">", o); html_escape(o, str(row, "note")); fputs("</span>", o); }
   fputs("</td><td class=\"paper num\">", o);
   if (json_is_object(pub)) {
     fprintf(o, "%g", dbl(pub, "value"));  // as printed in the paper
@@ -66,6 +72,7 @@ static void render_row(FILE *o, const json_t *row) {
     if (pct) fputs(" %", o);
   } else fputs("—", o);
   fputs("</td><td class=\"paper\">", o);
+  if (json_object_get(row, "stands_in_for")) fputs("<span class=\"note\">a stand-in: compared with nothing published</span>", o);
   if (json_is_object(pub)) {
     esc_or(o, str(pub, "model"), "");
     fputs("<span class=\"note\">", o);
@@ -86,7 +93,19 @@ static void render_row(FILE *o, const json_t *row) {
   } else fprintf(o, "—<span class=\"note\">%lld failed or missing</span>", (long long)failed);
   fputs("</td><td class=\"ours\">", o);
   esc_or(o, str(row, "model"), "");
-  fputs("</td><td class=\"num\">", o);
+  fputs("</td>", o);
+  static const char *const bnames[] = {"pixels", "untrained"};
+  for (int k = 0; k < 2; k++) {  // the baselines of this row, in the same run, and our gain over each
+    const json_t *b = json_object_get(json_object_get(row, "baselines"), bnames[k]);
+    fputs("<td class=\"base num\">", o);
+    if (b && isfinite(dbl(b, "mean"))) {
+      fprintf(o, "%.2f", dbl(b, "mean"));
+      if (pct) fputs(" %", o);
+      if (isfinite(dbl(b, "gain"))) fprintf(o, "<span class=\"gain\">ours %+.2f</span>", dbl(b, "gain"));
+    } else fputs("—", o);
+    fputs("</td>", o);
+  }
+  fputs("<td class=\"num\">", o);
   double d = dbl(row, "difference");
   if (isfinite(d)) fprintf(o, "%+.2f", d); else fputs("—", o);
   fputs("</td><td>", o);
@@ -108,17 +127,101 @@ static void render_row(FILE *o, const json_t *row) {
   fputs("</span></td></tr>\n", o);
 }
 
+// The paper's rows this scale does not run: once, together, with the reason (not as failures).
+static void render_not_run(FILE *o, const json_t *nr) {
+  if (!json_array_size(nr)) return;
+  fputs("<h2>Not run at this scale</h2>\n<table><tr><th>paper row</th><th>data set</th><th>model</th>"
+        "<th class=\"paper\">published</th><th>why</th></tr>\n", o);
+  size_t i;
+  const json_t *e;
+  json_array_foreach(nr, i, e) {
+    fputs("<tr><td>", o);
+    esc_or(o, str(e, "label"), str(e, "id"));
+    fputs("<span class=\"note\">", o);
+    html_escape(o, str(e, "id"));
+    fputs("</span></td><td>", o);
+    html_escape(o, str(e, "dataset"));
+    fputs("</td><td>", o);
+    html_escape(o, str(e, "model"));
+    fputs("</td><td class=\"paper num\">", o);
+    if (isfinite(dbl(e, "published"))) fprintf(o, "%g", dbl(e, "published")); else fputs("—", o);
+    fputs("</td><td>", o);
+    html_escape(o, str(e, "reason"));
+    fputs("</td></tr>\n", o);
+  }
+  fputs("</table>\n", o);
+}
+
+static void render_claims(FILE *o, const json_t *claims) {
+  if (!json_is_array(claims)) return;
+  fputs("<h2>The paper's claims</h2>\n<p class=\"meta\">Each finding of the paper this table can test, from this "
+        "run's numbers: <b>holds</b> or <b>does not hold</b> when the difference is significant at 5% (two-sided; "
+        "paired t over 3 or more seeds, else McNemar's exact test on the same test images), <b>inconclusive</b> "
+        "when it is not, <b>cannot test</b> when this run lacks the evidence.</p>\n", o);
+  if (!json_array_size(claims)) { fputs("<p>This table lists no claims.</p>\n", o); return; }
+  fputs("<table class=\"claims\"><tr><th>claim</th><th>row</th><th>evidence (this run)</th><th>verdict</th></tr>\n", o);
+  size_t i;
+  const json_t *c;
+  json_array_foreach(claims, i, c) {
+    fputs("<tr><td><b>", o);
+    html_escape(o, str(c, "claim"));
+    fputs("</b><span class=\"note\">", o);
+    html_escape(o, str(c, "source"));
+    fputs("</span></td><td>", o);
+    esc_or(o, str(c, "row"), "—");
+    fputs("</td><td>", o);
+    html_escape(o, str(c, "evidence"));
+    const char *v = str(c, "verdict");
+    fputs("</td><td><span class=\"v c-", o);
+    html_escape(o, v);
+    fputs("\">", o);
+    for (const char *p = v ? v : "?"; *p; p++) fputc(*p == '-' ? ' ' : *p, o);  // "does not hold"
+    fputs("</span></td></tr>\n", o);
+  }
+  fputs("</table>\n", o);
+}
+
+// The other methods the paper prints beside its numbers: context, not our result.
+static void render_context(FILE *o, const json_t *ctx) {
+  if (!json_array_size(ctx)) return;
+  fputs("<h2>Published context</h2>\n<p class=\"meta\">Other methods as the paper reports them, for orientation "
+        "beside its own numbers; nothing here ran in this suite.</p>\n<table class=\"context\"><tr><th>method</th>"
+        "<th>data set</th><th>published</th><th>source</th></tr>\n", o);
+  size_t i;
+  const json_t *c;
+  json_array_foreach(ctx, i, c) {
+    fputs("<tr><td>", o);
+    html_escape(o, str(c, "method"));
+    fputs("</td><td>", o);
+    html_escape(o, dataset_title(str(c, "dataset")));
+    fprintf(o, "</td><td class=\"num\">%g %%</td><td>", dbl(c, "value"));
+    html_escape(o, str(c, "source"));
+    fputs("</td></tr>\n", o);
+  }
+  fputs("</table>\n", o);
+}
+
+// Per-layer probe accuracy, one line per row: on test where the probe measured every layer there
+// (after the choice), else on validation; the ring marks the layer validation chose; each row's
+// baselines (raw pixels, untrained model: test accuracy) as flat lines across the layers.
 static void render_probe_chart(FILE *o, const json_t *rows) {
-  size_t i, ns = 0;
+  size_t i, ns = 0, nr = json_array_size(rows);
   const json_t *row;
-  svg_series *s = xcalloc(json_array_size(rows) + 1, sizeof *s);
-  double *bufs[4 * 64] = {0};
-  int nb = 0;
+  svg_series *s = xcalloc(3 * nr + 1, sizeof *s);
+  double **bufs = xcalloc(4 * 3 * nr + 1, sizeof *bufs);
+  char **names = xcalloc(3 * nr + 1, sizeof *names);
+  int nb = 0, nn = 0;
+  bool on_test = false;
   json_array_foreach(rows, i, row) {
     const json_t *ly = json_object_get(row, "layers");
-    if (!json_is_object(ly) || ns >= 64) continue;
-    const json_t *mean = json_object_get(ly, "mean"), *sd = json_object_get(ly, "std");
+    on_test |= json_is_object(ly) && json_is_array(json_object_get(ly, "test_mean"));
+  }
+  json_array_foreach(rows, i, row) {
+    const json_t *ly = json_object_get(row, "layers");
+    if (!json_is_object(ly)) continue;
+    const json_t *mean = json_object_get(ly, on_test ? "test_mean" : "mean"), *sd = json_object_get(ly, "std");
     int n = (int)json_array_size(mean);
+    if (!n) continue;
     double *x = xmalloc(n * sizeof *x), *y = xmalloc(n * sizeof *y);
     double *lo = xmalloc(n * sizeof *lo), *hi = xmalloc(n * sizeof *hi);
     bufs[nb++] = x; bufs[nb++] = y; bufs[nb++] = lo; bufs[nb++] = hi;
@@ -126,26 +229,40 @@ static void render_probe_chart(FILE *o, const json_t *rows) {
       json_t *m = json_array_get(mean, l), *e = json_array_get(sd, l);
       x[l] = l;
       y[l] = json_is_number(m) ? json_number_value(m) : NAN;
-      double ev = json_is_number(e) ? json_number_value(e) : 0;
+      double ev = !on_test && json_is_number(e) ? json_number_value(e) : 0;
       lo[l] = y[l] - ev;
       hi[l] = y[l] + ev;
     }
     json_t *b = json_object_get(ly, "best_layer");
-    const char *label = str(row, "label");
-    s[ns++] = (svg_series){label ? label : str(row, "id"), n, x, y, lo, hi,
+    const char *label = str(row, "label") ? str(row, "label") : str(row, "id");
+    s[ns++] = (svg_series){label, n, x, y, on_test ? NULL : lo, on_test ? NULL : hi,
                            json_is_integer(b) ? (int)json_integer_value(b) : -1};
+    const char *k;
+    const json_t *bl;
+    json_object_foreach(json_object_get(row, "baselines"), k, bl) {
+      if (!isfinite(dbl(bl, "mean"))) continue;
+      double *bx = xmalloc(2 * sizeof *bx), *by = xmalloc(2 * sizeof *by);
+      bufs[nb++] = bx; bufs[nb++] = by;
+      bx[0] = 0; bx[1] = n - 1;
+      by[0] = by[1] = dbl(bl, "mean");
+      names[nn] = nr > 1 ? xasprintf("%s: %s", label, str(bl, "label")) : xstrdup(str(bl, "label"));
+      s[ns++] = (svg_series){names[nn++], 2, bx, by, NULL, NULL, -1};
+    }
   }
   if (ns) {
-    const char *split = str(json_object_get(json_array_get(rows, 0), "layers"), "split");
-    char *yl = xasprintf("probe accuracy on %s (mean ± std over seeds)", split ? split : "val");
+    const char *yl = on_test ? "test accuracy of each layer's probe (mean over seeds)"
+                             : "probe accuracy on val (mean ± std over seeds)";
     fputs("<h2>Linear probe accuracy by layer</h2>\n<p class=\"meta\">Each layer's pooled, "
-          "normalised features probed separately; the ring marks the layer chosen on validation. "
-          "The paper finds the best layer mid-network.</p>\n", o);
+          "normalised features probed separately; the ring marks the layer chosen on validation (each layer's "
+          "test accuracy is measured after that choice and never used for it). Flat lines: the baselines on the "
+          "same test images. The paper finds the best layer mid-network.</p>\n", o);
     svg_line_chart(o, &(svg_chart){"Probe accuracy by layer", "layer (0 = first block's input, last = final norm)",
                                    yl, 760, 360}, s, (int)ns);
-    free(yl);
   }
   for (int k = 0; k < nb; k++) free(bufs[k]);
+  for (int k = 0; k < nn; k++) free(names[k]);
+  free(bufs);
+  free(names);
   free(s);
 }
 
@@ -311,15 +428,19 @@ int html_render(const json_t *rep, const char *dir, char **html, size_t *len) {
   }
   fputs("</p>\n<h2>The paper's numbers and ours</h2>\n<table class=\"results\">\n"
         "<tr><th rowspan=\"2\">row</th><th class=\"paper\" colspan=\"2\">paper (published)</th>"
-        "<th class=\"ours\" colspan=\"2\">this run (", o);
+        "<th class=\"ours\" colspan=\"4\">this run (", o);
   html_escape(o, sname);
   fputs(" scale)</th><th rowspan=\"2\">difference</th><th rowspan=\"2\">rule</th><th rowspan=\"2\">verdict</th></tr>\n"
         "<tr><th class=\"paper\">value</th><th class=\"paper\">model, source</th>"
-        "<th class=\"ours\">mean ± std</th><th class=\"ours\">model</th></tr>\n", o);
+        "<th class=\"ours\">mean ± std</th><th class=\"ours\">model</th>"
+        "<th class=\"base\">raw pixels</th><th class=\"base\">untrained</th></tr>\n", o);
   size_t i;
   const json_t *row;
   json_array_foreach(json_object_get(rep, "rows"), i, row) render_row(o, row);
   fputs("</table>\n", o);
+  render_not_run(o, json_object_get(rep, "not_run"));
+  render_claims(o, json_object_get(rep, "claims"));
+  render_context(o, json_object_get(rep, "context"));
   render_probe_chart(o, json_object_get(rep, "rows"));
   render_loss_chart(o, json_object_get(rep, "loss_curves"));
   render_images(o, json_object_get(rep, "images"), dir);

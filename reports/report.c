@@ -1,24 +1,17 @@
 // report: building report.json from results.json and writing both outputs. See report.h.
 #include "reports/report.h"
 #include "base/version.h"
+#include "reports/claims.h"
 #include "reports/environment.h"
 #include "reports/html.h"
 #include "reports/pngio.h"
 #include "reports/results.h"
+#include "reports/stats.h"
 #include "base/util.h"
 #include "reports/verdict.h"
 #include <math.h>
 #include <string.h>
 #include <time.h>
-
-void stats_mean_std(const double *x, int n, double *mean, double *std) {
-  double s = 0, ss = 0;
-  for (int i = 0; i < n; i++) s += x[i];
-  double m = n ? s / n : NAN;
-  for (int i = 0; i < n; i++) ss += (x[i] - m) * (x[i] - m);
-  *mean = m;
-  *std = n > 1 ? sqrt(ss / (n - 1)) : 0;
-}
 
 static json_t *num_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
@@ -50,6 +43,20 @@ static json_t *layers_build(const json_t *row) {
     json_array_append_new(mean, num_or_null(m));
     json_array_append_new(std, k ? json_real(s) : json_null());
   }
+  // the test side of every layer (measured after the choice): the depth curve people compare
+  json_t *test_mean = json_array();
+  bool any_test = false;
+  for (size_t l = 0; l < L; l++) {
+    int k = 0;
+    json_array_foreach(runs, i, run) {
+      json_t *x = json_array_get(json_object_get(run, "layer_test_accuracy"), l);
+      if (json_is_number(x)) v[k++] = json_number_value(x);
+    }
+    double m, s;
+    stats_mean_std(v, k, &m, &s);
+    any_test |= k > 0;
+    json_array_append_new(test_mean, num_or_null(m));
+  }
   free(v);
   int *votes = xcalloc(L + 1, sizeof *votes);
   json_int_t best = -1;
@@ -63,9 +70,41 @@ static json_t *layers_build(const json_t *row) {
   }
   free(votes);
   const char *split = json_string_value(json_object_get(row, "layer_split"));
-  return json_pack("{s:s, s:o, s:o, s:I, s:o}", "split", split ? split : "val", "mean", mean,
-                   "std", std, "n", (json_int_t)n, "best_layer",
-                   best >= 0 ? json_integer(best) : json_null());
+  json_t *out = json_pack("{s:s, s:o, s:o, s:I, s:o}", "split", split ? split : "val", "mean", mean,
+                          "std", std, "n", (json_int_t)n, "best_layer",
+                          best >= 0 ? json_integer(best) : json_null());
+  if (any_test) json_object_set_new(out, "test_mean", test_mean);
+  else json_decref(test_mean);
+  return out;
+}
+
+// Mean, std and n of the runs that produced a number.
+static int runs_stats(const json_t *runs, double *mean, double *std) {
+  size_t nr = json_array_size(runs), i;
+  double *vals = xmalloc((nr + 1) * sizeof *vals);
+  int n = 0;
+  json_t *run;
+  json_array_foreach(runs, i, run) {
+    json_t *v = json_object_get(run, "value");
+    if (json_is_number(v)) vals[n++] = json_number_value(v);
+  }
+  stats_mean_std(vals, n, mean, std);
+  free(vals);
+  return n;
+}
+
+// Each baseline of the row (raw pixels, untrained model) summarised, with our gain over it.
+static json_t *baselines_build(const json_t *row, double ours, int n_ours) {
+  json_t *out = json_object(), *b;
+  const char *name;
+  json_object_foreach(json_object_get(row, "baselines"), name, b) {
+    double m, s;
+    int n = runs_stats(json_object_get(b, "runs"), &m, &s);
+    json_object_set_new(out, name, json_pack("{s:s, s:o, s:o, s:i, s:o}", "label", json_string_value(json_object_get(b, "label")) ?: name,
+                                             "mean", num_or_null(m), "std", n ? json_real(s) : json_null(), "n", n,
+                                             "gain", n && n_ours ? json_real(ours - m) : json_null()));
+  }
+  return out;
 }
 
 static json_t *row_build(const json_t *row, const char *scale, const char *file, int ri) {
@@ -124,7 +163,8 @@ static json_t *row_build(const json_t *row, const char *scale, const char *file,
     snprintf(note, sizeof note, "no seed produced a number (%d failed or missing)", failed);
   } else if (!json_is_object(pub)) {
     v = VERDICT_NO_REFERENCE;
-    snprintf(note, sizeof note, "the paper gives no number for this row");
+    snprintf(note, sizeof note, json_object_get(row, "stands_in_for") ? "a stand-in data set: compared with nothing published"
+                                                                      : "the paper gives no number for this row");
   } else if (!scale_is_judged(scale)) {
     v = VERDICT_NOT_JUDGED;
     snprintf(note, sizeof note, "%s scale: the gap to the published number is shown, not judged; "
@@ -146,6 +186,11 @@ static json_t *row_build(const json_t *row, const char *scale, const char *file,
   json_object_set_new(out, "verdict", json_string(verdict_name(v)));
   json_object_set_new(out, "verdict_note", json_string(note));
   json_object_set_new(out, "layers", layers_build(row));
+  if (json_object_get(row, "baselines")) json_object_set_new(out, "baselines", baselines_build(row, mean, n));
+  copy_if(out, row, "stands_in_for");
+  copy_if(out, row, "checkpoints");
+  copy_if(out, row, "eval");
+  copy_if(out, row, "labels_per_class");
   json_object_set_new(out, "jobs", jobs);
   copy_if(out, row, "note");
   return out;
@@ -176,12 +221,50 @@ static json_t *image_build(const json_t *im, const char *dir) {
   return out;
 }
 
+// The banner's line, from what ran (results "ran"): the data sets with their sizes and split
+// counts, each model with its shape and training, seeds and devices. NULL without "ran".
+static char *ran_text(const json_t *ran) {
+  if (!json_is_object(ran)) return NULL;
+  char *b = NULL;
+  size_t len = 0;
+  FILE *o = open_memstream(&b, &len);
+  size_t i; json_t *d;
+  fputs("This run: ", o);
+  json_array_foreach(json_object_get(ran, "datasets"), i, d) {
+    json_t *n = json_object_get(d, "n");
+    long long side = json_integer_value(json_object_get(d, "image_size"));
+    fprintf(o, "%s%s %lldx%lld", i ? "; " : "", json_string_value(json_object_get(d, "title")), side, side);
+    if (json_is_object(n))
+      fprintf(o, " (%lld train, %lld val, %lld test images)", (long long)json_integer_value(json_object_get(n, "train")),
+              (long long)json_integer_value(json_object_get(n, "val")), (long long)json_integer_value(json_object_get(n, "test")));
+  }
+  json_array_foreach(json_object_get(ran, "models"), i, d) {
+    const char *obj = json_string_value(json_object_get(d, "objective"));
+    fprintf(o, "; model %s (%lld blocks, d %lld, %lld heads, %s)", json_string_value(json_object_get(d, "name")),
+            (long long)json_integer_value(json_object_get(d, "n_layer")), (long long)json_integer_value(json_object_get(d, "n_embd")),
+            (long long)json_integer_value(json_object_get(d, "n_head")), obj && !strcmp(obj, "bert") ? "BERT" : "autoregressive");
+    if (json_object_get(d, "steps"))
+      fprintf(o, " pretrained %lld steps of batch %lld at lr %g", (long long)json_integer_value(json_object_get(d, "steps")),
+              (long long)json_integer_value(json_object_get(d, "batch")), json_number_value(json_object_get(d, "lr")));
+    else fputs(" imported", o);
+  }
+  long long seeds = json_integer_value(json_object_get(ran, "seeds"));
+  fprintf(o, "; %lld seed%s; on ", seeds, seeds == 1 ? "" : "s");
+  json_array_foreach(json_object_get(ran, "devices"), i, d) fprintf(o, "%s%s", i ? ", " : "", json_string_value(d));
+  if (!json_array_size(json_object_get(ran, "devices"))) fputs("no device (nothing finished)", o);
+  fputs(".", o);
+  fclose(o);
+  return b;
+}
+
 json_t *report_build(const json_t *res, const char *dir) {
   const char *scale = json_string_value(json_object_get(res, "scale"));
   json_t *rep = json_object();
   // the scale first: what produced these numbers and what they mean
+  char *ran = ran_text(json_object_get(res, "ran"));
   json_object_set_new(rep, "scale", json_pack("{s:s, s:s, s:b}", "name", scale, "meaning",
-                                              scale_meaning(scale), "judged", scale_is_judged(scale)));
+                                              ran ? ran : scale_meaning(scale), "judged", scale_is_judged(scale)));
+  free(ran);
   json_object_set_new(rep, "format", json_string(REPORT_FORMAT));
   copy_if(rep, res, "table");
   copy_if(rep, res, "title");
@@ -201,6 +284,10 @@ json_t *report_build(const json_t *res, const char *dir) {
     json_array_append_new(rows, r);
   }
   json_object_set_new(rep, "rows", rows);
+  json_t *nr = json_object_get(res, "not_run"), *ctx = json_object_get(res, "context");
+  json_object_set_new(rep, "not_run", nr ? json_deep_copy(nr) : json_array());
+  json_object_set_new(rep, "context", ctx ? json_deep_copy(ctx) : json_array());
+  json_object_set_new(rep, "claims", claims_evaluate(res));
   json_object_set_new(rep, "summary", summary);
   json_t *lc = json_object_get(res, "loss_curves"), *jobs = json_object_get(res, "jobs");
   json_object_set_new(rep, "loss_curves", lc ? json_deep_copy(lc) : json_array());

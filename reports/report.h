@@ -13,7 +13,5 @@ json_t *report_build(const json_t *results, const char *dir);
 // Reads dir/results.json, writes dir/report.json and dir/report.html, each atomically.
 // *summary (may be NULL) receives a new reference to the report (caller decrefs).
 int report_render_dir(const char *dir, json_t **report_out);
-// Mean and sample standard deviation (n-1; 0 for n = 1) of n values.
 // The current UTC time as RFC 3339 ("2026-11-27T16:00:00Z"); caller frees.
 char *report_utc_now(void);
-void stats_mean_std(const double *x, int n, double *mean, double *std);

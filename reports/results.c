@@ -9,6 +9,9 @@ static const struct { const char *name, *meaning; int judged; } scales[] = {
   {"smoke", "Smoke scale: tiny models on the embedded synthetic set, minutes on any CPU. These "
             "numbers show that the whole pipeline works and its trends only; they are not a "
             "reproduction of the published numbers and are not judged against them.", 0},
+  {"cpu", "CPU scale: a 6-block d 128 model on real 16x16 Fashion-MNIST, under 45 minutes on two CPU "
+          "cores: the paper's trends on real data, each claim decided at a stated significance; not a "
+          "reproduction of the published numbers and not judged against them.", 0},
   {"mini", "Mini scale: small models (a few million parameters) on real CIFAR-10/100 and STL-10, "
            "one GPU, under an hour a table. They show the paper's trends on real data; the gap "
            "to the published numbers is shown, not judged: they are not a reproduction.", 0},
@@ -23,6 +26,16 @@ static const struct { const char *name, *meaning; int judged; } scales[] = {
                        "evaluation path of the released scale runs; they say nothing about iGPT and are "
                        "not judged.", 0},
 };
+
+const char *dataset_title(const char *name) {
+  static const char *const titles[][2] = {
+    {"cifar10", "CIFAR-10"}, {"cifar100", "CIFAR-100"}, {"stl10", "STL-10"}, {"fashion-mnist", "Fashion-MNIST"},
+    {"synthetic", "the embedded synthetic set"}, {"imagenet32", "ImageNet 32x32"}, {"imagenet48", "ImageNet 48x48"},
+    {"imagenet64", "ImageNet 64x64"}, {"igpt-cifar10", "CIFAR-10 (OpenAI's split)"}, {"igpt-imagenet", "ImageNet (OpenAI's split)"}};
+  for (size_t i = 0; name && i < sizeof titles / sizeof titles[0]; i++)
+    if (!strcmp(name, titles[i][0])) return titles[i][1];
+  return name ? name : "?";
+}
 
 const char *scale_meaning(const char *scale) {
   for (size_t i = 0; i < sizeof scales / sizeof scales[0]; i++)
@@ -44,6 +57,8 @@ static int check_run(const jp *c) {
   jp_string(c, "error", JP_OPTIONAL);
   jp_string(c, "job", JP_OPTIONAL);
   jp_int(c, "best_layer", JP_OPTIONAL, 0, JP_NO_MAX);
+  jp_string(c, "test_correct", JP_OPTIONAL);
+  jp_int(c, "n_test", JP_OPTIONAL, 1, JP_NO_MAX);
   jp la = jp_key(c, "layer_accuracy");
   jp_value(&la, JP_ARRAY, JP_OPTIONAL);
   for (size_t i = 0; i < json_array_size(la.v) && !jp_failed(c); i++) {
@@ -76,7 +91,50 @@ static int check_row(const jp *c) {
     jp run = jp_index(&runs, i);
     if (check_run(&run)) return -1;
   }
-  return 0;
+  jp sf = jp_key(c, "stands_in_for"), bl = jp_key(c, "baselines");
+  jp_value(&sf, JP_ARRAY, JP_OPTIONAL);
+  for (size_t i = 0; i < json_array_size(sf.v) && !jp_failed(c); i++) {
+    jp e = jp_index(&sf, i);
+    if (jp_value(&e, JP_OBJECT, JP_REQUIRED)) jp_string(&e, "id", JP_REQUIRED | JP_NONEMPTY);
+  }
+  if (jp_value(&bl, JP_OBJECT, JP_OPTIONAL)) {
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)bl.v, k, v) {
+      jp b = jp_key(&bl, k), br = jp_key(&b, "runs");
+      if (!jp_value(&b, JP_OBJECT, JP_REQUIRED) || !jp_value(&br, JP_ARRAY, JP_REQUIRED)) return -1;
+      jp_string(&b, "label", JP_OPTIONAL);
+      for (size_t i = 0; i < json_array_size(br.v); i++) {
+        jp run = jp_index(&br, i);
+        if (check_run(&run)) return -1;
+      }
+    }
+  }
+  jp_int(c, "labels_per_class", JP_OPTIONAL, 1, JP_NO_MAX);
+  return jp_failed(c) ? -1 : 0;
+}
+
+// A claim of the table (claims.h reads these) and a row not run at this scale.
+static int check_claim(const jp *c) {
+  if (!jp_value(c, JP_OBJECT, JP_REQUIRED)) return -1;
+  jp_string(c, "id", JP_REQUIRED | JP_NONEMPTY);
+  jp_string(c, "test", JP_REQUIRED | JP_NONEMPTY);
+  const char *opt[] = {"claim", "source", "baseline", "a", "b", "relation"};
+  for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) jp_string(c, opt[i], JP_OPTIONAL);
+  jp rows = jp_key(c, "rows");
+  jp_value(&rows, JP_ARRAY, JP_OPTIONAL);
+  for (size_t i = 0; i < json_array_size(rows.v) && !jp_failed(c); i++) {
+    jp e = jp_index(&rows, i);
+    jp_value(&e, JP_STRING, JP_REQUIRED);
+  }
+  return jp_failed(c) ? -1 : 0;
+}
+
+static int check_not_run(const jp *c) {
+  if (!jp_value(c, JP_OBJECT, JP_REQUIRED)) return -1;
+  jp_string(c, "id", JP_REQUIRED | JP_NONEMPTY);
+  jp_string(c, "reason", JP_REQUIRED | JP_NONEMPTY);
+  return jp_failed(c) ? -1 : 0;
 }
 
 static int check_curve(const jp *c) {
@@ -153,9 +211,10 @@ int results_check(const json_t *root, const char *file) {
     return jp_fail(&fmt, "expected \"%s\", found \"%s\" (written by another version?)", RESULTS_FORMAT,
                    json_string_value(fmt.v));
   if (!scale_meaning(json_string_value(scale.v)))
-    return jp_fail(&scale, "expected smoke, mini, paper or released, found \"%s\"", json_string_value(scale.v));
+    return jp_fail(&scale, "expected smoke, cpu, mini, paper or released, found \"%s\"", json_string_value(scale.v));
   if (check_array(&c, "rows", JP_REQUIRED, check_row) || check_array(&c, "loss_curves", JP_OPTIONAL, check_curve) ||
-      check_array(&c, "jobs", JP_OPTIONAL, check_job) || check_array(&c, "images", JP_OPTIONAL, check_image))
+      check_array(&c, "jobs", JP_OPTIONAL, check_job) || check_array(&c, "images", JP_OPTIONAL, check_image) ||
+      check_array(&c, "claims", JP_OPTIONAL, check_claim) || check_array(&c, "not_run", JP_OPTIONAL, check_not_run))
     return -1;
   jp rows = jp_key(&c, "rows");
   for (size_t i = 0; i < json_array_size(rows.v); i++) {

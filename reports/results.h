@@ -13,5 +13,8 @@ json_t *results_load(const char *path);
 int results_check(const json_t *root, const char *file);
 // Scale names and what their numbers mean (DESIGN.md, Scales); NULL for an unknown scale.
 const char *scale_meaning(const char *scale);
+// How people name a data set of the suite ("fashion-mnist" -> "Fashion-MNIST"); the name itself
+// when the suite has no other.
+const char *dataset_title(const char *name);
 // Whether rows at this scale are judged against the published numbers (paper, released).
 int scale_is_judged(const char *scale);

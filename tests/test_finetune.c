@@ -205,3 +205,33 @@ Test(finetune, augmented_run_learns_and_bad_inputs_fail_clearly) {
   rm_rf(dir);
   free(dir);
 }
+
+// The progress line at an evaluation shows the loss's two parts as trained, not as the
+// evaluation's own forward passes (no labels: both zero) left them.
+Test(finetune, progress_line_shows_the_loss_parts) {
+  char *dir = setup(), *bin = igpt_bin();
+  char *cmd = xasprintf("IGPT_PLAIN=1 OMP_NUM_THREADS=1 %s finetune --model %s/pre.safetensors --train %s/train.safetensors "
+                        "--val %s/val.safetensors --test %s/test.safetensors --out %s/p --steps 20 --batch 8 --lr 0.003 "
+                        "--eval-every 10 > /dev/null 2>%s/p.err", bin, dir, dir, dir, dir, dir, dir);
+  cr_assert_eq(run_cmd(cmd), 0, "see %s/p.err", dir);
+  char *ep = xasprintf("%s/p.err", dir);
+  FILE *f = fopen(ep, "r");
+  cr_assert_not_null(f);
+  char line[512];
+  int seen = 0;
+  while (fgets(line, sizeof line, f)) {
+    const char *g = strstr(line, "(gen ");
+    if (!g) continue;
+    double total, gen, clf;
+    const char *l = strstr(line, "loss ");
+    cr_assert(l && sscanf(l, "loss %lf (gen %lf, clf %lf)", &total, &gen, &clf) == 3, "line: %s", line);
+    cr_assert_gt(gen, 0, "gen shown as %g beside a loss of %g: %s", gen, total, line);
+    cr_assert_gt(clf, 0, "clf shown as %g: %s", clf, line);
+    cr_assert_float_eq(gen + clf, total, 2e-4, "the parts %g + %g do not make the loss %g", gen, clf, total);  // 4 decimals printed
+    seen++;
+  }
+  fclose(f);
+  cr_assert_eq(seen, 2, "expected a progress line at steps 10 and 20, found %d", seen);
+  rm_rf(dir);
+  free(ep); free(cmd); free(bin); free(dir);
+}

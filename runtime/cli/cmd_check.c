@@ -13,7 +13,8 @@ static void usage(FILE *out) {
   fprintf(out,
     "usage: igpt check [--scale S] [--against baseline|published|both] [--results DIR]\n"
     "                  [--baselines DIR] [--json]\n"
-    "       igpt check --update-baseline --reason \"...\" [--scale S] [--results DIR] [--rule R]\n\n"
+    "       igpt check --update-baseline --reason \"...\" [--scale S] [--results DIR] [--rule R]\n"
+    "                  [--require-claim ID]...\n\n"
     "Compares every results/<table>/<scale>/results.json with the baseline\n"
     "(suite/baselines/<scale>.json: our own reference runs, mean ± std over seeds) and/or the\n"
     "published numbers, prints a table of verdicts and exits 1 on a regression: a result worse\n"
@@ -29,6 +30,8 @@ static void usage(FILE *out) {
     "  --rule R           rule for every row written: absolute:T, relative:F or sigma:K[:FLOOR]\n"
     "                     (default: a row keeps its rule; a new row gets sigma:3:1 for %% metrics,\n"
     "                     relative:0.02 otherwise)\n"
+    "  --require-claim ID with --update-baseline: claim ID of the table (suite/tables.json) must hold\n"
+    "                     from now on (refused unless it holds in these results); repeatable\n"
     "  --json             verdicts as JSON on stdout\n"
     "Exit status: 0 no regression, 1 regression or error, 2 usage error.\n");
 }
@@ -89,11 +92,12 @@ int cmd_check(int argc, char **argv) {
     {"scale", required_argument, 0, 's'}, {"against", required_argument, 0, 'a'},
     {"results", required_argument, 0, 'r'}, {"baselines", required_argument, 0, 'b'},
     {"update-baseline", no_argument, 0, 'u'}, {"reason", required_argument, 0, 'R'},
-    {"rule", required_argument, 0, 'l'}, {"json", no_argument, 0, 'j'},
+    {"rule", required_argument, 0, 'l'}, {"json", no_argument, 0, 'j'}, {"require-claim", required_argument, 0, 'C'},
     {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
   const char *scale = "smoke", *against = "both", *dir = "results", *bdir = "suite/baselines";
   const char *reason = NULL;
-  int update = 0, json = 0, c;
+  int update = 0, json = 0, c, nclaims = 0;
+  const char *claims[32];
   rule_t rule, *dflt = NULL;
   optind = 1;
   while ((c = getopt_long(argc, argv, "s:a:r:b:uR:l:jh", opts, NULL)) != -1) {
@@ -109,23 +113,28 @@ int cmd_check(int argc, char **argv) {
         dflt = &rule;
         break;
       case 'j': json = 1; break;
+      case 'C':
+        if (nclaims == 32) return usage_error("check", "--require-claim: at most 32");
+        claims[nclaims++] = optarg;
+        break;
       case 'h': usage(stdout); return 0;
       default: return usage_error("check", "unknown option");
     }
   }
   if (optind < argc) return usage_error("check", "unexpected argument '%s'", argv[optind]);
-  if (!scale_meaning(scale)) return usage_error("check", "--scale: expected smoke, mini, paper or released, got '%s'", scale);
+  if (!scale_meaning(scale)) return usage_error("check", "--scale: expected smoke, cpu, mini, paper or released, got '%s'", scale);
   if (strcmp(against, "baseline") && strcmp(against, "published") && strcmp(against, "both"))
     return usage_error("check", "--against: expected baseline, published or both, got '%s'", against);
   if (update && (!reason || !*reason)) return usage_error("check", "--update-baseline needs --reason \"why the baseline moves\"");
   if (!update && reason) return usage_error("check", "--reason goes with --update-baseline");
+  if (!update && nclaims) return usage_error("check", "--require-claim goes with --update-baseline");
 
   json_t **res = NULL;
   int nres = 0, rc = 0;
   char *bpath = xasprintf("%s/%s.json", bdir, scale);
   if (find_results(dir, scale, &res, &nres)) { rc = fail("check"); goto out; }
   if (update) {
-    if (baseline_update(bpath, scale, res, nres, reason, dflt)) { rc = fail("check"); goto out; }
+    if (baseline_update_claims(bpath, scale, res, nres, reason, dflt, claims, nclaims)) { rc = fail("check"); goto out; }
     log_info("check: wrote %s from %d results file%s (reason: %s)", bpath, nres, nres == 1 ? "" : "s", reason);
     goto out;
   }

@@ -8,6 +8,7 @@
 #include "base/util.h"
 #include <getopt.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +18,7 @@ static const char *VERB = "features";
 static void usage(FILE *out) {
   fprintf(out,
     "usage: igpt features --model M --tokens T --out F [options]\n"
+    "       igpt features --pixels IMAGES --out F [--json]\n"
     "Every layer's features in one forward pass per batch (no backward): layer_<l> F32 [N, C] for\n"
     "l = 0..L: l < L the mean over positions of norm(h_l) (block l's first norm, gain included),\n"
     "l = L the mean of the final norm's output; labels I32 [N] copied from the tokens file (-1 when\n"
@@ -30,15 +32,56 @@ static void usage(FILE *out) {
     "  --masks K      BERT models: K evaluation masks per image (default 1); layer_<l> is then\n"
     "                 [K, N, C] (the probe ensembles them by the modal prediction)\n"
     "  --seed S       BERT masks' seed (default 0); image i under mask k always gets the same mask\n"
+    "  --pixels I     no model: the raw-pixel baseline, layer_0 F32 [N, H*W*3] = the images of I\n"
+    "                 (images U8 [N,H,W,3], labels I32 [N]) scaled to [-1, 1], for the same probe;\n"
+    "                 [N, H*W] for a grey set (all three channels equal everywhere)\n"
     "  --json         a summary on stdout; --quiet: no progress\n");
+}
+
+// --pixels: the images themselves as one layer of features (what a probe on raw pixels sees).
+static int pixel_features(const char *images, const char *out_path, int json) {
+  st_file f;
+  if (st_open(&f, images)) return fail(VERB);
+  int rc = 1;
+  const st_tensor *im = st_expect(&f, "images", ST_U8, 4, NULL), *lt = NULL;
+  if (im) lt = st_expect(&f, "labels", ST_I32, 1, (int64_t[]){im->shape[0]});
+  if (!im || !lt) {
+    igpt_err_prefix("--pixels");
+    st_close(&f);
+    return fail(VERB);
+  }
+  const uint8_t *px = im->data;
+  int64_t N = im->shape[0], P = im->shape[1] * im->shape[2], C = im->shape[3];
+  // a grey set (every pixel's channels equal, as the file repeats them) keeps one channel: the
+  // same information in a third of the width, so the probe's fits cost a third
+  bool grey = C > 1;
+  for (int64_t i = 0; i < N * P && grey; i++)
+    for (int64_t ch = 1; ch < C; ch++) grey &= px[i * C + ch] == px[i * C];
+  int64_t step = grey ? C : 1, D = grey ? P : P * C;
+  float *x = xmalloc(sizeof(float) * (size_t)(N * D));
+  for (int64_t i = 0; i < N * D; i++) x[i] = (float)px[i * step] / 127.5f - 1.0f;
+  st_writer *w = st_writer_new();
+  st_writer_add(w, "layer_0", ST_F32, 2, (int64_t[]){N, D}, x);
+  st_writer_add(w, "labels", ST_I32, 1, (int64_t[]){N}, lt->data);
+  st_writer_meta(w, "pixels", images);
+  if (st_writer_save(w, out_path) == 0) {
+    rc = 0;
+    if (json)
+      print_json(json_pack("{s:s,s:I,s:i,s:I,s:s}", "out", out_path, "n", (json_int_t)N, "layers", 1, "d",
+                           (json_int_t)D, "features", grey ? "raw grey pixels in [-1, 1]" : "raw pixels in [-1, 1]"));
+  } else fail(VERB);
+  st_writer_free(w);
+  free(x);
+  st_close(&f);
+  return rc;
 }
 
 int cmd_features(int argc, char **argv) {
   static const struct option opts[] = {
     {"model", 1, 0, 'm'}, {"tokens", 1, 0, 't'}, {"out", 1, 0, 'o'}, {"raw", 0, 0, 'r'},
     {"batch", 1, 0, 'b'}, {"masks", 1, 0, 'k'}, {"seed", 1, 0, 's'}, {"json", 0, 0, 'j'},
-    {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {0}};
-  const char *model_path = NULL, *tok_path = NULL, *out_path = NULL;
+    {"quiet", 0, 0, 'q'}, {"pixels", 1, 0, 'p'}, {"help", 0, 0, 'h'}, {0}};
+  const char *model_path = NULL, *tok_path = NULL, *out_path = NULL, *pixels = NULL;
   long batch = 32, masks = 1, seed = 0;
   int raw = 0, json = 0, quiet = 0, o;
   optind = 1;
@@ -53,11 +96,17 @@ int cmd_features(int argc, char **argv) {
       case 's': if (parse_long(VERB, "--seed", optarg, 0, 0x7fffffffffffffffL, &seed)) return EXIT_USAGE; break;
       case 'j': json = 1; break;
       case 'q': quiet = 1; break;
+      case 'p': pixels = optarg; break;
       case 'h': usage(stdout); return 0;
       default: return usage_error(VERB, "unknown option");
     }
   }
   if (optind < argc) return usage_error(VERB, "unexpected argument '%s'", argv[optind]);
+  if (pixels) {
+    if (model_path || tok_path || raw || masks > 1) return usage_error(VERB, "--pixels takes no model, tokens, --raw or --masks");
+    if (!out_path) return usage_error(VERB, "--out is required");
+    return pixel_features(pixels, out_path, json);
+  }
   if (!model_path || !tok_path || !out_path) return usage_error(VERB, "--model, --tokens and --out are required");
 
   struct stat sb;

@@ -1,6 +1,7 @@
 // igpt probe: the linear probe (probe.h) from features files to the paper's numbers.
 #include "cli/cli.h"
 #include "eval/probe.h"
+#include "reports/stats.h"
 #include "base/util.h"
 #include <getopt.h>
 #include <math.h>
@@ -159,9 +160,15 @@ static int test_layers(probe_ctx *c, const int *ls, int nl, const int64_t *rows,
     standardize_pair(c->standardize, &tr, o, 1);
     free(tr.x);
   }
-  if (!rc) {
-    double acc = probe_accuracy(th, te.d, c->k, te.x, te.K, te.n, c->te.labels, c->seed);
+  if (!rc) {  // the accuracy and each test image's outcome (for paired tests between probes)
+    uint8_t *right = xmalloc((size_t)te.n);
+    char *hex = xmalloc((size_t)(te.n + 3) / 4 + 1);
+    double acc = probe_correct(th, te.d, c->k, te.x, te.K, te.n, c->te.labels, c->seed, right);
+    correct_hex(right, te.n, hex);
     json_object_set_new(out, "test_acc", json_real(acc));
+    json_object_set_new(out, "test_correct", json_string(hex));
+    free(right);
+    free(hex);
   }
   free(te.x); free(th);
   return rc;
@@ -222,13 +229,20 @@ static int probe_each_layer(probe_ctx *c, const int *ls, int nl, const int64_t *
     *iters += sr.iterations;
     log_info("probe: layer %2d (%d/%d): val %.4f at C=%.3g  (%d fits, %d it, %.1f s)", ls[i], i + 1,
              nl, sr.best_val_acc, sr.best_C, sr.n_fits, sr.iterations, sr.seconds);
-    if (layers_json)
-      json_array_append_new(layers_json,
-                            json_pack("{s:i,s:i,s:f,s:f,s:i,s:f,s:o}", "layer", ls[i], "d",
-                                      c->tr.dims[ls[i]], "val_acc", sr.best_val_acc, "C", sr.best_C,
-                                      "iterations", sr.iterations, "seconds", sr.seconds, "sweep",
-                                      sweep_json(&sr)));
-    if (*best_i < 0 || sr.best_val_acc > best->best_val_acc) {
+    if (layers_json) {
+      json_t *lj = json_pack("{s:i,s:i,s:f,s:f,s:i,s:f,s:o}", "layer", ls[i], "d", c->tr.dims[ls[i]], "val_acc",
+                             sr.best_val_acc, "C", sr.best_C, "iterations", sr.iterations, "seconds",
+                             sr.seconds, "sweep", sweep_json(&sr));
+      json_array_append_new(layers_json, lj);
+      // every layer's test accuracy at its own C, as the best layer's is measured: reported for the
+      // depth curve, never read by the choice below (which sees validation only)
+      if (test_layers(c, &ls[i], 1, rows, nrows, sr.best_C, sr.best_theta, c->refit, lj)) {
+        sweep_result_free(&sr);
+        return igpt_err_prefix("layer %d (test)", ls[i]);
+      }
+      json_object_del(lj, "refit_fit");
+    }
+    if (*best_i < 0 || sr.best_val_acc > best->best_val_acc) {  // a tie keeps the earlier (lower) layer
       if (*best_i >= 0) sweep_result_free(best);
       *best = sr;
       *best_i = i;
@@ -397,6 +411,9 @@ int cmd_probe(int argc, char **argv) {
     json_t *bj = json_pack("{s:i,s:f,s:f,s:b}", "layer", ls[bi], "C", best.best_C, "val_acc",
                            best.best_val_acc, "refit", c.refit);
     json_object_set_new(res, "best", bj);
+    json_object_set_new(res, "layer_choice",
+                        json_string("the highest validation accuracy; a tie goes to the lowest layer. Each "
+                                    "layer's test_acc is measured after the choice and never used for it"));
     int trc = test_layers(&c, &ls[bi], 1, NULL, 0, best.best_C, best.best_theta, c.refit, bj);
     int best_layer = ls[bi];
     sweep_result_free(&best);

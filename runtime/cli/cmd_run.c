@@ -39,7 +39,8 @@ static void usage(void) {
          "Exit: 0 all done, 1 a job failed (its log path is printed), 2 usage error.\n");
 }
 
-// Copies the report job's results.json into RESULTS/<table>/<scale>/ (atomically).
+// Copies the report job's results.json and the pictures it names into RESULTS/<table>/<scale>/
+// (atomically).
 static int publish(const runner_t *r, const graph_t *g, const char *results_dir, char **out_path) {
   char *src = xasprintf("%s/%s/results.json", r->dir, g->report->key);
   char *dir = xasprintf("%s/%s/%s", results_dir, g->table, g->scale);
@@ -48,6 +49,15 @@ static int publish(const runner_t *r, const graph_t *g, const char *results_dir,
   int rc = mkdir_p(dir);
   if (rc == 0) rc = file_read_all(src, &data, &len);
   if (rc == 0) { rc = file_write_atomic(dst, data, len); free(data); }
+  json_t *res = rc == 0 ? json_load_file(src, 0, NULL) : NULL;
+  size_t i; json_t *im;
+  json_array_foreach(json_object_get(res, "images"), i, im) {  // the PNGs it names, beside it
+    const char *rel = json_string_value(json_object_get(im, "path"));
+    char *from = xasprintf("%s/%s/%s", r->dir, g->report->key, rel), *to = xasprintf("%s/%s", dir, rel);
+    if (rc == 0 && file_read_all(from, &data, &len) == 0) { rc = file_write_atomic(to, data, len); free(data); }
+    free(from); free(to);
+  }
+  json_decref(res);
   *out_path = dst;
   free(src); free(dir);
   return rc;

@@ -23,7 +23,8 @@ static void help(void) {
       "  --config C          model config JSON (below)\n"
       "  --tokens T          safetensors with `tokens` U16 [N, n_ctx], values < n_vocab\n"
       "  --out DIR           output directory (created)\n"
-      "  --steps N           optimizer steps (1000)\n"
+      "  --steps N           optimizer steps (1000); 0 writes the initialised model (the untrained\n"
+      "                      baseline: same architecture and seed, no update)\n"
       "  --batch N           sequences per step (8)\n"
       "  --micro-batch N     sequences per forward/backward; gradients of batch/N micro-batches are\n"
       "                      summed then averaged (default: the batch)\n"
@@ -34,6 +35,8 @@ static void help(void) {
       "  --weight-decay X    AdamW decoupled weight decay on matrices (0)\n"
       "  --seed N            initialisation, data order and BERT masks (0)\n"
       "  --checkpoint-every N  steps between checkpoints (500; 0: only at the end)\n"
+      "  --keep-every N      also keep DIR/model-step<N>.safetensors every N steps and at step 0\n"
+      "                      (each records its step in __metadata__[\"step\"]; 0: off, the default)\n"
       "  --log-every N       progress line every N steps when stderr is not a terminal (10)\n"
       "  --objective ar|bert override the config's objective\n"
       "  --resume            continue the checkpoint in DIR (starts fresh when there is none);\n"
@@ -46,7 +49,7 @@ static void help(void) {
       "   \"bias\": false, \"objective\": \"ar\", \"mask_prob\": 0.15, \"n_classes\": 0,\n"
       "   \"train\": {\"steps\": 1000, \"batch\": 8, \"micro_batch\": 8, \"lr\": 0.001, \"warmup\": 50,\n"
       "             \"clip\": 0, \"weight_decay\": 0, \"seed\": 0, \"checkpoint_every\": 500,\n"
-      "             \"log_every\": 10}}\n"
+      "             \"log_every\": 10, \"keep_every\": 0}}\n"
       "n_layer, n_embd, n_head, n_ctx, n_vocab are required; bias false is the official layout.\n\n"
       "Exit status: 0 ok, 1 failure, 2 usage error.\n");
 }
@@ -73,18 +76,18 @@ out:
 
 int cmd_train(int argc, char **argv) {
   enum { O_CONFIG = 256, O_TOKENS, O_OUT, O_STEPS, O_BATCH, O_MICRO, O_ACCUM, O_LR, O_WARMUP,
-         O_CLIP, O_WD, O_SEED, O_CKPT, O_LOGEVERY, O_OBJ, O_RESUME, O_JSON, O_QUIET, O_HELP };
+         O_CLIP, O_WD, O_SEED, O_CKPT, O_KEEP, O_LOGEVERY, O_OBJ, O_RESUME, O_JSON, O_QUIET, O_HELP };
   static const struct option opts[] = {
       {"config", 1, 0, O_CONFIG}, {"tokens", 1, 0, O_TOKENS}, {"out", 1, 0, O_OUT},
       {"steps", 1, 0, O_STEPS}, {"batch", 1, 0, O_BATCH}, {"micro-batch", 1, 0, O_MICRO},
       {"accum", 1, 0, O_ACCUM}, {"lr", 1, 0, O_LR}, {"warmup", 1, 0, O_WARMUP},
       {"clip", 1, 0, O_CLIP}, {"weight-decay", 1, 0, O_WD}, {"seed", 1, 0, O_SEED},
-      {"checkpoint-every", 1, 0, O_CKPT}, {"log-every", 1, 0, O_LOGEVERY},
+      {"checkpoint-every", 1, 0, O_CKPT}, {"keep-every", 1, 0, O_KEEP}, {"log-every", 1, 0, O_LOGEVERY},
       {"objective", 1, 0, O_OBJ}, {"resume", 0, 0, O_RESUME}, {"json", 0, 0, O_JSON},
       {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
   const char *config = NULL, *tokens = NULL, *out = NULL, *objective = NULL;
   // Flags are applied after the config's "train" section, so remember them first.
-  long steps = -1, batch = -1, micro = -1, accum = -1, warmup = -2, seed = -1, ckpt = -1, logev = -1;
+  long steps = -1, batch = -1, micro = -1, accum = -1, warmup = -2, seed = -1, ckpt = -1, keep = -1, logev = -1;
   double lr = -1, clip = -1, wd = -1;
   bool resume = false, json = false;
   optind = 1;
@@ -96,7 +99,7 @@ int cmd_train(int argc, char **argv) {
       case O_CONFIG: config = optarg; break;
       case O_TOKENS: tokens = optarg; break;
       case O_OUT: out = optarg; break;
-      case O_STEPS: r = parse_long(V, "--steps", optarg, 1, 1L << 40, &steps); break;
+      case O_STEPS: r = parse_long(V, "--steps", optarg, 0, 1L << 40, &steps); break;
       case O_BATCH: r = parse_long(V, "--batch", optarg, 1, 1 << 20, &batch); break;
       case O_MICRO: r = parse_long(V, "--micro-batch", optarg, 1, 1 << 20, &micro); break;
       case O_ACCUM: r = parse_long(V, "--accum", optarg, 1, 1 << 20, &accum); break;
@@ -106,6 +109,7 @@ int cmd_train(int argc, char **argv) {
       case O_WD: r = parse_double(V, "--weight-decay", optarg, 0, 0.999, &wd); break;
       case O_SEED: r = parse_long(V, "--seed", optarg, 0, 1L << 62, &seed); break;
       case O_CKPT: r = parse_long(V, "--checkpoint-every", optarg, 0, 1L << 40, &ckpt); break;
+      case O_KEEP: r = parse_long(V, "--keep-every", optarg, 0, 1L << 40, &keep); break;
       case O_LOGEVERY: r = parse_long(V, "--log-every", optarg, 1, 1L << 40, &logev); break;
       case O_OBJ:
         if (strcmp(optarg, "ar") && strcmp(optarg, "bert"))
@@ -132,7 +136,7 @@ int cmd_train(int argc, char **argv) {
   if (model_config_validate(&cfg, config) < 0) return fail(V);
   // A flag wins over the config and clears its option's from_config bit (messages name the flag).
 #define FLAG(cond, field, value, bit) if (cond) o.field = value, o.from_config &= ~(unsigned)(bit)
-  FLAG(steps > 0, steps, steps, TRAIN_OPT_STEPS);
+  FLAG(steps >= 0, steps, steps, TRAIN_OPT_STEPS);
   FLAG(batch > 0, batch, (int)batch, TRAIN_OPT_BATCH);
   FLAG(micro > 0, micro_batch, (int)micro, TRAIN_OPT_MICRO);
   FLAG(warmup >= 0, warmup, warmup, TRAIN_OPT_WARMUP);
@@ -143,6 +147,7 @@ int cmd_train(int argc, char **argv) {
   FLAG(wd >= 0, weight_decay, wd, TRAIN_OPT_WD);
 #undef FLAG
   if (seed >= 0) o.seed = (uint64_t)seed;
+  if (keep >= 0) o.keep_every = keep;
   if (accum > 0) {
     if (o.batch % accum)
       return usage_error(V, "--accum %ld must divide %s %d", accum,

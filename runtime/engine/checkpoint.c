@@ -33,7 +33,7 @@ int checkpoint_save(const char *dir, const model *m, train_state *s) {
       goto out;
     }
   }
-  if (model_save(m, model_p) < 0) goto out;
+  if (model_save_at(m, model_p, (long long)s->step) < 0) goto out;
   char digest[65];
   if (sha256_file(model_p, digest) < 0) goto out;
   fault_point("between", s->step);

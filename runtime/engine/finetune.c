@@ -336,7 +336,7 @@ int finetune_run(const finetune_opts *o, json_t **result) {
     if (model_forward(m, &mb) || model_backward(m)) { igpt_err_prefix("step %lld", (long long)s + 1); goto out; }
     double losses[3] = {m->loss, m->loss_gen, m->loss_clf};  // the mean over ranks, as the gradients
     if (dp_average_grads(m) || dp_average(losses, 3)) goto out;
-    loss = losses[0];
+    loss = losses[0];  // the parts now: the evaluation forwards below overwrite the model's loss fields
     if (!isfinite(loss)) {
       igpt_err("the loss is %g at step %lld; lower --lr (the last checkpoint in %s is intact)", loss,
                (long long)s + 1, o->out_dir);

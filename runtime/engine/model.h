@@ -181,6 +181,9 @@ void model_bert_mask(rng_t *rng, uint8_t *mask, int B, int T, double p);
 // __metadata__["config"]. Save is atomic. Load checks every tensor's dtype and shape against the
 // config and reports the file and tensor on any mismatch, a missing tensor or an unexpected one.
 int model_save(const model *m, const char *path);
+// The same, recording the optimizer step the weights are at (__metadata__["step"]; step < 0:
+// none), so a kept checkpoint says where in training it was taken.
+int model_save_at(const model *m, const char *path, long long step);
 model *model_load(const char *path);
 // Every parameter finite: 0, else -1 naming path, the tensor (and its layer) and the element.
 // model_load refuses a file that fails it, so no verb computes on NaN weights.

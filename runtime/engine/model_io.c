@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-int model_save(const model *m, const char *path) {
+int model_save(const model *m, const char *path) { return model_save_at(m, path, -1); }
+
+int model_save_at(const model *m, const char *path, long long step) {
   st_writer *w = st_writer_new();
   for (int p = 0; p < P_NTENSORS; p++) {
     const model_tensor_info *t = &m->info[p];
@@ -16,6 +18,11 @@ int model_save(const model *m, const char *path) {
   char *cfg = model_config_dump(&m->cfg);
   st_writer_meta(w, "config", cfg);
   free(cfg);
+  if (step >= 0) {
+    char sv[24];
+    snprintf(sv, sizeof sv, "%lld", step);
+    st_writer_meta(w, "step", sv);
+  }
   int rc = st_writer_save(w, path);
   st_writer_free(w);
   return rc;

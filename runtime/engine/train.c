@@ -8,6 +8,7 @@
 #include "engine/schedule.h"
 #include "base/fault.h"
 #include "base/util.h"
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
@@ -19,7 +20,7 @@
 void train_opts_default(train_opts *o) {
   *o = (train_opts){.steps = 1000, .batch = 8, .micro_batch = 0, .lr = 1e-3, .warmup = -1,
                     .clip = 0, .weight_decay = 0, .seed = 0, .checkpoint_every = 500,
-                    .log_every = 10};
+                    .log_every = 10, .keep_every = 0};
 }
 
 int train_opts_from_json(const json_t *section, const char *where, train_opts *o) {
@@ -36,6 +37,7 @@ int train_opts_from_json(const json_t *section, const char *where, train_opts *o
     else if (!strcmp(key, "warmup")) i64 = &o->warmup, bit = TRAIN_OPT_WARMUP;
     else if (!strcmp(key, "checkpoint_every")) i64 = &o->checkpoint_every, bit = TRAIN_OPT_CKPT;
     else if (!strcmp(key, "log_every")) i64 = &o->log_every, bit = TRAIN_OPT_LOGEV;
+    else if (!strcmp(key, "keep_every")) i64 = &o->keep_every;
     else if (!strcmp(key, "batch")) i32 = &o->batch, bit = TRAIN_OPT_BATCH;
     else if (!strcmp(key, "micro_batch")) i32 = &o->micro_batch, bit = TRAIN_OPT_MICRO;
     else if (!strcmp(key, "lr")) dbl = &o->lr, bit = TRAIN_OPT_LR;
@@ -48,7 +50,7 @@ int train_opts_from_json(const json_t *section, const char *where, train_opts *o
       continue;
     } else
       return igpt_err("%s: unknown key train.%s (known: steps, batch, micro_batch, lr, warmup, "
-                      "clip, weight_decay, seed, checkpoint_every, log_every)", where, key);
+                      "clip, weight_decay, seed, checkpoint_every, log_every, keep_every)", where, key);
     o->from_config |= bit;
     if (dbl) {
       if (!json_is_number(v)) return igpt_err("%s: train.%s must be a number", where, key);
@@ -92,7 +94,7 @@ static opt_name name_of(const train_opts *o, unsigned bit, int *blame) {
 int train_opts_finish(train_opts *o) {
   int rc = -1;  // -2 once a message names a config field
 #define N(bit) name_of(o, bit, &rc).text
-  if (o->steps < 1) return igpt_err("%s must be at least 1, got %lld", N(TRAIN_OPT_STEPS), (long long)o->steps), rc;
+  if (o->steps < 0) return igpt_err("%s must be at least 0, got %lld", N(TRAIN_OPT_STEPS), (long long)o->steps), rc;
   if (o->batch < 1) return igpt_err("%s must be at least 1, got %d", N(TRAIN_OPT_BATCH), o->batch), rc;
   if (o->micro_batch == 0) o->micro_batch = o->batch;
   if (o->micro_batch < 1 || o->batch % o->micro_batch)
@@ -107,6 +109,7 @@ int train_opts_finish(train_opts *o) {
     return igpt_err("%s must be in [0, 1), got %g", N(TRAIN_OPT_WD), o->weight_decay), rc;
   if (o->checkpoint_every < 0) return igpt_err("%s must be >= 0", N(TRAIN_OPT_CKPT)), rc;
   if (o->log_every < 1) return igpt_err("%s must be >= 1", N(TRAIN_OPT_LOGEV)), rc;
+  if (o->keep_every < 0) return igpt_err("--keep-every must be >= 0 (0: off)"), rc;
 #undef N
   return 0;
 }
@@ -210,6 +213,18 @@ static void fmt_duration(char *buf, size_t n, double s) {
   else snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
 }
 
+// --keep-every: the checkpoint just written stays as DIR/model-step<N>.safetensors (a hard link: the
+// next checkpoint replaces model.safetensors by a rename, so the kept name still holds these
+// weights, which record their step in __metadata__).
+static int keep_checkpoint(const char *dir, int64_t step) {
+  char *src = xasprintf("%s/model.safetensors", dir), *dst = xasprintf("%s/model-step%06lld.safetensors", dir, (long long)step);
+  unlink(dst);  // a resumed run rewrites the steps after its checkpoint
+  int rc = link(src, dst) < 0 ? igpt_err("cannot keep %s as %s: %s", src, dst, strerror(errno)) : 0;
+  free(src);
+  free(dst);
+  return rc;
+}
+
 // Matrices decay; gains, biases and the sos vector do not (AdamW practice, GPT-2 style).
 static bool decays(const model_tensor_info *t) { return t->ndim - (t->per_layer ? 1 : 0) >= 2; }
 
@@ -280,6 +295,11 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
   const int64_t start_step = st.step;
   if (start_step >= o->steps) {
     log_info("%s is already trained to step %lld", out_dir, (long long)st.step);
+  }
+  if (lead && start_step == 0 && !checkpoint_exists(out_dir) &&
+      (o->steps == 0 || o->keep_every > 0)) {  // step 0: the initialised model, kept or asked for
+    if (checkpoint_save(out_dir, m, &st) < 0) goto out;
+    if (o->keep_every > 0 && keep_checkpoint(out_dir, 0) < 0) goto out;
   }
   if (lead && !(log = open_log(out_dir, start_step))) goto out;
 
@@ -387,11 +407,13 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
       if (tty && last) fputc('\n', stderr);
       last_print = elapsed;
     }
-    if (last || stop || (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0)) {
+    bool keep = o->keep_every > 0 && st.step % o->keep_every == 0;
+    if (last || stop || keep || (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0)) {
       // every rank must hold rank 0's weights; the checkpoint exists once all ranks pass it
       if (fault_armed("diverge", st.step) && sh.rank == sh.size - 1) m->params[0] += 1e-3f;
       if (dp_check_identical(m, &st, st.step) < 0) goto out;
       if (lead && checkpoint_save(out_dir, m, &st) < 0) goto out;
+      if (lead && keep && keep_checkpoint(out_dir, st.step) < 0) goto out;
       if (sh.size > 1 && comm_barrier() < 0) goto out;
       fault_point("checkpoint", st.step);
     }

@@ -20,6 +20,7 @@ typedef struct {
   int64_t log_every;        // progress line every N steps when stderr is not a terminal
   const char *config;       // the config file a "train" section came from, for messages (borrowed)
   unsigned from_config;     // TRAIN_OPT_* bits of the options whose value is the config's
+  int64_t keep_every;       // also keep DIR/model-step<N>.safetensors every N steps (and step 0); 0: off
 } train_opts;
 
 // An option's bit in from_config: train_opts_from_json sets it, a command-line flag that

@@ -170,6 +170,11 @@ void ensemble_mode(const int32_t *pred, int K, int64_t n, int k, rng_t *r, int32
 
 double probe_accuracy(const double *theta, int d, int k, const float *x, int K, int64_t n,
                       const int32_t *y, uint64_t seed) {
+  return probe_correct(theta, d, k, x, K, n, y, seed, NULL);
+}
+
+double probe_correct(const double *theta, int d, int k, const float *x, int K, int64_t n,
+                     const int32_t *y, uint64_t seed, uint8_t *right_out) {
   int32_t *pred = xmalloc(sizeof(int32_t) * K * n), *mode = xmalloc(sizeof(int32_t) * n);
   for (int m = 0; m < K; m++) logreg_predict(theta, d, k, x + (int64_t)m * n * d, n, pred + (int64_t)m * n, NULL);
   rng_t r;
@@ -177,7 +182,10 @@ double probe_accuracy(const double *theta, int d, int k, const float *x, int K, 
   if (K > 1) ensemble_mode(pred, K, n, k, &r, mode);
   else memcpy(mode, pred, sizeof(int32_t) * n);
   int64_t right = 0;
-  for (int64_t i = 0; i < n; i++) right += mode[i] == y[i];
+  for (int64_t i = 0; i < n; i++) {
+    right += mode[i] == y[i];
+    if (right_out) right_out[i] = mode[i] == y[i];
+  }
   free(pred);
   free(mode);
   return (double)right / (double)n;

@@ -43,6 +43,10 @@ void ensemble_mode(const int32_t *pred, int K, int64_t n, int k, rng_t *r, int32
 // (ties drawn from a stream of seed, so the same call gives the same answer).
 double probe_accuracy(const double *theta, int d, int k, const float *x, int K, int64_t n,
                       const int32_t *y, uint64_t seed);
+// The same, and right_out[n] (may be NULL) = 1 where row i is classified correctly: the per-image
+// outcomes a paired test (McNemar) compares between two probes on the same test set.
+double probe_correct(const double *theta, int d, int k, const float *x, int K, int64_t n,
+                     const int32_t *y, uint64_t seed, uint8_t *right_out);
 
 // Class-balanced subset: per_class rows of each of the k classes of y [n], drawn without
 // replacement from r, returned sorted by row. -1 + igpt_err when a class has fewer rows.

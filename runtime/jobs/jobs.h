@@ -112,6 +112,8 @@ int runner_run(runner_t *r, graph_t *g);
 json_t *job_argv(const runner_t *r, const graph_t *g, const job_t *j, const char *out, bool resume);
 
 // jobs_results.c: the table's results JSON from its finished rows (the report job's output).
+// Its "images" carry a "source" (the PNG in a job's directory) that the runner copies beside
+// results.json and then drops.
 json_t *results_build(const runner_t *r, const graph_t *g);
 
 // jobs_cache.c: a runner for cache (NULL: $IGPT_CACHE or ./cache, created), jobs CPU slots

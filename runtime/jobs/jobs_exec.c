@@ -523,8 +523,20 @@ static void launch(run_t *x, job_t *j) {
   const char *builtin = json_string_value(json_object_get(def, "builtin"));
   if (builtin) {  // runs in the runner: the results of the table
     json_t *res = results_build(x->r, x->g);
+    int rc = 0;
+    size_t k; json_t *im;
+    json_array_foreach(json_object_get(res, "images"), k, im) {  // the pictures go beside results.json
+      uint8_t *data; size_t len;
+      char *dst = xasprintf("%s/%s", wd, json_string_value(json_object_get(im, "path")));
+      if (rc == 0 && file_read_all(json_string_value(json_object_get(im, "source")), &data, &len) == 0) {
+        rc = file_write_atomic(dst, data, len);
+        free(data);
+      } else rc = -1;
+      free(dst);
+      json_object_del(im, "source");
+    }
     char *p = xasprintf("%s/results.json", wd);
-    int rc = json_dump_file(res, p, JSON_INDENT(2) | JSON_SORT_KEYS);
+    if (rc == 0) rc = json_dump_file(res, p, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(res);
     free(p);
     free(wd);

@@ -4,6 +4,10 @@
 // set or model is unavailable at the scale is kept in g->rows as skipped, with the reason. A data
 // set in the scale's "fallback" map runs only where a local copy is present; else its stand-in runs
 // and the row's note says so.
+// Every probe row also gets the baselines its scale lists ("baselines": pixels, untrained) as jobs
+// of the graph, on the same splits with the same probe: raw pixels (features --pixels of the
+// prepared images) and the untrained model (pretraining for 0 steps: the same architecture and
+// seed at initialisation). Shared by key like any job, so the seeds and rows that can share one do.
 #include "jobs/jobs.h"
 #include "datasets/registry.h"
 #include "base/util.h"
@@ -20,6 +24,14 @@ typedef struct {
 
 static json_t *jget(json_t *o, const char *k) { return json_object_get(o, k); }
 static long jint(json_t *o, const char *k) { return (long)json_integer_value(json_object_get(o, k)); }
+
+// Does the scale list this baseline ("baselines": ["pixels", "untrained"])?
+static bool wants_baseline(const json_t *scale, const char *name) {
+  size_t i; json_t *v;
+  json_array_foreach(json_object_get(scale, "baselines"), i, v)
+    if (json_is_string(v) && !strcmp(json_string_value(v), name)) return true;
+  return false;
+}
 
 static bool embedded(const ctx *c, const char *ds) {
   size_t i; json_t *v;
@@ -126,7 +138,7 @@ static json_t *model_config(ctx *c, const char *model, const char *objective) {
                    "bias", 0, "objective", objective);
 }
 
-static job_t *pretrain_job(ctx *c, const char *model, const char *objective, int seed);
+static job_t *pretrain_job(ctx *c, const char *model, const char *objective, int seed, bool untrained);
 
 // A released checkpoint (scales.json "released": paper model -> registry name): fetched, or at a
 // stand-in scale ("standin": true) the scale's own pretraining exported to the checkpoints' TF
@@ -139,7 +151,7 @@ static job_t *released_job(ctx *c, const char *paper_model, const char *model, c
   const char *name = json_string_value(ck);
   job_t *src;
   if (json_is_true(jget(c->scale, "standin"))) {
-    job_t *pre = pretrain_job(c, model, objective, seed);
+    job_t *pre = pretrain_job(c, model, objective, seed, false);
     char *label = xasprintf("stand-in checkpoint %s (TF layout) from %s", name, pre->label);
     src = graph_add(c->g, "standin", json_pack("{s:s, s:i}", "checkpoint", name, "shards", 3), 1,
                     (const char *[]){"model"}, &pre, label);
@@ -154,12 +166,15 @@ static job_t *released_job(ctx *c, const char *paper_model, const char *model, c
   return j;
 }
 
-static job_t *model_job(ctx *c, const char *paper_model, const char *model, const char *objective, int seed) {
-  if (jget(c->scale, "released")) return released_job(c, paper_model, model, objective, seed);
-  return pretrain_job(c, model, objective, seed);
+// The model a row evaluates: a released checkpoint imported, or pretrained here (untrained: the
+// same run at step 0, the initialisation; a released scale has none).
+static job_t *model_job(ctx *c, const char *paper_model, const char *model, const char *objective, int seed,
+                        bool untrained) {
+  if (jget(c->scale, "released")) return untrained ? NULL : released_job(c, paper_model, model, objective, seed);
+  return pretrain_job(c, model, objective, seed, untrained);
 }
 
-static job_t *pretrain_job(ctx *c, const char *model, const char *objective, int seed) {
+static job_t *pretrain_job(ctx *c, const char *model, const char *objective, int seed, bool untrained) {
   json_t *pre = jget(c->scale, "pretrain");
   const char *pd = c->pretrain_data;
   job_t *tok = tokenize_job(c, pd);
@@ -167,7 +182,14 @@ static job_t *pretrain_job(ctx *c, const char *model, const char *objective, int
                         "steps", jget(pre, "steps"), "batch", jget(pre, "batch"), "lr", jget(pre, "lr"),
                         "warmup_steps", jget(pre, "warmup_steps"), "checkpoint_every", jget(pre, "checkpoint_every"),
                         "seed", seed);
-  char *label = xasprintf("pretrain %s %s on %s seed %d", model, objective, pd, seed);
+  if (jget(pre, "keep_every") && !untrained) json_object_set(p, "keep_every", jget(pre, "keep_every"));
+  if (untrained) {  // the initialisation the pretraining of this seed starts from
+    json_object_set_new(p, "steps", json_integer(0));
+    json_object_set_new(p, "warmup_steps", json_integer(0));
+    json_object_set_new(p, "checkpoint_every", json_integer(0));
+  }
+  char *label = untrained ? xasprintf("untrained %s %s seed %d (step 0)", model, objective, seed)
+                          : xasprintf("pretrain %s %s on %s seed %d", model, objective, pd, seed);
   job_t *j = graph_add(c->g, "pretrain", p, 1, (const char *[]){"tokens"}, &tok, label);
   free(label);
   return j;
@@ -196,11 +218,21 @@ static job_t *eval_job(ctx *c, json_t *row, const char *ds, job_t *model, int se
     free(label);
     return j;
   }
-  json_t *fp = json_pack("{s:O, s:i}", "batch", jget(jget(c->scale, "features"), "batch"), "seed", seed);
-  if (bert) json_object_set_new(fp, "masks", json_integer(masks));
-  job_t *in[2] = {model, tokenize_job(c, ds)};
-  char *label = xasprintf("features %s%s", ds, masks > 1 ? " ensemble" : "");
-  job_t *feat = graph_add(c->g, "features", fp, 2, (const char *[]){"model", "tokens"}, in, label);
+  job_t *feat;
+  char *label;
+  if (model) {
+    json_t *fp = json_pack("{s:O, s:i}", "batch", jget(jget(c->scale, "features"), "batch"), "seed", seed);
+    if (bert) json_object_set_new(fp, "masks", json_integer(masks));
+    job_t *in[2] = {model, tokenize_job(c, ds)};
+    label = xasprintf("features %s%s%s", ds, masks > 1 ? " ensemble" : "", strncmp(model->label, "untrained", 9) ? "" : " untrained");
+    feat = graph_add(c->g, "features", fp, 2, (const char *[]){"model", "tokens"}, in, label);
+  } else {  // the raw-pixel baseline: the prepared images are the features
+    job_t *img = prepare_job(c, ds, c->image_size);
+    label = xasprintf("pixels %s %dx%d", ds, c->image_size, c->image_size);
+    feat = graph_add(c->g, "pixels", json_object(), 1, (const char *[]){"images"}, &img, label);
+    masks = 1;
+    bert = false;
+  }
   free(label);
   json_t *pp = json_pack("{s:i}", "seed", seed);
   json_t *rp = jget(row, "probe");
@@ -209,15 +241,78 @@ static job_t *eval_job(ctx *c, json_t *row, const char *ds, job_t *model, int se
   if (cap && jget(pp, "labels_per_class") && jint(pp, "labels_per_class") > json_integer_value(cap))
     json_object_set(pp, "labels_per_class", cap);
   if (bert) json_object_set_new(pp, "masks", json_integer(masks));
-  label = xasprintf("probe %s%s%s", ds, jget(pp, "labels_per_class") ? " low-data" : "", masks > 1 ? " ensemble" : "");
+  // the pixel baseline is deterministic but for the subsets a low-data probe draws from its seed
+  if (!model && !jget(pp, "labels_per_class")) json_object_set_new(pp, "seed", json_integer(0));
+  const char *of = !model ? " (raw pixels)" : !strncmp(model->label, "untrained", 9) ? " (untrained)" : "";
+  label = xasprintf("probe %s%s%s%s", ds, jget(pp, "labels_per_class") ? " low-data" : "", masks > 1 ? " ensemble" : "", of);
   if (jget(pp, "labels_per_class")) {
     free(label);
-    label = xasprintf("probe %s %ld labels/class x %ld subsets", ds, jint(pp, "labels_per_class"),
-                      jget(pp, "subsets") ? jint(pp, "subsets") : 1);
+    label = xasprintf("probe %s %ld labels/class x %ld subsets%s", ds, jint(pp, "labels_per_class"),
+                      jget(pp, "subsets") ? jint(pp, "subsets") : 1, of);
   }
   job_t *j = graph_add(c->g, "probe", pp, 1, (const char *[]){"features"}, &feat, label);
   free(label);
   return j;
+}
+
+// Does the table test a claim of this kind ("claims": [{"test": kind}])?
+static bool table_claims(const json_t *t, const char *kind) {
+  size_t i; json_t *c;
+  json_array_foreach(json_object_get(t, "claims"), i, c)
+    if (!strcmp(json_string_value(json_object_get(c, "test")) ?: "", kind)) return true;
+  return false;
+}
+
+// The test loss of a model job (its final weights, or the kept checkpoint file name).
+static job_t *loss_job(ctx *c, job_t *model, const char *ds, const char *checkpoint) {
+  job_t *in[2] = {model, tokenize_job(c, ds)};
+  json_t *p = json_pack("{s:i}", "batch", 16);
+  if (checkpoint) json_object_set_new(p, "checkpoint", json_string(checkpoint));
+  char *label = xasprintf("loss %s on %s test%s%s", model->label + strcspn(model->label, " ") + 1, ds,
+                          checkpoint ? " at " : "", checkpoint ? checkpoint : "");
+  job_t *j = graph_add(c->g, "loss", p, 2, (const char *[]){"model", "tokens"}, in, label);
+  free(label);
+  return j;
+}
+
+// "Lower loss, better probe": for seed 0 of a full-data probe row, the probe and the test loss at
+// every checkpoint the pretraining keeps (scale pretrain.keep_every), at step 0 (the untrained
+// baseline's probe) and at the end. Appends {step, probe, loss} keys to points, the jobs to add.
+static void checkpoint_jobs(ctx *c, json_t *row, const char *ds, job_t *model, job_t *untrained, job_t *untrained_probe,
+                            job_t *final_probe, json_t *points, job_t ***jobs, int *n) {
+  json_t *pre = jget(c->scale, "pretrain");
+  long every = jint(pre, "keep_every"), steps = jint(pre, "steps");
+  if (every <= 0 || !untrained || !untrained_probe) return;
+  for (long k = 0; k <= steps; k += every) {
+    job_t *pj, *lj;
+    if (k == 0) {
+      pj = untrained_probe;
+      lj = loss_job(c, untrained, ds, NULL);
+    } else if (k == steps) {
+      pj = final_probe;
+      lj = loss_job(c, model, ds, NULL);
+    } else {
+      char name[64];
+      snprintf(name, sizeof name, "model-step%06ld.safetensors", k);
+      json_t *fp = json_pack("{s:O, s:i, s:s}", "batch", jget(jget(c->scale, "features"), "batch"), "seed", 0,
+                             "checkpoint", name);
+      job_t *in[2] = {model, tokenize_job(c, ds)};
+      char *label = xasprintf("features %s at step %ld", ds, k);
+      job_t *feat = graph_add(c->g, "features", fp, 2, (const char *[]){"model", "tokens"}, in, label);
+      free(label);
+      json_t *pp = json_pack("{s:i}", "seed", 0);
+      if (jget(row, "probe")) json_object_update(pp, jget(row, "probe"));
+      label = xasprintf("probe %s at step %ld", ds, k);
+      pj = graph_add(c->g, "probe", pp, 1, (const char *[]){"features"}, &feat, label);
+      free(label);
+      lj = loss_job(c, model, ds, name);
+    }
+    json_array_append_new(points, json_pack("{s:I, s:s, s:s}", "step", (json_int_t)k, "probe", pj->key, "loss", lj->key));
+    *jobs = xrealloc(*jobs, (size_t)(*n + 2) * sizeof **jobs);
+    (*jobs)[(*n)++] = pj;
+    (*jobs)[(*n)++] = lj;
+    if (k < steps && k + every > steps) k = steps - every;  // the last point is the end of training
+  }
 }
 
 int graph_expand(graph_t *g, const char *table, const char *scale) {
@@ -292,23 +387,83 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
         free(n);
       }
       free(fb_note);
+      bool probe_row = !strcmp(json_string_value(jget(row, "eval")), "probe");
+      json_t *bl = json_pack("{s:[], s:[]}", "pixels", "untrained"), *model_keys = json_array();
+      json_object_set_new(r, "prepare_job", json_string(prepare_job(&c, ds_run, c.image_size)->key));
       for (int seed = 0; seed < seeds; seed++) {
-        job_t *model = model_job(&c, m_paper, json_string_value(m), json_string_value(jget(row, "objective")), seed);
+        const char *objective = json_string_value(jget(row, "objective"));
+        job_t *model = model_job(&c, m_paper, json_string_value(m), objective, seed, false);
         if (!model) {
           json_object_set_new(r, "status", json_string("skipped"));
           json_object_set_new(r, "reason", json_string("no released checkpoint for this model and objective in "
                                                         "datasets/registry.json"));
           break;
         }
-        job_t *e = eval_job(&c, row, ds_run, model, seed);
-        json_array_append_new(jget(r, "jobs"), json_string(e->key));
-        evals = xrealloc(evals, (size_t)(n_evals + 1) * sizeof *evals);
-        names = xrealloc(names, (size_t)(n_evals + 1) * sizeof *names);
-        evals[n_evals] = e;
-        names[n_evals++] = xasprintf("%s.seed%d", json_string_value(jget(row, "id")), seed);
+        json_array_append_new(model_keys, json_string(model->key));
+        job_t *e[3] = {eval_job(&c, row, ds_run, model, seed), NULL, NULL};
+        json_array_append_new(jget(r, "jobs"), json_string(e[0]->key));
+        if (probe_row) {  // the baselines; the untrained one where a model is trained here (not imported)
+          if (wants_baseline(s, "pixels")) {
+            e[1] = eval_job(&c, row, ds_run, NULL, seed);
+            json_array_append_new(jget(bl, "pixels"), json_string(e[1]->key));
+          }
+          job_t *init = NULL;
+          if (wants_baseline(s, "untrained") && !jget(s, "released")) {
+            init = model_job(&c, m_paper, json_string_value(m), objective, seed, true);
+            e[2] = eval_job(&c, row, ds_run, init, seed);
+            json_array_append_new(jget(bl, "untrained"), json_string(e[2]->key));
+          }
+          if (seed == 0 && !jget(jget(row, "probe"), "labels_per_class") && table_claims(t, "checkpoints")) {
+            json_t *points = json_array();
+            job_t **cj = NULL;
+            int ncj = 0;
+            checkpoint_jobs(&c, row, ds_run, model, init, e[2], e[0], points, &cj, &ncj);
+            for (int q = 0; q < ncj; q++) {
+              evals = xrealloc(evals, (size_t)(n_evals + 1) * sizeof *evals);
+              names = xrealloc(names, (size_t)(n_evals + 1) * sizeof *names);
+              evals[n_evals] = cj[q];
+              names[n_evals++] = xasprintf("%s.checkpoint%d", json_string_value(jget(row, "id")), q);
+            }
+            free(cj);
+            if (json_array_size(points)) json_object_set_new(r, "checkpoint_jobs", points);
+            else json_decref(points);
+          }
+        }
+        static const char *const what[3] = {"", ".pixels", ".untrained"};
+        for (int k = 0; k < 3; k++) {
+          if (!e[k]) continue;
+          evals = xrealloc(evals, (size_t)(n_evals + 1) * sizeof *evals);
+          names = xrealloc(names, (size_t)(n_evals + 1) * sizeof *names);
+          evals[n_evals] = e[k];
+          names[n_evals++] = xasprintf("%s%s.seed%d", json_string_value(jget(row, "id")), what[k], seed);
+        }
       }
+      json_object_set_new(r, "model_jobs", model_keys);
+      if (probe_row) json_object_set_new(r, "baseline_jobs", bl);
+      else json_decref(bl);
     }
     json_array_append_new(g->rows, r);
+  }
+  // The paper's pictures from the table's first autoregressive model (seed 0): unconditional
+  // samples and half-image completions of test images, when the table asks ("samples": true).
+  json_t *first = NULL;
+  json_array_foreach(g->rows, i, row)
+    if (!first && json_array_size(jget(row, "model_jobs")) && !strcmp(json_string_value(jget(jget(row, "row"), "objective")), "ar"))
+      first = row;
+  if (first && json_is_true(jget(t, "samples"))) {
+    job_t *model = graph_find(g, json_string_value(json_array_get(jget(first, "model_jobs"), 0)));
+    const char *ds = json_string_value(jget(first, "dataset_run"));
+    c.image_size = (int)jint(s, "image_size");
+    job_t *in[3] = {model, palette_job(&c), prepare_job(&c, ds, c.image_size)};
+    char *label = xasprintf("samples and completions from %s", model->label + strcspn(model->label, " ") + 1);
+    job_t *sj = graph_add(g, "samples", json_pack("{s:i, s:i, s:i, s:i}", "n", 16, "rows", 4, "completions", 5, "seed", 0),
+                          3, (const char *[]){"model", "palette", "images"}, in, label);
+    free(label);
+    json_object_set_new(first, "samples_job", json_string(sj->key));
+    evals = xrealloc(evals, (size_t)(n_evals + 1) * sizeof *evals);
+    names = xrealloc(names, (size_t)(n_evals + 1) * sizeof *names);
+    evals[n_evals] = sj;
+    names[n_evals++] = xstrdup("samples");
   }
   // The report's inputs are the distinct evaluation jobs (rows may share one).
   job_t *uniq[JOBS_MAX_INPUTS];

@@ -22,11 +22,16 @@ static const job_vocab vocab[] = {
      (const char *const[]){"source", "k", "pixels", "iters", "seed", NULL}},
     {"tokenize", (const char *const[]){"images", "palette", NULL}, (const char *const[]){"dataset", "image_size", NULL}},
     {"pretrain", (const char *const[]){"tokens", NULL},
-     (const char *const[]){"config", "steps", "batch", "lr", "warmup_steps", "checkpoint_every", "seed", NULL}},
+     (const char *const[]){"config", "steps", "batch", "lr", "warmup_steps", "checkpoint_every", "keep_every", "seed",
+                           NULL}},
     {"import", (const char *const[]){"checkpoint", NULL}, (const char *const[]){"checkpoint", NULL}},
     {"standin", (const char *const[]){"model", NULL}, (const char *const[]){"checkpoint", "shards", NULL}},
-    {"loss", (const char *const[]){"model", "tokens", NULL}, (const char *const[]){"batch", "seed", NULL}},
-    {"features", (const char *const[]){"model", "tokens", NULL}, (const char *const[]){"batch", "seed", "masks", NULL}},
+    {"loss", (const char *const[]){"model", "tokens", NULL}, (const char *const[]){"batch", "seed", "checkpoint", NULL}},
+    {"pixels", (const char *const[]){"images", NULL}, (const char *const[]){NULL}},
+    {"samples", (const char *const[]){"model", "palette", "images", NULL},
+     (const char *const[]){"n", "seed", "rows", "completions", NULL}},
+    {"features", (const char *const[]){"model", "tokens", NULL},
+     (const char *const[]){"batch", "seed", "masks", "checkpoint", NULL}},
     {"probe", (const char *const[]){"features", NULL},
      (const char *const[]){"seed", "labels_per_class", "subsets", "concat_layers", "masks", NULL}},
     {"finetune", (const char *const[]){"model", "tokens", "images", "palette", NULL},
@@ -111,9 +116,76 @@ static int check_row(const jp *c, json_t *models, json_t *ids) {
   return rel.v ? check_relation(&rel, ids) : 0;
 }
 
+// "claims": the paper's findings the table tests (reports/claims.c evaluates them): each names its
+// test and what that test needs, rows by their ids in this table.
+static int check_claims(const jp *tc, json_t *ids) {
+  static const char *const tests[] = {"baseline", "best-layer-not-last", "rows", "increasing", "checkpoints", NULL};
+  static const char *const keys[] = {"id", "test", "claim", "source", "baseline", "min_blocks", "rows", "a",
+                                     "b", "relation", "tolerance", NULL};
+  static const char *const baselines[] = {"pixels", "untrained", NULL};
+  static const char *const rels[] = {"below", "above", "equal", "not_below", NULL};
+  jp cl = jp_key(tc, "claims");
+  if (!cl.v) return 0;
+  if (!jp_value(&cl, JP_ARRAY, JP_REQUIRED)) return -1;
+  for (size_t i = 0; i < json_array_size(cl.v); i++) {
+    jp c = jp_index(&cl, i);
+    if (!jp_value(&c, JP_OBJECT, JP_REQUIRED) || jp_keys(&c, keys)) return -1;
+    jp_string(&c, "id", JP_REQUIRED | JP_NONEMPTY);
+    jp_string(&c, "claim", JP_REQUIRED | JP_NONEMPTY);
+    jp_string(&c, "source", JP_REQUIRED);
+    int ti = jp_enum(&c, "test", JP_REQUIRED, tests);
+    if (jp_failed(&c) || ti < 0) return -1;
+    const char *t = tests[ti];
+    if (!strcmp(t, "baseline")) jp_enum(&c, "baseline", JP_REQUIRED, baselines);
+    if (!strcmp(t, "best-layer-not-last")) jp_int(&c, "min_blocks", JP_REQUIRED, 1, 1000);
+    if (!strcmp(t, "rows")) {
+      jp_enum(&c, "relation", JP_REQUIRED, rels);
+      jp_get(&c, "tolerance", JP_NUMBER, JP_OPTIONAL);
+      const char *ab[] = {"a", "b"};
+      for (int k = 0; k < 2; k++) {
+        const char *id = jp_string(&c, ab[k], JP_REQUIRED);
+        if (id && !json_object_get(ids, id)) {
+          jp e = jp_key(&c, ab[k]);
+          return jp_fail(&e, "\"%s\" is no row of this table", id);
+        }
+      }
+    }
+    if (!strcmp(t, "increasing")) {
+      jp r = jp_key(&c, "rows");
+      if (!jp_value(&r, JP_ARRAY, JP_REQUIRED | JP_NONEMPTY)) return -1;
+      for (size_t k = 0; k < json_array_size(r.v); k++) {
+        jp e = jp_index(&r, k);
+        const char *id = json_string_value(e.v);
+        if (!id) return jp_expected(&e, "a row id");
+        if (!json_object_get(ids, id)) return jp_fail(&e, "\"%s\" is no row of this table", id);
+      }
+    }
+    if (jp_failed(&c)) return -1;
+  }
+  return 0;
+}
+
+// "context": the paper's numbers of other methods, shown beside ours as context (never judged).
+static int check_context(const jp *tc) {
+  static const char *const keys[] = {"method", "dataset", "value", "source", NULL};
+  jp cx = jp_key(tc, "context");
+  if (!cx.v) return 0;
+  if (!jp_value(&cx, JP_ARRAY, JP_REQUIRED)) return -1;
+  for (size_t i = 0; i < json_array_size(cx.v); i++) {
+    jp e = jp_index(&cx, i);
+    if (!jp_value(&e, JP_OBJECT, JP_REQUIRED) || jp_keys(&e, keys)) return -1;
+    jp_string(&e, "method", JP_REQUIRED | JP_NONEMPTY);
+    jp_string(&e, "dataset", JP_REQUIRED | JP_NONEMPTY);
+    jp_get(&e, "value", JP_NUMBER, JP_REQUIRED);
+    jp_string(&e, "source", JP_REQUIRED);
+    if (jp_failed(&e)) return -1;
+  }
+  return 0;
+}
+
 static int check_tables(const jp *root, json_t *models) {
   static const char *const top[] = {"format", "about", "tables", NULL};
-  static const char *const table_keys[] = {"title", "source", "rows", NULL};
+  static const char *const table_keys[] = {"title", "source", "rows", "claims", "context", "samples", NULL};
   if (jp_keys(root, top)) return -1;
   jp c = jp_key(root, "tables");
   json_t *tables = jp_value(&c, JP_OBJECT, JP_REQUIRED);
@@ -142,6 +214,8 @@ static int check_tables(const jp *root, json_t *models) {
       jp row = jp_index(&rows, i);
       if (check_row(&row, models, ids)) { json_decref(ids); return -1; }
     }
+    jp_get(&tc, "samples", JP_BOOL, JP_OPTIONAL);
+    if (jp_failed(&tc) || check_claims(&tc, ids) || check_context(&tc)) { json_decref(ids); return -1; }
     json_decref(ids);
   }
   return 0;
@@ -245,9 +319,10 @@ static int check_scales(const jp *root, json_t *models) {
   static const char *const top[] = {"format", "about", "scales", NULL};
   static const char *const keys[] = {"about", "judged", "device", "image_size", "prepare", "datasets", "fallback",
                                      "pretrain_data", "released", "models", "palette", "pretrain", "finetune",
-                                     "features", "probe", "seeds", "slurm", "standin", NULL};
+                                     "features", "probe", "seeds", "slurm", "standin", "baselines", NULL};
   static const char *const pal_keys[] = {"source", "k", "pixels", "iters", NULL};
-  static const char *const pre_keys[] = {"steps", "batch", "lr", "warmup_steps", "checkpoint_every", NULL};
+  static const char *const pre_keys[] = {"steps", "batch", "lr", "warmup_steps", "checkpoint_every", "keep_every",
+                                         NULL};
   static const char *const ft_keys[] = {"steps", "batch", "lr", "eval_every", NULL};
   static const char *const feat_keys[] = {"batch", NULL};
   static const char *const probe_keys[] = {"max_labels_per_class", NULL};
@@ -304,6 +379,17 @@ static int check_scales(const jp *root, json_t *models) {
       jp_get(&pre, "lr", JP_NUMBER, JP_REQUIRED);
       jp_int(&pre, "warmup_steps", JP_REQUIRED, 0, 1LL << 40);
       jp_int(&pre, "checkpoint_every", JP_REQUIRED, 1, 1LL << 40);
+      jp_int(&pre, "keep_every", JP_OPTIONAL, 1, 1LL << 40);
+    }
+    jp bl = jp_key(&sc, "baselines");  // the baselines every probe row gets (jobs_expand.c)
+    jp_value(&bl, JP_ARRAY, JP_OPTIONAL);
+    for (size_t b = 0; b < json_array_size(bl.v) && !jp_failed(&sc); b++) {
+      static const char *const kinds[] = {"pixels", "untrained", NULL};
+      jp e = jp_index(&bl, b);
+      const char *k = json_string_value(e.v);
+      bool known = false;
+      for (int q = 0; k && kinds[q]; q++) known |= !strcmp(k, kinds[q]);
+      if (!known) return jp_expected(&e, "\"pixels\" or \"untrained\"");
     }
     jp_int(&ft, "steps", JP_REQUIRED, 1, 1LL << 40);
     jp_int(&ft, "batch", JP_REQUIRED, 1, 1 << 20);

@@ -1,0 +1,365 @@
+// claims: the paper's findings evaluated on a table's results. See claims.h.
+#include "reports/claims.h"
+#include "reports/stats.h"
+#include "base/util.h"
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+
+// One side of a comparison: a number per seed and, where the probe wrote them, per-image outcomes.
+#define SIDE_MAX 64
+typedef struct {
+  int n;
+  int seed[SIDE_MAX];
+  double value[SIDE_MAX];
+  const char *hex[SIDE_MAX];  // NULL when absent
+  long long n_test[SIDE_MAX];
+} side_t;
+
+static const char *str(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+
+static void side_from_runs(side_t *s, const json_t *runs) {
+  s->n = 0;
+  size_t i; json_t *run;
+  json_array_foreach(runs, i, run) {
+    json_t *v = json_object_get(run, "value");
+    if (!json_is_number(v) || s->n == SIDE_MAX) continue;
+    s->seed[s->n] = (int)json_integer_value(json_object_get(run, "seed"));
+    s->value[s->n] = json_number_value(v);
+    s->hex[s->n] = str(run, "test_correct");
+    s->n_test[s->n] = json_integer_value(json_object_get(run, "n_test"));
+    s->n++;
+  }
+}
+
+typedef enum { REL_ABOVE, REL_BELOW, REL_EQUAL, REL_NOT_BELOW } relation;
+
+static int relation_of(const char *s, relation *r) {
+  static const char *const names[] = {"above", "below", "equal", "not_below"};
+  for (int i = 0; i < 4; i++)
+    if (s && !strcmp(s, names[i])) { *r = (relation)i; return 0; }
+  return -1;
+}
+
+static json_t *item(const json_t *def, const char *row) {
+  json_t *o = json_pack("{s:s, s:s, s:s}", "id", str(def, "id") ?: "?", "claim", str(def, "claim") ?: "",
+                        "source", str(def, "source") ?: "");
+  json_object_set_new(o, "row", row ? json_string(row) : json_null());
+  return o;
+}
+
+static json_t *verdict(json_t *o, const char *v, const char *evidence) {
+  json_object_set_new(o, "verdict", json_string(v));
+  json_object_set_new(o, "evidence", json_string(evidence));
+  return o;
+}
+
+// A against B (what the claim says of A, relative to B). Sets verdict, evidence and test.
+static json_t *compare(json_t *o, const side_t *a, const side_t *b, relation rel, double tol, const char *what_a,
+                       const char *what_b, const char *unit) {
+  double d[SIDE_MAX], va[SIDE_MAX], vb[SIDE_MAX];
+  int np = 0, first_a = -1, first_b = -1;
+  for (int i = 0; i < a->n; i++)
+    for (int j = 0; j < b->n; j++)
+      if (a->seed[i] == b->seed[j]) {
+        va[np] = a->value[i];
+        vb[np] = b->value[j];
+        d[np++] = a->value[i] - b->value[j];
+        if (first_a < 0) { first_a = i; first_b = j; }
+      }
+  if (!np) return verdict(o, "cannot-test", "no seed produced both numbers");
+  double ma, sa, mb, sb, md, sd;
+  stats_mean_std(va, np, &ma, &sa);
+  stats_mean_std(vb, np, &mb, &sb);
+  stats_mean_std(d, np, &md, &sd);
+  json_object_set_new(o, "a", json_real(ma));
+  json_object_set_new(o, "b", json_real(mb));
+  json_object_set_new(o, "difference", json_real(md));
+  char ev[640], how[256];
+  double p = NAN;
+  json_t *test = NULL;
+  if (np >= 3) {
+    double t;
+    p = stats_paired_t(d, np, &t);
+    test = json_pack("{s:s, s:f, s:f, s:i, s:f}", "name", "paired t over seeds", "p", p, "alpha", CLAIMS_ALPHA, "n", np,
+                     "t", isfinite(t) ? t : (t > 0 ? 1e300 : -1e300));
+    snprintf(how, sizeof how, "paired t over %d seeds, difference %+.2f ± %.2f, p = %.2g", np, md, sd, p);
+  } else if (a->hex[first_a] && b->hex[first_b] && a->n_test[first_a] > 0 && a->n_test[first_a] == b->n_test[first_b]) {
+    mcnemar_result m;
+    if (stats_mcnemar(a->hex[first_a], b->hex[first_b], a->n_test[first_a], &m) == 0) {
+      p = m.p;
+      test = json_pack("{s:s, s:f, s:f, s:I, s:I, s:I, s:i}", "name", "McNemar exact", "p", p, "alpha", CLAIMS_ALPHA, "n",
+                       (json_int_t)m.n, "only_a", (json_int_t)m.b, "only_b", (json_int_t)m.c, "seed", a->seed[first_a]);
+      snprintf(how, sizeof how, "McNemar on the same %lld test images (seed %d): %lld right only by %s, %lld only by "
+               "%s, p = %.2g", (long long)m.n, a->seed[first_a], (long long)m.b, what_a, (long long)m.c, what_b, p);
+    } else {
+      snprintf(how, sizeof how, "per-image results unusable: %s", igpt_errmsg());
+    }
+  } else {
+    snprintf(how, sizeof how, "%d seed%s and no per-image results: no test", np, np == 1 ? "" : "s");
+  }
+  if (test) json_object_set_new(o, "test", test);
+  const char *u = unit ? unit : "";
+  snprintf(ev, sizeof ev, "%s %.2f%s vs %s %.2f%s (%s)", what_a, ma, u, what_b, mb, u, how);
+  if (!isfinite(p)) return verdict(o, "inconclusive", ev);
+  bool sig = p < CLAIMS_ALPHA;
+  const char *v;
+  switch (rel) {
+    case REL_ABOVE: v = !sig ? "inconclusive" : md > 0 ? "holds" : "does-not-hold"; break;
+    case REL_BELOW: v = !sig ? "inconclusive" : md < 0 ? "holds" : "does-not-hold"; break;
+    case REL_EQUAL: v = sig ? "does-not-hold" : fabs(md) <= tol ? "holds" : "inconclusive"; break;
+    default: v = sig && md < 0 ? "does-not-hold" : md >= -tol ? "holds" : "inconclusive"; break;
+  }
+  if (!sig) snprintf(ev + strlen(ev), sizeof ev - strlen(ev), "; not significant at %.2g", CLAIMS_ALPHA);
+  return verdict(o, v, ev);
+}
+
+// The results row a paper row id ran as (its own id, or a stand-in row listing it); NULL.
+static const json_t *find_row(const json_t *res, const char *id) {
+  size_t i, k; json_t *row, *e;
+  json_array_foreach(json_object_get(res, "rows"), i, row) {
+    if (!strcmp(str(row, "id"), id)) return row;
+    json_array_foreach(json_object_get(row, "stands_in_for"), k, e)
+      if (!strcmp(str(e, "id"), id)) return row;
+  }
+  return NULL;
+}
+
+static const char *not_run_reason(const json_t *res, const char *id) {
+  size_t i; json_t *e;
+  json_array_foreach(json_object_get(res, "not_run"), i, e)
+    if (!strcmp(str(e, "id"), id)) return str(e, "reason");
+  return NULL;
+}
+
+static bool is_probe(const json_t *row) { const char *e = str(row, "eval"); return !e || !strcmp(e, "probe"); }
+
+static void claim_baseline(json_t *out, const json_t *def, const json_t *res) {
+  const char *which = str(def, "baseline");
+  size_t i; json_t *row;
+  int n = 0;
+  json_array_foreach(json_object_get(res, "rows"), i, row) {
+    if (!is_probe(row)) continue;
+    n++;
+    json_t *o = item(def, str(row, "id"));
+    json_t *b = json_object_get(json_object_get(row, "baselines"), which);
+    if (!b) {
+      json_array_append_new(out, verdict(o, "cannot-test", "this row has no such baseline in this run"));
+      continue;
+    }
+    side_t sa, sb;
+    side_from_runs(&sa, json_object_get(row, "runs"));
+    side_from_runs(&sb, json_object_get(b, "runs"));
+    json_array_append_new(out, compare(o, &sa, &sb, REL_ABOVE, 0, "features", str(b, "label"), str(row, "unit")));
+  }
+  if (!n) json_array_append_new(out, verdict(item(def, NULL), "cannot-test", "no probe row ran in this table"));
+}
+
+static void claim_best_layer(json_t *out, const json_t *def, const json_t *res) {
+  long min_blocks = json_integer_value(json_object_get(def, "min_blocks"));
+  size_t i; json_t *row;
+  int n = 0;
+  json_array_foreach(json_object_get(res, "rows"), i, row) {
+    if (!is_probe(row) || json_object_get(row, "labels_per_class")) continue;
+    n++;
+    json_t *o = item(def, str(row, "id"));
+    // per seed: the validation-chosen layer's test numbers against the last layer's
+    side_t sa = {0}, sb = {0};
+    int L = -1, votes_last = 0, best_sum = 0;
+    char ev[256] = "";
+    size_t k; json_t *run;
+    json_array_foreach(json_object_get(row, "runs"), k, run) {
+      json_t *lt = json_object_get(run, "layer_test_accuracy"), *lc = json_object_get(run, "layer_test_correct");
+      json_t *b = json_object_get(run, "best_layer");
+      if (!json_array_size(lt) || !json_is_integer(b) || sa.n == SIDE_MAX) continue;
+      L = (int)json_array_size(lt) - 1;
+      int bl = (int)json_integer_value(b);
+      votes_last += bl == L;
+      best_sum += bl;
+      int s = (int)json_integer_value(json_object_get(run, "seed"));
+      long long nt = json_integer_value(json_object_get(run, "n_test"));
+      sa.seed[sa.n] = sb.seed[sb.n] = s;
+      sa.value[sa.n] = json_number_value(json_array_get(lt, bl));
+      sb.value[sb.n] = json_number_value(json_array_get(lt, L));
+      sa.hex[sa.n] = json_string_value(json_array_get(lc, bl));
+      sb.hex[sb.n] = json_string_value(json_array_get(lc, L));
+      sa.n_test[sa.n++] = sb.n_test[sb.n++] = nt;
+    }
+    if (L < 0) {
+      json_array_append_new(out, verdict(o, "cannot-test", "the probe recorded no per-layer test accuracy"));
+      continue;
+    }
+    if (L < min_blocks) {
+      snprintf(ev, sizeof ev, "a %d-block model has no middle to peak in: its features are layer 0 (the embedding), "
+               "the %d block input%s between and layer %d (the final norm); the claim needs at least %ld blocks", L, L - 1,
+               L - 1 == 1 ? "" : "s", L, min_blocks);
+      json_array_append_new(out, verdict(o, "cannot-test", ev));
+      continue;
+    }
+    char wa[64];
+    snprintf(wa, sizeof wa, "best layer (%.1f of %d on average)", (double)best_sum / sa.n, L);
+    if (votes_last * 2 > sa.n) {
+      snprintf(ev, sizeof ev, "validation chose the last layer (%d) in %d of %d seeds", L, votes_last, sa.n);
+      json_array_append_new(out, verdict(o, "does-not-hold", ev));
+      continue;
+    }
+    json_array_append_new(out, compare(o, &sa, &sb, REL_ABOVE, 0, wa, "the last layer", str(row, "unit")));
+  }
+  if (!n) json_array_append_new(out, verdict(item(def, NULL), "cannot-test", "no full-data probe row ran in this table"));
+}
+
+static void claim_rows(json_t *out, const json_t *def, const json_t *res) {
+  const char *ia = str(def, "a"), *ib = str(def, "b");
+  relation rel;
+  json_t *o = item(def, ia);
+  if (!ia || !ib || relation_of(str(def, "relation"), &rel)) {
+    json_array_append_new(out, verdict(o, "cannot-test", "the claim's definition lacks a, b or a known relation"));
+    return;
+  }
+  const json_t *ra = find_row(res, ia), *rb = find_row(res, ib);
+  char ev[512];
+  if (!ra || !rb) {
+    const char *miss = !ra ? ia : ib, *why = not_run_reason(res, miss);
+    snprintf(ev, sizeof ev, "row %s did not run%s%s", miss, why ? ": " : "", why ? why : "");
+    json_array_append_new(out, verdict(o, "cannot-test", ev));
+    return;
+  }
+  if (ra == rb) {
+    snprintf(ev, sizeof ev, "rows %s and %s ran as the same job at this scale", ia, ib);
+    json_array_append_new(out, verdict(o, "cannot-test", ev));
+    return;
+  }
+  side_t sa, sb;
+  side_from_runs(&sa, json_object_get(ra, "runs"));
+  side_from_runs(&sb, json_object_get(rb, "runs"));
+  json_t *tol = json_object_get(def, "tolerance");
+  compare(o, &sa, &sb, rel, json_is_number(tol) ? json_number_value(tol) : 1.0, ia, ib, str(ra, "unit"));
+  json_array_append_new(out, o);
+}
+
+static int by_labels(const void *x, const void *y) {
+  const json_t *a = *(const json_t *const *)x, *b = *(const json_t *const *)y;
+  json_int_t la = json_integer_value(json_object_get(a, "labels_per_class")), lb = json_integer_value(json_object_get(b, "labels_per_class"));
+  return (la > lb) - (la < lb);
+}
+
+static void claim_increasing(json_t *out, const json_t *def, const json_t *res) {
+  json_t *ids = json_object_get(def, "rows");
+  const json_t *rows[SIDE_MAX];
+  int n = 0;
+  size_t i; json_t *id;
+  json_array_foreach(ids, i, id) {  // the distinct rows that ran (capped counts may merge two)
+    const json_t *r = find_row(res, json_string_value(id));
+    bool seen = false;
+    for (int k = 0; k < n; k++) seen |= rows[k] == r;
+    if (r && !seen && n < SIDE_MAX) rows[n++] = r;
+  }
+  json_t *o = item(def, NULL);
+  if (n < 2) {
+    json_array_append_new(out, verdict(o, "cannot-test", "fewer than two label counts ran at this scale"));
+    return;
+  }
+  qsort(rows, (size_t)n, sizeof *rows, by_labels);
+  char ev[768] = "";
+  bool all_up = true, any_down = false;
+  double pmax = 0;
+  for (int k = 0; k + 1 < n; k++) {
+    side_t lo, hi;
+    side_from_runs(&lo, json_object_get(rows[k], "runs"));
+    side_from_runs(&hi, json_object_get(rows[k + 1], "runs"));
+    double ml, sl, mh, sh, t;
+    stats_mean_std(lo.value, lo.n, &ml, &sl);
+    stats_mean_std(hi.value, hi.n, &mh, &sh);
+    double p = stats_welch_t(hi.value, hi.n, lo.value, lo.n, &t);
+    bool sig = isfinite(p) && p < CLAIMS_ALPHA;
+    all_up &= sig && mh > ml;
+    any_down |= sig && mh < ml;
+    if (isfinite(p) && p > pmax) pmax = p;
+    snprintf(ev + strlen(ev), sizeof ev - strlen(ev), "%s%lld labels/class %.2f ± %.2f -> %lld: %.2f ± %.2f (Welch p = %.2g)",
+             k ? "; " : "", (long long)json_integer_value(json_object_get(rows[k], "labels_per_class")), ml, sl,
+             (long long)json_integer_value(json_object_get(rows[k + 1], "labels_per_class")), mh, sh, p);
+    if (!isfinite(p)) all_up = false;
+  }
+  json_object_set_new(o, "test", json_pack("{s:s, s:f, s:f, s:i}", "name", "Welch t between consecutive label counts "
+                                           "(largest p)", "p", pmax, "alpha", CLAIMS_ALPHA, "n", n));
+  json_array_append_new(out, verdict(o, any_down ? "does-not-hold" : all_up ? "holds" : "inconclusive", ev));
+}
+
+// Lower generative loss, better probe: over the checkpoints of a row (seed 0), the one with the
+// lowest test loss against the one with the highest, on the same test images; the evidence lists
+// every point and whether accuracy falls monotonically with loss.
+static void claim_checkpoints(json_t *out, const json_t *def, const json_t *res) {
+  size_t i; json_t *row;
+  int n = 0;
+  json_array_foreach(json_object_get(res, "rows"), i, row) {
+    json_t *cp = json_object_get(row, "checkpoints");
+    if (!json_array_size(cp)) continue;
+    n++;
+    json_t *o = item(def, str(row, "id"));
+    const json_t *lo = NULL, *hi = NULL;
+    char ev[768] = "";
+    size_t k; json_t *pt;
+    int usable = 0;
+    json_array_foreach(cp, k, pt) {
+      json_t *loss = json_object_get(pt, "loss");
+      json_t *v = json_object_get(json_array_get(json_object_get(pt, "runs"), 0), "value");
+      if (!json_is_number(loss) || !json_is_number(v)) continue;
+      usable++;
+      if (!lo || json_number_value(loss) < json_number_value(json_object_get(lo, "loss"))) lo = pt;
+      if (!hi || json_number_value(loss) > json_number_value(json_object_get(hi, "loss"))) hi = pt;
+      snprintf(ev + strlen(ev), sizeof ev - strlen(ev), "%sstep %lld: loss %.3f, probe %.2f", usable > 1 ? "; " : "",
+               (long long)json_integer_value(json_object_get(pt, "step")), json_number_value(loss), json_number_value(v));
+    }
+    if (usable < 2 || lo == hi) {
+      json_array_append_new(out, verdict(o, "cannot-test", "fewer than two checkpoints with a loss and a probe"));
+      continue;
+    }
+    // concordance: is every pair ordered as the claim says (lower loss, higher accuracy)?
+    int pairs = 0, concordant = 0;
+    json_t *pa, *pb;
+    size_t a, b;
+    json_array_foreach(cp, a, pa) json_array_foreach(cp, b, pb) {
+      if (b <= a) continue;
+      json_t *la = json_object_get(pa, "loss"), *lb = json_object_get(pb, "loss");
+      json_t *va = json_object_get(json_array_get(json_object_get(pa, "runs"), 0), "value");
+      json_t *vb = json_object_get(json_array_get(json_object_get(pb, "runs"), 0), "value");
+      if (!json_is_number(la) || !json_is_number(lb) || !json_is_number(va) || !json_is_number(vb)) continue;
+      pairs++;
+      concordant += (json_number_value(la) - json_number_value(lb)) * (json_number_value(va) - json_number_value(vb)) < 0;
+    }
+    side_t sa, sb;
+    side_from_runs(&sa, json_object_get(lo, "runs"));
+    side_from_runs(&sb, json_object_get(hi, "runs"));
+    char wa[64], wb[64];
+    snprintf(wa, sizeof wa, "lowest loss (step %lld)", (long long)json_integer_value(json_object_get(lo, "step")));
+    snprintf(wb, sizeof wb, "highest loss (step %lld)", (long long)json_integer_value(json_object_get(hi, "step")));
+    compare(o, &sa, &sb, REL_ABOVE, 0, wa, wb, str(row, "unit"));
+    char full[1400];
+    snprintf(full, sizeof full, "%s. %s; %d of %d pairs of checkpoints ordered as claimed", str(o, "evidence"), ev,
+             concordant, pairs);
+    json_object_set_new(o, "evidence", json_string(full));
+    json_array_append_new(out, o);
+  }
+  if (!n) json_array_append_new(out, verdict(item(def, NULL), "cannot-test",
+                                             "this run keeps no checkpoints to probe (the scale's pretrain.keep_every)"));
+}
+
+json_t *claims_evaluate(const json_t *res) {
+  json_t *out = json_array();
+  size_t i; json_t *def;
+  json_array_foreach(json_object_get(res, "claims"), i, def) {
+    const char *t = str(def, "test");
+    if (!t) json_array_append_new(out, verdict(item(def, NULL), "cannot-test", "the claim names no test"));
+    else if (!strcmp(t, "baseline")) claim_baseline(out, def, res);
+    else if (!strcmp(t, "best-layer-not-last")) claim_best_layer(out, def, res);
+    else if (!strcmp(t, "rows")) claim_rows(out, def, res);
+    else if (!strcmp(t, "increasing")) claim_increasing(out, def, res);
+    else if (!strcmp(t, "checkpoints")) claim_checkpoints(out, def, res);
+    else {
+      char ev[160];
+      snprintf(ev, sizeof ev, "unknown test \"%s\" (known: baseline, best-layer-not-last, rows, increasing, checkpoints)", t);
+      json_array_append_new(out, verdict(item(def, NULL), "cannot-test", ev));
+    }
+  }
+  return out;
+}

@@ -1,0 +1,79 @@
+// stats: mean and std, McNemar and t-tests over GSL's distributions. See stats.h.
+#include "reports/stats.h"
+#include "base/util.h"
+#include <gsl/gsl_cdf.h>
+#include <math.h>
+#include <string.h>
+
+void stats_mean_std(const double *x, int n, double *mean, double *std) {
+  double s = 0, ss = 0;
+  for (int i = 0; i < n; i++) s += x[i];
+  double m = n ? s / n : NAN;
+  for (int i = 0; i < n; i++) ss += (x[i] - m) * (x[i] - m);
+  *mean = m;
+  *std = n > 1 ? sqrt(ss / (n - 1)) : 0;
+}
+
+static int hex_value(char ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
+int correct_bit(const char *hex, int64_t i) {
+  size_t len = strlen(hex);
+  if (i < 0 || (size_t)(i / 4) >= len) return -1;
+  int v = hex_value(hex[i / 4]);
+  return v < 0 ? -1 : (v >> (3 - i % 4)) & 1;
+}
+
+void correct_hex(const uint8_t *right, int64_t n, char *hex) {
+  static const char digits[] = "0123456789abcdef";
+  int64_t nd = (n + 3) / 4;
+  for (int64_t d = 0; d < nd; d++) {
+    int v = 0;
+    for (int k = 0; k < 4; k++) v |= (4 * d + k < n && right[4 * d + k]) << (3 - k);
+    hex[d] = digits[v];
+  }
+  hex[nd] = 0;
+}
+
+int stats_mcnemar(const char *a_hex, const char *b_hex, int64_t n, mcnemar_result *r) {
+  memset(r, 0, sizeof *r);
+  r->n = n;
+  for (int64_t i = 0; i < n; i++) {
+    int a = correct_bit(a_hex, i), b = correct_bit(b_hex, i);
+    if (a < 0 || b < 0)
+      return igpt_err("per-image results end or break at image %lld of %lld (the two runs were not "
+                      "scored on the same test images)", (long long)i, (long long)n);
+    r->b += a && !b;
+    r->c += b && !a;
+  }
+  int64_t m = r->b + r->c, k = r->b < r->c ? r->b : r->c;
+  // exact: twice the smaller tail of Binomial(m, 1/2), capped at 1
+  r->p = m ? fmin(1.0, 2 * gsl_cdf_binomial_P((unsigned)k, 0.5, (unsigned)m)) : 1.0;
+  return 0;
+}
+
+double stats_paired_t(const double *d, int n, double *t) {
+  double m, s;
+  stats_mean_std(d, n, &m, &s);
+  if (n < 2) { *t = NAN; return NAN; }
+  if (!(s > 0)) { *t = m != 0 ? copysign(INFINITY, m) : 0; return m != 0 ? 0 : 1; }
+  *t = m / (s / sqrt(n));
+  return 2 * gsl_cdf_tdist_Q(fabs(*t), n - 1);
+}
+
+double stats_welch_t(const double *a, int na, const double *b, int nb, double *t) {
+  double ma, sa, mb, sb;
+  stats_mean_std(a, na, &ma, &sa);
+  stats_mean_std(b, nb, &mb, &sb);
+  if (na < 2 || nb < 2) { *t = NAN; return NAN; }
+  double va = sa * sa / na, vb = sb * sb / nb, se = sqrt(va + vb);
+  if (!(se > 0)) { *t = ma != mb ? copysign(INFINITY, ma - mb) : 0; return ma != mb ? 0 : 1; }
+  *t = (ma - mb) / se;
+  // Welch-Satterthwaite degrees of freedom
+  double df = (va + vb) * (va + vb) / (va * va / (na - 1) + vb * vb / (nb - 1));
+  return 2 * gsl_cdf_tdist_Q(fabs(*t), df);
+}

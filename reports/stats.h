@@ -1,0 +1,32 @@
+// stats: the statistics behind report numbers and claim verdicts: mean and sample std over
+// seeds, McNemar's exact test on two classifiers' right/wrong answers for the same test images,
+// and Student's t-test on paired per-seed differences. The distributions are GSL's.
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+// Mean and sample standard deviation (n-1; 0 for n = 1) of n values; NAN mean for n = 0.
+void stats_mean_std(const double *x, int n, double *mean, double *std);
+
+// Per-image correctness as the probe writes it ("test_correct"): hex digits, image i is bit
+// 3 - i % 4 of digit i / 4 (the first image is the high bit of the first digit).
+// 1 when image i is right, 0 when wrong, -1 when i is past the string.
+int correct_bit(const char *hex, int64_t i);
+// Fills hex (4 * strlen >= n, NUL-terminated, (n + 3) / 4 + 1 bytes) from right[n].
+void correct_hex(const uint8_t *right, int64_t n, char *hex);
+
+typedef struct {
+  int64_t n;      // images compared
+  int64_t b, c;   // discordant pairs: only A right, only B right
+  double p;       // two-sided exact p-value (binomial, 1/2, over b + c); 1 when b + c = 0
+} mcnemar_result;
+
+// McNemar's exact test of A against B on the same n test images. -1 (igpt_err) when a string
+// is shorter than n or holds a non-hex digit.
+int stats_mcnemar(const char *a_hex, const char *b_hex, int64_t n, mcnemar_result *r);
+
+// Two-sided p of the paired t-test on d[n] (per-seed differences), n >= 2; *t the statistic.
+// A zero spread gives p 0 (all seeds agree on a non-zero difference) or 1 (no difference).
+double stats_paired_t(const double *d, int n, double *t);
+// Welch's t-test for two independent samples (low-data subsets), each of n >= 2.
+double stats_welch_t(const double *a, int na, const double *b, int nb, double *t);

@@ -1,0 +1,104 @@
+// claims and their statistics: the per-image hex encoding, McNemar's exact p and the paired t
+// against closed forms, and the verdicts of the claim kinds on small hand-made results.
+#include "testutil.h"
+#include "reports/claims.h"
+#include "reports/stats.h"
+#include <jansson.h>
+#include <math.h>
+
+Test(claims, correct_hex_round_trips) {
+  uint8_t right[13] = {1, 0, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0};
+  char hex[8];
+  correct_hex(right, 13, hex);
+  cr_assert_str_eq(hex, "b1f0");  // 1011 0001 1111 0(000)
+  for (int i = 0; i < 13; i++) cr_assert_eq(correct_bit(hex, i), right[i], "image %d", i);
+  cr_assert_eq(correct_bit(hex, 16), -1);
+  cr_assert_eq(correct_bit("0z", 5), -1, "a non-hex digit is no outcome");
+}
+
+Test(claims, mcnemar_exact_p_matches_the_binomial_tail) {
+  // A right and B wrong on 10 images, the reverse on 2, both right on the rest (20 images):
+  // p = 2 P(X <= 2), X ~ Binomial(12, 1/2) = 2 (1 + 12 + 66) / 4096
+  uint8_t a[20] = {0}, b[20] = {0};
+  for (int i = 0; i < 20; i++) a[i] = b[i] = 1;
+  for (int i = 0; i < 10; i++) b[i] = 0;
+  a[10] = a[11] = 0;
+  char ha[8], hb[8];
+  correct_hex(a, 20, ha);
+  correct_hex(b, 20, hb);
+  mcnemar_result m;
+  cr_assert_eq(stats_mcnemar(ha, hb, 20, &m), 0);
+  cr_assert_eq(m.b, 10);
+  cr_assert_eq(m.c, 2);
+  cr_assert_float_eq(m.p, 158.0 / 4096.0, 1e-12, "p = %.15g", m.p);
+  cr_assert_eq(stats_mcnemar(ha, hb, 24, &m), -1, "outcomes shorter than n must be refused");
+  cr_assert_eq(stats_mcnemar(ha, ha, 20, &m), 0);
+  cr_assert_float_eq(m.p, 1.0, 0, "no discordant pair: p = 1");
+}
+
+Test(claims, paired_t_matches_the_closed_form_for_two_degrees_of_freedom) {
+  // d = 1, 2, 3: t = 2 / (1 / sqrt 3) = 2 sqrt 3; with 2 degrees of freedom the two-sided tail is
+  // 1 - t / sqrt(2 + t^2) exactly
+  double d[3] = {1, 2, 3}, t;
+  double p = stats_paired_t(d, 3, &t);
+  cr_assert_float_eq(t, 2 * sqrt(3), 1e-12);
+  cr_assert_float_eq(p, 1 - t / sqrt(2 + t * t), 1e-9, "p = %.12g", p);
+  double same[3] = {2, 2, 2};
+  cr_assert_float_eq(stats_paired_t(same, 3, &t), 0, 0, "seeds that agree on a gain: significant");
+}
+
+// results with one stand-in probe row: ours right on `ours` of 40 test images, the pixel baseline
+// on `pix` of them (the first ones), one seed; the untrained baseline absent.
+static json_t *results_with(int ours, int pix, int n_layer) {
+  uint8_t a[40] = {0}, b[40] = {0};
+  for (int i = 0; i < ours; i++) a[i] = 1;
+  for (int i = 0; i < pix; i++) b[i] = 1;
+  char ha[16], hb[16];
+  correct_hex(a, 40, ha);
+  correct_hex(b, 40, hb);
+  json_t *lt = json_array(), *lc = json_array();
+  for (int l = 0; l <= n_layer; l++) {
+    json_array_append_new(lt, json_real(l == n_layer ? 100.0 * pix / 40 : 100.0 * ours / 40));
+    json_array_append_new(lc, json_string(l == n_layer ? hb : ha));
+  }
+  json_t *run = json_pack("{s:i, s:f, s:s, s:i, s:i, s:o, s:o}", "seed", 0, "value", 100.0 * ours / 40, "test_correct", ha,
+                          "n_test", 40, "best_layer", n_layer / 2, "layer_test_accuracy", lt, "layer_test_correct", lc);
+  json_t *pixrun = json_pack("{s:i, s:f, s:s, s:i}", "seed", 0, "value", 100.0 * pix / 40, "test_correct", hb, "n_test", 40);
+  json_t *row = json_pack("{s:s, s:s, s:s, s:b, s:[o], s:{s:{s:s, s:[o]}}, s:[{s:s}]}", "id", "fm/c10", "unit", "%",
+                          "metric", "test_accuracy", "higher_is_better", 1, "runs", run, "baselines", "pixels", "label",
+                          "raw pixels", "runs", pixrun, "stands_in_for", "id", "c10");
+  json_t *claims = json_pack("[{s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:i}, {s:s, s:s, s:s, s:s, s:s}]",
+                             "id", "px", "test", "baseline", "baseline", "pixels",
+                             "id", "un", "test", "baseline", "baseline", "untrained",
+                             "id", "mid", "test", "best-layer-not-last", "min_blocks", 4,
+                             "id", "same", "test", "rows", "a", "c10", "relation", "above", "b", "fm/c10");
+  return json_pack("{s:s, s:[o], s:o}", "table", "t", "rows", row, "claims", claims);
+}
+
+static const char *verdict_of(const json_t *ev, const char *id) {
+  size_t i; json_t *c;
+  json_array_foreach(ev, i, c)
+    if (!strcmp(json_string_value(json_object_get(c, "id")), id)) return json_string_value(json_object_get(c, "verdict"));
+  return "(absent)";
+}
+
+Test(claims, verdicts_follow_the_evidence) {
+  // 36 of 40 against 20 of 40, the 16 extra all ours: McNemar p = 2^-15, holds
+  json_t *r = results_with(36, 20, 6), *ev = claims_evaluate(r);
+  cr_assert_str_eq(verdict_of(ev, "px"), "holds");
+  cr_assert_str_eq(verdict_of(ev, "un"), "cannot-test", "no untrained baseline in these results");
+  cr_assert_str_eq(verdict_of(ev, "mid"), "holds", "best layer 3 of 6 beats the last by 16 images");
+  cr_assert_str_eq(verdict_of(ev, "same"), "cannot-test", "a row against itself");
+  json_decref(ev); json_decref(r);
+  // 21 against 20: one discordant image is no evidence either way
+  r = results_with(21, 20, 6);
+  ev = claims_evaluate(r);
+  cr_assert_str_eq(verdict_of(ev, "px"), "inconclusive");
+  json_decref(ev); json_decref(r);
+  // the pixels far ahead: does not hold; a 2-block model has no middle
+  r = results_with(20, 36, 2);
+  ev = claims_evaluate(r);
+  cr_assert_str_eq(verdict_of(ev, "px"), "does-not-hold");
+  cr_assert_str_eq(verdict_of(ev, "mid"), "cannot-test");
+  json_decref(ev); json_decref(r);
+}
