@@ -49,7 +49,7 @@ static int publish(const runner_t *r, const graph_t *g, const char *results_dir,
   int rc = mkdir_p(dir);
   if (rc == 0) rc = file_read_all(src, &data, &len);
   if (rc == 0) { rc = file_write_atomic(dst, data, len); free(data); }
-  json_t *res = rc == 0 ? json_load_file(src, 0, NULL) : NULL;
+  json_t *res = rc == 0 ? json_load_file(src, JSON_REJECT_DUPLICATES, NULL) : NULL;
   size_t i; json_t *im;
   json_array_foreach(json_object_get(res, "images"), i, im) {  // the PNGs it names, beside it
     const char *rel = json_string_value(json_object_get(im, "path"));
