@@ -376,7 +376,12 @@ Test(probe, sweep_stays_inside_c_min_and_c_max) {
         cr_assert(C >= lo * (1 - 1e-9) && C <= hi * (1 + 1e-9), "%s: fitted C=%g", extra, C);
         fits++;
       }
-    cr_assert_geq(fits, 2, "%s: %d fits", extra, fits);
+    cr_assert_geq(fits, 2 * 2, "%s: %d fits over 2 layers", extra, fits);
+    if (r == 2) {  // no decade inside [2, 5]: both ends are fitted
+      json_t *sw = json_object_get(json_array_get(json_object_get(j, "layers"), 0), "sweep");
+      cr_assert_float_eq(json_real_value(json_object_get(json_array_get(sw, 0), "C")), 2, 1e-12);
+      cr_assert_float_eq(json_real_value(json_object_get(json_array_get(sw, 1), "C")), 5, 1e-12);
+    }
     json_decref(j);
     free(extra);
   }

@@ -306,7 +306,8 @@ int probe_sweep(const logreg_data *tr, const float *xv, int Kv, int64_t nv, cons
       else if (++falls >= o->patience) break;
     }
     // a range inside one decade has no decade in it: its ends are the grid
-    for (int j = 0; npts == 0 && j < 2 && !rc; j++)
+    bool no_decade = npts == 0;
+    for (int j = 0; no_decade && j < 2 && !rc; j++)
       if (j == 0 || o->c_max > o->c_min) rc = sweep_fit(tr, xv, Kv, nv, yv, o, j ? o->c_max : o->c_min, pts, &npts, res);
     // refine: half a decade, then a quarter, on both sides of the best so far, inside
     // [c_min, c_max] (a best at the edge is refined on its inner side only)
