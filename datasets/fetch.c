@@ -153,7 +153,7 @@ static size_t stop(xfer *x, const char *fmt, ...) {
 
 // A 206 must be the rest of the version the .part holds: the server repeats the validator sent
 // in If-Range (a server that ignores If-Range but honours Range would otherwise splice) and
-// starts where the .part ends. 0, or the reason it is not.
+// starts where the .part ends. 1 when it is; else stop()'s 0, with the reason.
 static size_t check_resume(xfer *x) {
   const char *now = x->if_range_etag ? x->got.etag : x->got.last_modified;
   x->drop_part = x->again_from_0 = true;
