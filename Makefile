@@ -120,13 +120,14 @@ bench-deps: deps
 smoke-deps:
 	$(call apt_install,dataset-fashion-mnist)
 
-# make reproduce TABLE=linear-probe|fine-tune|low-data-cifar|bert-comparison|all [SCALE=smoke] [JOBS=n]:
+# make reproduce TABLE=linear-probe|fine-tune|low-data-cifar|bert-comparison|all [SCALE=smoke] [JOBS=n]
+# [EXECUTOR=slurm] (docs/slurm.md):
 # runs the table's job graph through the cache (cache/, reused by every rerun) and writes
 # results/<table>/<scale>/ (results.json, and report.json/report.html when igpt report is built).
 SCALE ?= smoke
 reproduce: deps $(if $(filter smoke cpu,$(SCALE)),smoke-deps) all
 	@test -n "$(TABLE)" || { echo "usage: make reproduce TABLE=linear-probe|fine-tune|low-data-cifar|bert-comparison|all [SCALE=smoke] [JOBS=n]"; exit 2; }
-	$(BUILD)/igpt run $(TABLE) --scale $(SCALE) $(if $(JOBS),--jobs $(JOBS))
+	$(BUILD)/igpt run $(TABLE) --scale $(SCALE) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 # The rooms check (docs/architecture.md): includes go down ci/rooms.txt's order, no module cycle.
 layers:

@@ -11,6 +11,7 @@
 #include "base/jsonpath.h"
 #include "base/util.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -26,13 +27,18 @@ static void quote(FILE *f, const char *s) {
   fputc('\'', f);
 }
 
-// Runs argv, its stdout into out (at most n bytes); the exit status or -1.
-static int capture(char *const argv[], char *out, size_t n) {
+// Runs argv, its stdout into out (at most n bytes), its stderr to ours or (quiet) nowhere; the
+// exit status or -1.
+static int capture(char *const argv[], char *out, size_t n, bool quiet) {
   int fd[2];
   if (pipe(fd) != 0) return -1;
   pid_t pid = fork();
   if (pid == 0) {
     dup2(fd[1], 1);
+    if (quiet) {
+      int null = open("/dev/null", O_WRONLY);
+      if (null >= 0) dup2(null, 2);
+    }
     close(fd[0]); close(fd[1]);
     execvp(argv[0], argv);
     _exit(127);
@@ -133,7 +139,7 @@ long slurm_submit(const char *wd, const char *name, json_t *runs, json_t *env, c
   av[n++] = script;
   av[n] = NULL;
   char reply[256];
-  int rc = capture(av, reply, sizeof reply);
+  int rc = capture(av, reply, sizeof reply, false);
   long id = rc == 0 ? strtol(reply, NULL, 10) : -1;  // --parsable: "id" or "id;cluster"
   if (id <= 0) igpt_err("sbatch %s failed (exit %d): %s", script, rc, reply);
   else {
@@ -173,16 +179,23 @@ int slurm_poll(long id, int *status, char *state, size_t n) {
   char ids[32], reply[512], st[64] = "";
   int code = 0;
   snprintf(ids, sizeof ids, "%ld", id);
+  // A cluster without accounting makes sacct fail ("accounting storage is disabled"): squeue
+  // from then on, without asking sacct every second.
+  static bool no_sacct;
   char *sacct[] = {"sacct", "-j", ids, "-n", "-P", "-X", "-o", "State,ExitCode", NULL};
-  if (capture(sacct, reply, sizeof reply) == 0) {
-    int sig = 0;
-    if (sscanf(reply, "%63[^|]|%d:%d", st, &code, &sig) < 1) st[0] = 0;  // not in the accounting yet
+  if (!no_sacct) {
+    if (capture(sacct, reply, sizeof reply, true) == 0) {
+      int sig = 0;
+      if (sscanf(reply, "%63[^|]|%d:%d", st, &code, &sig) < 1) st[0] = 0;  // not in the accounting yet
+    } else {
+      no_sacct = true;
+    }
   }
   if (!st[0]) {
     // no accounting (sacct fails: "accounting storage is disabled"), or not there yet: squeue
     // knows a job until MinJobAge after its end; exit_code is the wait status
     char *squeue[] = {"squeue", "-h", "-j", ids, "-t", "all", "-O", "State:32,exit_code:16", NULL};
-    int rc = capture(squeue, reply, sizeof reply);
+    int rc = capture(squeue, reply, sizeof reply, true);
     if (rc != 0) return 0;  // the controller is busy or restarting: ask again later
     int raw = 0;
     if (sscanf(reply, "%63s %d", st, &raw) < 1) {
@@ -203,7 +216,7 @@ void slurm_cancel(long id) {
   char ids[32], reply[64];
   snprintf(ids, sizeof ids, "%ld", id);
   char *av[] = {"scancel", ids, NULL};
-  capture(av, reply, sizeof reply);
+  capture(av, reply, sizeof reply, false);
 }
 
 long slurm_adopt(const char *wd) {
