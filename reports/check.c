@@ -351,6 +351,21 @@ int baseline_update_claims(const char *path, const char *scale, json_t *const *r
     if (!trows) { trows = json_object(); json_object_set_new(tables, table, trows); }
     json_t *row;
     size_t i;
+    // the table's rows are what ran now: an entry for a row these results no longer have (rows
+    // merged into the one data set that ran) is dropped, and the history says so
+    const char *old_id;
+    json_t *old_e, *gone = json_array();
+    json_object_foreach(trows, old_id, old_e) {
+      bool still = false;
+      json_array_foreach(json_object_get(res, "rows"), i, row) still |= !strcmp(json_string_value(json_object_get(row, "id")), old_id);
+      if (!still) json_array_append_new(gone, json_string(old_id));
+    }
+    json_array_foreach(gone, i, row) {
+      json_object_del(trows, json_string_value(row));
+      json_array_append_new(changed, json_sprintf("%s/%s (dropped: no longer a row of these results)", table,
+                                                  json_string_value(row)));
+    }
+    json_decref(gone);
     json_array_foreach(json_object_get(res, "rows"), i, row) {
       double mean, std;
       int n;

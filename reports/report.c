@@ -20,7 +20,21 @@ static void copy_if(json_t *dst, const json_t *src, const char *key) {
   if (v) json_object_set(dst, key, v);
 }
 
-// Per-layer accuracy over the runs that have it: mean and std per layer, modal best layer.
+// Mean and std over the runs of element l of each run's array `key`; the count that had one.
+static int layer_stats(const json_t *runs, const char *key, size_t l, double *v, double *mean, double *std) {
+  int k = 0;
+  size_t i;
+  json_t *run;
+  json_array_foreach(runs, i, run) {
+    json_t *x = json_array_get(json_object_get(run, key), l);
+    if (json_is_number(x)) v[k++] = json_number_value(x);
+  }
+  stats_mean_std(v, k, mean, std);
+  return k;
+}
+
+// Per-layer accuracy over the runs that have it: mean and std per layer (validation, and the test
+// side measured after the choice, the depth curve people compare), modal best layer.
 static json_t *layers_build(const json_t *row) {
   json_t *runs = json_object_get(row, "runs");
   size_t L = 0, n = 0, i;
@@ -30,31 +44,15 @@ static json_t *layers_build(const json_t *row) {
     if (json_array_size(la)) { n++; if (json_array_size(la) > L) L = json_array_size(la); }
   }
   if (!n) return json_null();
-  json_t *mean = json_array(), *std = json_array();
-  double *v = xmalloc(n * sizeof *v);
-  for (size_t l = 0; l < L; l++) {
-    int k = 0;
-    json_array_foreach(runs, i, run) {
-      json_t *x = json_array_get(json_object_get(run, "layer_accuracy"), l);
-      if (json_is_number(x)) v[k++] = json_number_value(x);
-    }
-    double m, s;
-    stats_mean_std(v, k, &m, &s);
-    json_array_append_new(mean, num_or_null(m));
-    json_array_append_new(std, k ? json_real(s) : json_null());
-  }
-  // the test side of every layer (measured after the choice): the depth curve people compare
-  json_t *test_mean = json_array();
+  json_t *mean = json_array(), *std = json_array(), *test_mean = json_array();
+  double *v = xmalloc((json_array_size(runs) + 1) * sizeof *v);
   bool any_test = false;
   for (size_t l = 0; l < L; l++) {
-    int k = 0;
-    json_array_foreach(runs, i, run) {
-      json_t *x = json_array_get(json_object_get(run, "layer_test_accuracy"), l);
-      if (json_is_number(x)) v[k++] = json_number_value(x);
-    }
     double m, s;
-    stats_mean_std(v, k, &m, &s);
-    any_test |= k > 0;
+    int k = layer_stats(runs, "layer_accuracy", l, v, &m, &s);
+    json_array_append_new(mean, num_or_null(m));
+    json_array_append_new(std, k ? json_real(s) : json_null());
+    any_test |= layer_stats(runs, "layer_test_accuracy", l, v, &m, &s) > 0;
     json_array_append_new(test_mean, num_or_null(m));
   }
   free(v);

@@ -102,3 +102,39 @@ Test(claims, verdicts_follow_the_evidence) {
   cr_assert_str_eq(verdict_of(ev, "mid"), "cannot-test");
   json_decref(ev); json_decref(r);
 }
+
+// A baseline can require a claim only where it holds; then a change that breaks it is a regression
+// of igpt check even though no number has a baseline entry that moved past its tolerance.
+#include "reports/check.h"
+Test(claims, a_required_claim_that_breaks_fails_the_check) {
+  char *dir = test_tmpdir("claims-check"), *path = xasprintf("%s/smoke.json", dir);
+  json_t *good = results_with(36, 20, 6), *bad = results_with(20, 36, 6);
+  json_object_set_new(good, "scale", json_string("smoke"));
+  json_object_set_new(bad, "scale", json_string("smoke"));
+  const char *req[] = {"px"};
+  cr_assert_eq(baseline_update_claims(path, "smoke", &bad, 1, "try", NULL, req, 1), -1,
+               "a claim that does not hold cannot be required");
+  cr_assert(strstr(igpt_errmsg(), "does not hold"), "%s", igpt_errmsg());
+  cr_assert_eq(baseline_update_claims(path, "smoke", &good, 1, "reference", NULL, req, 1), 0, "%s", igpt_errmsg());
+  int absent;
+  json_t *b = baseline_load(path, &absent);
+  cr_assert_not_null(b, "%s", igpt_errmsg());
+  check_item *items = NULL;
+  int n = 0;
+  check_results(good, AGAINST_BASELINE, b, &items, &n);
+  FILE *null = fopen("/dev/null", "w");
+  cr_assert_eq(check_print(null, items, n), 0, "the reference itself regresses");
+  free(items);
+  items = NULL;
+  n = 0;
+  check_results(bad, AGAINST_BASELINE, b, &items, &n);
+  int regressions = check_print(null, items, n), claim_fails = 0;
+  for (int i = 0; i < n; i++) claim_fails += !strncmp(items[i].row, "claim px", 8) && items[i].verdict == VERDICT_FAIL;
+  cr_assert_eq(claim_fails, 1, "the broken claim is not reported");
+  cr_assert_geq(regressions, 1);
+  fclose(null);
+  free(items);
+  json_decref(b); json_decref(good); json_decref(bad);
+  rm_rf(dir);
+  free(path); free(dir);
+}

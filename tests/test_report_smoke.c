@@ -4,43 +4,10 @@
 // the scale does not run are listed once and are not failures. Once with Fashion-MNIST (Debian's
 // dataset-fashion-mnist; skipped when absent) and once with it absent (the registry's mirrors
 // moved to an empty directory), when the synthetic stand-in must be named. The suite is the
-// repository's with the smoke scale shrunk so a run takes seconds.
+// repository's with the smoke scale shrunk so a run takes seconds (3 seeds, checkpoints kept at
+// steps 0, 2, 4 for the 'lower loss, better probe' claim).
 #include "testutil.h"
 #include <jansson.h>
-
-// dir/suite: suite/*.json with the smoke scale's sizes, steps and model shrunk.
-static char *tiny_suite(const char *dir) {
-  char *src = repo_path("suite"), *dst = xasprintf("%s/suite", dir);
-  char *cmd = xasprintf("mkdir -p %s && cp %s/*.json %s/", dst, src, dst);
-  cr_assert_eq(run_cmd(cmd), 0);
-  free(cmd);
-  char *p = xasprintf("%s/scales.json", dst);
-  json_error_t e;
-  json_t *root = json_load_file(p, 0, &e);
-  cr_assert_not_null(root, "%s", e.text);
-  json_t *s = json_object_get(json_object_get(root, "scales"), "smoke");
-  json_object_set_new(s, "prepare", json_pack("{s:{s:i, s:i}, s:{s:i, s:i}}", "synthetic", "n_train", 200, "n_test", 100,
-                                              "fashion-mnist", "n_train", 200, "n_test", 100));
-  json_t *pal = json_object_get(s, "palette");
-  json_object_set_new(pal, "pixels", json_integer(20000));
-  json_object_set_new(pal, "iters", json_integer(2));
-  json_object_set_new(s, "pretrain", json_pack("{s:i, s:i, s:f, s:i, s:i}", "steps", 4, "batch", 2, "lr", 0.003,
-                                               "warmup_steps", 1, "checkpoint_every", 2));
-  json_object_set_new(s, "seeds", json_integer(1));
-  cr_assert_eq(json_dump_file(root, p, JSON_INDENT(1)), 0);
-  json_decref(root);
-  free(p);
-  p = xasprintf("%s/models.json", dst);
-  root = json_load_file(p, 0, &e);
-  json_t *m = json_object_get(json_object_get(root, "models"), "smoke");
-  json_object_set_new(m, "n_layer", json_integer(1));
-  json_object_set_new(m, "n_embd", json_integer(16));
-  cr_assert_eq(json_dump_file(root, p, JSON_INDENT(1)), 0);
-  json_decref(root);
-  free(p);
-  free(src);
-  return dst;
-}
 
 // dir/registry.json: the real registry, Fashion-MNIST's mirrors moved into an empty directory.
 static char *registry_without_fmnist(const char *dir) {
@@ -66,7 +33,8 @@ static const char *str(const json_t *o, const char *k) { return json_string_valu
 
 // Runs the table and checks its report; want is the data set that must run, title its name.
 static void run_and_check(const char *tag, const char *registry, const char *want, const char *title) {
-  char *dir = test_tmpdir(tag), *suite = tiny_suite(dir), *bin = igpt_bin();
+  char *dir = test_tmpdir(tag), *suite = xasprintf("%s/suite", dir), *bin = igpt_bin();
+  shrunk_smoke_suite(suite, 200, 100, 4, 2, 3);  // 3 seeds: the claims take the paired-t path
   char *cmd = xasprintf("cd %s && %s%s IGPT_PLAIN=1 OMP_NUM_THREADS=1 %s run linear-probe --scale smoke --suite %s "
                         "--cache %s/cache --results %s/results --jobs 2 2> %s/run.err || { tail -n 30 %s/run.err; exit 1; }",
                         dir, registry ? "IGPT_REGISTRY=" : "", registry ? registry : "", bin, suite, dir, dir, dir, dir);
@@ -124,6 +92,10 @@ static void run_and_check(const char *tag, const char *registry, const char *wan
     cr_assert(ok, "claim %s has verdict '%s'", str(c, "id"), v ? v : "(none)");
     cr_assert(str(c, "evidence") && *str(c, "evidence"), "claim %s gives no evidence", str(c, "id"));
   }
+  // the kept checkpoints were probed: the loss-and-probe claim has its points
+  json_array_foreach(claims, i, c)
+    if (!strcmp(str(c, "id"), "lower-loss-better-probe"))
+      cr_assert(strstr(str(c, "evidence"), "step 2: loss"), "no checkpoint points: %s", str(c, "evidence"));
   // the page shows them
   char *hp = xasprintf("%s/results/linear-probe/smoke/report.html", dir);
   uint8_t *html;

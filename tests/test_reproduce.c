@@ -20,45 +20,10 @@ static bool have_verbs(void) {
   return ok;
 }
 
-// Copies suite/*.json into dir with the smoke scale shrunk.
-static void tiny_suite(const char *dir) {
-  char *src = repo_path("suite");
-  char *cmd = xasprintf("cp %s/*.json %s/", src, dir);
-  cr_assert_eq(run_cmd(cmd), 0);
-  free(cmd);
-  char *p = xasprintf("%s/scales.json", dir);
-  json_error_t e;
-  json_t *root = json_load_file(p, 0, &e);
-  cr_assert_not_null(root, "%s", e.text);
-  json_t *s = json_object_get(json_object_get(root, "scales"), "smoke");
-  // the scale's data sets (Fashion-MNIST when present, else the synthetic set) at 200 + 60 images
-  json_object_set_new(s, "prepare", json_pack("{s:{s:i, s:i}, s:{s:i, s:i}}", "synthetic", "n_train", 200, "n_test", 60,
-                                              "fashion-mnist", "n_train", 200, "n_test", 60));
-  json_t *pal = json_object_get(s, "palette");  // k stays: the smoke model's n_vocab is the palette's size
-  json_object_set_new(pal, "pixels", json_integer(20000));
-  json_object_set_new(pal, "iters", json_integer(2));
-  json_object_set_new(s, "pretrain", json_pack("{s:i, s:i, s:f, s:i, s:i}", "steps", 3, "batch", 2, "lr", 0.003,
-                                               "warmup_steps", 1, "checkpoint_every", 2));
-  json_object_set_new(s, "probe", json_pack("{s:i}", "max_labels_per_class", 10));
-  json_object_set_new(s, "finetune", json_pack("{s:i, s:i, s:f, s:i}", "steps", 2, "batch", 2, "lr", 0.001, "eval_every", 1));
-  cr_assert_eq(json_dump_file(root, p, JSON_INDENT(1)), 0);
-  json_decref(root);
-  free(p);
-  p = xasprintf("%s/models.json", dir);
-  root = json_load_file(p, 0, &e);
-  json_t *m = json_object_get(json_object_get(root, "models"), "smoke");
-  json_object_set_new(m, "n_layer", json_integer(1));
-  json_object_set_new(m, "n_embd", json_integer(16));
-  cr_assert_eq(json_dump_file(root, p, JSON_INDENT(1)), 0);
-  json_decref(root);
-  free(p);
-  free(src);
-}
-
 Test(reproduce, all_tables_at_tiny_smoke_then_rerun_does_no_work, .timeout = 300) {
   if (!have_verbs()) cr_skip_test("this build lacks some of prepare/palette/tokenize/train/features/probe/finetune");
   char *dir = test_tmpdir("reproduce");
-  tiny_suite(dir);
+  shrunk_smoke_suite(dir, 200, 60, 3, 0, 1);
   char *bin = igpt_bin();
   char *cmd = xasprintf("cd %s && IGPT_PLAIN=1 OMP_NUM_THREADS=1 %s run all --suite %s --cache %s/cache --results %s/results "
                         "--jobs 2 2> %s/run1.err", dir, bin, dir, dir, dir, dir);

@@ -60,3 +60,42 @@ static inline int igpt_in(const char *dir, const char *args, char **out) {
   free(bin); free(log); free(cmd);
   return rc;
 }
+// The repository's suite/*.json copied into dst with the smoke scale shrunk to seconds: n_train
+// and n_test images of its data sets, a 2-iteration palette, `steps` pretraining steps of batch
+// 2 (a checkpoint kept every keep_every, 0: none), `seeds` seeds, a 1-block d 16 model, 10 labels
+// per class at most, a 2-step fine-tune. The palette's k stays: the smoke model's n_vocab is its size.
+#include <jansson.h>
+static inline void shrunk_smoke_suite(const char *dst, int n_train, int n_test, int steps, int keep_every, int seeds) {
+  char *src = repo_path("suite"), *cmd = xasprintf("mkdir -p %s && cp %s/*.json %s/", dst, src, dst);
+  cr_assert_eq(run_cmd(cmd), 0);
+  free(cmd);
+  char *p = xasprintf("%s/scales.json", dst);
+  json_error_t e;
+  json_t *root = json_load_file(p, 0, &e);
+  cr_assert_not_null(root, "%s", e.text);
+  json_t *s = json_object_get(json_object_get(root, "scales"), "smoke");
+  json_object_set_new(s, "prepare", json_pack("{s:{s:i, s:i}, s:{s:i, s:i}}", "synthetic", "n_train", n_train, "n_test",
+                                              n_test, "fashion-mnist", "n_train", n_train, "n_test", n_test));
+  json_t *pal = json_object_get(s, "palette");
+  json_object_set_new(pal, "pixels", json_integer(20000));
+  json_object_set_new(pal, "iters", json_integer(2));
+  json_object_set_new(s, "pretrain", json_pack("{s:i, s:i, s:f, s:i, s:i}", "steps", steps, "batch", 2, "lr", 0.003,
+                                               "warmup_steps", 1, "checkpoint_every", 2));
+  if (keep_every) json_object_set_new(json_object_get(s, "pretrain"), "keep_every", json_integer(keep_every));
+  json_object_set_new(s, "probe", json_pack("{s:i}", "max_labels_per_class", 10));
+  json_object_set_new(s, "seeds", json_integer(seeds));
+  json_object_set_new(s, "finetune", json_pack("{s:i, s:i, s:f, s:i}", "steps", 2, "batch", 2, "lr", 0.001, "eval_every", 1));
+  cr_assert_eq(json_dump_file(root, p, JSON_INDENT(1)), 0);
+  json_decref(root);
+  free(p);
+  p = xasprintf("%s/models.json", dst);
+  root = json_load_file(p, 0, &e);
+  cr_assert_not_null(root, "%s", e.text);
+  json_t *m = json_object_get(json_object_get(root, "models"), "smoke");
+  json_object_set_new(m, "n_layer", json_integer(1));
+  json_object_set_new(m, "n_embd", json_integer(16));
+  cr_assert_eq(json_dump_file(root, p, JSON_INDENT(1)), 0);
+  json_decref(root);
+  free(p);
+  free(src);
+}
