@@ -147,7 +147,7 @@ Test(dist, two_ranks_match_one_process, .timeout = 60) {
   teardown(&f);
 }
 
-Test(dist, kill_and_resume_with_another_world_size, .timeout = 90) {
+Test(dist, kill_and_resume_with_another_world_size, .timeout = 60) {
   if (!have_mpirun()) cr_skip_test("mpirun not found (Debian's openmpi-bin; make test-deps installs it)");
   fixture f = setup("dist-resume");
   cr_assert_eq(train(&f, 0, "", "one", ""), 0, "%s", slurp(&f, "err"));
