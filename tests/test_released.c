@@ -2,9 +2,12 @@
 // row's model is a released checkpoint fetched and imported with `igpt import --from tf`, BERT
 // rows take the -bert checkpoints; the stand-in scale builds its checkpoint by pretraining and
 // `igpt export --to tf` and marks every row; --limit-images cuts every data set and says so; the
-// registry lists every released checkpoint.
+// registry lists every released checkpoint; a sharded checkpoint's rerun fetch keeps the shards
+// already verified.
 #include "testutil.h"
 #include "datasets/registry.h"
+#include "engine/model.h"
+#include "interop/tf_igpt.h"
 #include "jobs/jobs.h"
 #include "jobs/suite.h"
 
@@ -124,4 +127,51 @@ Test(released, generative_loss_rows) {
   json_array_foreach(g.rows, i, r) cr_expect_str_eq(json_string_value(json_object_get(r, "status")), "skipped");
   graph_free(&g);
   suite_free(&s);
+}
+
+// A 3-shard checkpoint behind file:// mirrors, as the registry describes the released ones: a
+// rerun after losing a shard fetches only that one (the others verified against the sha256
+// pinned on first download), and the fetched directory imports.
+Test(released, sharded_checkpoint_fetch_keeps_verified_shards, .timeout = 60) {
+  char *dir = test_tmpdir("relfetch"), *prefix = xasprintf("%s/src/model.ckpt-1000000", dir);
+  model_config c;
+  model_config_default(&c);
+  c.n_layer = 2, c.n_embd = 16, c.n_head = 2, c.n_ctx = 8, c.n_vocab = 7;
+  model *m = model_new(&c);
+  model_init(m, 3);
+  cr_assert_eq(tf_export(m, prefix, 3, 1000000), 0, "%s", igpt_errmsg());
+  char *reg = xasprintf("%s/registry.json", dir);
+  char *json = xasprintf(
+      "{\"format\": \"igpt-registry/1\", \"comment\": \"test\", \"datasets\": {\"ck\": {\"kind\": \"download\", "
+      "\"description\": \"a sharded stand-in\", \"files\": ["
+      "{\"name\": \"model.ckpt-1000000.data-{shard}-of-00003\", \"mirrors\": [\"file://%s.data-{shard}-of-00003\"], "
+      "\"size\": null, \"sha256\": null, \"md5\": null, \"format\": \"binary\", \"shards\": 3, \"note\": \"test\"},"
+      "{\"name\": \"model.ckpt-1000000.index\", \"mirrors\": [\"file://%s.index\"], \"size\": null, \"sha256\": null, "
+      "\"md5\": null, \"format\": \"binary\", \"note\": \"test\"}]}}}", prefix, prefix);
+  cr_assert_eq(file_write_atomic(reg, json, strlen(json)), 0);
+  char *out, *args = xasprintf("fetch ck --registry %s --data %s/data --json", reg, dir);
+  cr_assert_eq(igpt_in(dir, args, &out), 0, "%s", out);
+  free(out);
+  char *lost = xasprintf("%s/data/downloads/ck/model.ckpt-1000000.data-00001-of-00003", dir);
+  cr_assert_eq(unlink(lost), 0);
+  char *bin = igpt_bin(), *cmd = xasprintf("%s %s > %s/fetch.json 2>/dev/null", bin, args, dir);
+  cr_assert_eq(run_cmd(cmd), 0, "%s", cmd);
+  char *jp = xasprintf("%s/fetch.json", dir);
+  json_t *r = json_load_file(jp, 0, NULL);
+  cr_assert_not_null(r, "%s: not JSON", jp);
+  free(bin), free(cmd), free(jp);
+  json_t *files = json_object_get(json_object_get(json_object_get(r, "datasets"), "ck"), "files");
+  cr_assert_eq(json_array_size(files), 4);
+  for (size_t i = 0; i < 4; i++) {
+    const char *st = json_string_value(json_object_get(json_array_get(files, i), "status"));
+    cr_expect_str_eq(st, i == 1 ? "downloaded" : "cached", "file %zu", i);
+  }
+  json_decref(r);
+  free(args);
+  args = xasprintf("import --from tf %s/data/downloads/ck --out %s/m.safetensors", dir, dir);
+  cr_expect_eq(igpt_in(dir, args, &out), 0, "%s", out);
+  free(out), free(args);
+  model_free(m);
+  rm_rf(dir);
+  free(dir), free(prefix), free(reg), free(json), free(lost);
 }

@@ -489,6 +489,12 @@ Test(tf_bundle, sliced_and_inconsistent_entries_refused) {
   index_with_entry(prefix, &e, "model/wte");
   cr_expect_eq(tf_bundle_open(&b, prefix), -1);
   cr_expect(strstr(igpt_errmsg(), "shard 1 outside 0..0"), "%s", igpt_errmsg());
+  e.shard_id = 0, e.shape = NULL, e.size = 4;  // no shape at all: a scalar, as TensorFlow reads it
+  index_with_entry(prefix, &e, "step");
+  cr_assert_eq(tf_bundle_open(&b, prefix), 0, "%s", igpt_errmsg());
+  cr_expect_eq(b.n, 1);
+  cr_expect_eq(b.entries[0].ndim, 0);
+  tf_bundle_close(&b);
   rm_rf(dir);
   free(dir), free(prefix);
 }

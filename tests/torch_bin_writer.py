@@ -2,6 +2,7 @@
 """Writes the HF oracle's weights (ORACLE/model.safetensors) as a pytorch_model.bin for
 tests/test_torch_bin.c. Usage: torch_bin_writer.py MODE ORACLE_DIR OUT.bin
   torch             torch.save of the state dict (Debian's python3-torch; OrderedDict with _metadata)
+                    Both modes add older HF files' attention-mask buffers (bool/uint8, float scalar).
   imitate           the same zip layout and pickle without torch: zipfile + pickle with torch's
                     persistent ids ('storage', torch.FloatStorage, key, 'cpu', numel) and
                     torch._utils._rebuild_tensor_v2, stand-in classes registered under torch's names
@@ -23,9 +24,19 @@ for name in sorted(k for k in head if k != "__metadata__"):
     b, e = h["data_offsets"]
     state[name] = np.frombuffer(raw[8 + n + b:8 + n + e], dtype="<f4").reshape(h["shape"])
 
+# Older HF checkpoints also hold each block's attention-mask buffers (not weights): a bool/uint8
+# lower triangle and a float scalar, which the importer skips.
+n_ctx = state["transformer.wpe.weight"].shape[0]
+buffers = collections.OrderedDict()
+for l in range(len([k for k in state if k.endswith(".ln_1.weight")])):
+    buffers["transformer.h.%d.attn.bias" % l] = np.tril(np.ones((n_ctx, n_ctx), dtype=np.uint8)).reshape(1, 1, n_ctx, n_ctx)
+    buffers["transformer.h.%d.attn.masked_bias" % l] = np.array(-1e4, dtype=np.float32)
+
 if mode == "torch":
     import torch
     sd = collections.OrderedDict((k, torch.from_numpy(v.copy())) for k, v in state.items())
+    for k, v in buffers.items():
+        sd[k] = torch.from_numpy(v.copy()).bool() if v.dtype == np.uint8 else torch.from_numpy(v.copy())
     sd._metadata = collections.OrderedDict([("", {"version": 1})])  # as nn.Module.state_dict() has
     torch.save(sd, out)
     sys.exit(0)
@@ -34,14 +45,15 @@ if mode == "torch":
 torch_mod, utils_mod = types.ModuleType("torch"), types.ModuleType("torch._utils")
 sys.modules["torch"], sys.modules["torch._utils"] = torch_mod, utils_mod
 class FloatStorage: pass
-FloatStorage.__module__ = "torch"
-torch_mod.FloatStorage = FloatStorage
+class ByteStorage: pass
+FloatStorage.__module__ = ByteStorage.__module__ = "torch"
+torch_mod.FloatStorage, torch_mod.ByteStorage = FloatStorage, ByteStorage
 def _rebuild_tensor_v2(*a): pass
 _rebuild_tensor_v2.__module__ = "torch._utils"
 utils_mod._rebuild_tensor_v2 = _rebuild_tensor_v2
 
 class Storage:
-    def __init__(self, key, numel): self.key, self.numel = key, numel
+    def __init__(self, key, numel, kind=FloatStorage): self.key, self.numel, self.kind = key, numel, kind
 class Tensor:
     def __init__(self, storage, offset, shape):
         self.storage, self.offset, self.shape = storage, offset, tuple(shape)
@@ -56,13 +68,13 @@ class Hostile:
 
 class Pickler(pickle.Pickler):
     def persistent_id(self, obj):
-        return ("storage", FloatStorage, obj.key, "cpu", obj.numel) if isinstance(obj, Storage) else None
+        return ("storage", obj.kind, obj.key, "cpu", obj.numel) if isinstance(obj, Storage) else None
 
 members, sd = {}, collections.OrderedDict()
-for i, (name, a) in enumerate(state.items()):
+for i, (name, a) in enumerate(list(state.items()) + list(buffers.items())):
     key = str(i)
     members[key] = a.tobytes()
-    sd[name] = Tensor(Storage(key, a.size), 0, a.shape)
+    sd[name] = Tensor(Storage(key, a.size, ByteStorage if a.dtype == np.uint8 else FloatStorage), 0, a.shape)
 first = next(iter(sd))
 if mode == "hostile-global": sd["evil"] = Hostile()
 if mode == "hostile-storage": members["0"] = members["0"][:-4]

@@ -154,16 +154,17 @@ int tf_entry_parse(const void *val, size_t len, const char *name, const char *wh
              "checkpoints have none)", where, name, p->n_slices);
     goto out;
   }
-  if (!p->shape || p->shape->unknown_rank) {
-    igpt_err("%s: tensor '%s' has no shape (unknown rank)", where, name);
+  if (p->shape && p->shape->unknown_rank) {  // an absent shape is a scalar, as TensorFlow reads it
+    igpt_err("%s: tensor '%s' has an unknown rank", where, name);
     goto out;
   }
-  if (p->shape->n_dim > TF_MAX_DIMS) {
-    igpt_err("%s: tensor '%s' has %zu dims (at most %d supported)", where, name, p->shape->n_dim, TF_MAX_DIMS);
+  size_t nd = p->shape ? p->shape->n_dim : 0;
+  if (nd > TF_MAX_DIMS) {
+    igpt_err("%s: tensor '%s' has %zu dims (at most %d supported)", where, name, nd, TF_MAX_DIMS);
     goto out;
   }
   uint64_t numel = 1;
-  for (size_t i = 0; i < p->shape->n_dim; i++) {
+  for (size_t i = 0; i < nd; i++) {
     int64_t d = p->shape->dim[i]->size;
     if (d < 0 || d > (INT64_C(1) << 40)) {
       igpt_err("%s: tensor '%s': dimension %zu is %lld", where, name, i, (long long)d);
@@ -176,7 +177,7 @@ int tf_entry_parse(const void *val, size_t len, const char *name, const char *wh
     }
     numel *= (uint64_t)d;
   }
-  e->ndim = (int)p->shape->n_dim;
+  e->ndim = (int)nd;
   if (p->shard_id < 0 || p->shard_id >= num_shards) {
     igpt_err("%s: tensor '%s': shard %d outside 0..%d (the header says %d shards)", where, name, p->shard_id,
              num_shards - 1, num_shards);
@@ -208,7 +209,7 @@ static int read_header(const char *where, const char *val, size_t len, int *num_
   IgptTf__BundleHeaderProto *h = igpt_tf__bundle_header_proto__unpack(NULL, len, (const uint8_t *)val);
   if (!h)
     return igpt_err("%s: key \"\" is not a BundleHeaderProto: not a TensorFlow V2 bundle (a V1 checkpoint holds "
-                    "SavedTensorSlices there; re-save it with a TensorFlow of 2017 or later)", where);
+                    "SavedTensorSlices there; re-save it with tf.train.Saver, whose default is V2 since TensorFlow 1.0)", where);
   int rc = 0;
   if (h->endianness != IGPT_TF__BUNDLE_HEADER_PROTO__ENDIANNESS__LITTLE)
     rc = igpt_err("%s: a big-endian bundle; only little-endian ones (every x86/ARM writer) are supported", where);

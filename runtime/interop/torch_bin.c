@@ -20,6 +20,16 @@ typedef struct {
   size_t *at;            // tensor i's offset in data
 } bin_ctx;
 
+// The safetensors dtype of a torch storage kind and element size (-1: none).
+static int st_dtype_of(char kind, int size) {
+  static const struct { char kind; int size; st_dtype dt; } map[] = {
+      {'f', 4, ST_F32}, {'f', 8, ST_F64}, {'f', 2, ST_F16}, {'h', 2, ST_BF16}, {'i', 8, ST_I64}, {'i', 4, ST_I32},
+      {'i', 2, ST_I16}, {'i', 1, ST_I8},  {'u', 1, ST_U8},  {'b', 1, ST_BOOL}};
+  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+    if (map[i].kind == kind && map[i].size == size) return (int)map[i].dt;
+  return -1;
+}
+
 // ARCHIVE/data.pkl, ARCHIVE/data/<key>, ARCHIVE/byteorder; the rest (version, ...) unread.
 static int want(void *ctx, const char *entry) {
   (void)ctx;
@@ -39,13 +49,10 @@ static int on_pickle(bin_ctx *x, const char *entry, const uint8_t *buf, size_t l
   x->filled = xcalloc((size_t)x->n + 1, sizeof *x->filled);
   for (int i = 0; i < x->n; i++) {
     const torch_tensor *t = &x->t[i];
-    if (t->dtype != 'f' || t->elsize != 4)
-      return igpt_err("%s: tensor '%s' is not float32 (storage kind %c, %d bytes): ImageGPT weights are float32",
-                      x->bin, t->name, t->dtype, t->elsize);
     uint64_t numel = 1;
     for (int d = 0; d < t->ndim; d++) numel *= (uint64_t)t->shape[d];  // below storage_numel <= 2^40
     x->at[i] = total;
-    total += (size_t)numel * 4;
+    total += (size_t)numel * (size_t)t->elsize;
   }
   x->data = xmalloc(total ? total : 1);
   return 0;
@@ -100,7 +107,7 @@ int torch_bin_read(const char *bin, st_file *f) {
     for (int i = 0; i < x.n; i++) {
       st_tensor *t = &f->tensors[i];
       t->name = xstrdup(x.t[i].name);
-      t->dtype = ST_F32;
+      t->dtype = (st_dtype)st_dtype_of(x.t[i].dtype, x.t[i].elsize);  // every storage type has one
       t->ndim = x.t[i].ndim;
       memcpy(t->shape, x.t[i].shape, sizeof x.t[i].shape);
       t->data = (const uint8_t *)f->map + x.at[i];
