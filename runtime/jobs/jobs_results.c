@@ -145,8 +145,13 @@ static json_t *loss_curves(const runner_t *r, const graph_t *g) {
     }
     fclose(f);
     if (!json_array_size(pts)) { json_decref(pts); continue; }
-    json_array_append_new(curves, json_pack("{s:s, s:s, s:I, s:o}", "name", j->label, "job", j->key, "seed",
+    // the legend names the model and seed ("smoke ar seed 1"), not the whole job label
+    const char *from = strncmp(j->label, "pretrain ", 9) ? j->label : j->label + 9, *on = strstr(from, " on ");
+    char *name = xasprintf("%.*s seed %lld", (int)(on ? on - from : (long)strlen(from)), from,
+                           (long long)json_integer_value(json_object_get(j->params, "seed")));
+    json_array_append_new(curves, json_pack("{s:s, s:s, s:I, s:o}", "name", name, "job", j->key, "seed",
                                             json_integer_value(json_object_get(j->params, "seed")), "points", pts));
+    free(name);
   }
   return curves;
 }
