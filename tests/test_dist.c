@@ -56,10 +56,12 @@ static void teardown(fixture *f) {
 static bool have_mpirun(void) { return run_cmd("command -v mpirun >/dev/null 2>&1") == 0; }
 
 // The launcher prefix for np ranks (0: one plain process, no mpirun). One OpenMP thread a rank:
-// the ranks share the machine's cores, and bits depend on the thread count.
+// the ranks share the machine's cores, and bits depend on the thread count. A world that hangs
+// (ranks waiting in different collectives) is ended by timeout(1) after 45 s, whose SIGTERM
+// mpirun passes on, rather than outliving the test as orphans.
 static char *launcher(int np) {
   if (!np) return xstrdup("");
-  return xasprintf("mpirun -np %d --oversubscribe --allow-run-as-root --bind-to none", np);
+  return xasprintf("timeout -k 5 45 mpirun -np %d --oversubscribe --allow-run-as-root --bind-to none", np);
 }
 
 // `igpt VERB args` under np ranks, stderr into DIR/err; the exit status.
@@ -173,6 +175,25 @@ Test(dist, a_diverged_rank_stops_the_run, .timeout = 60) {
   free(err);
   // the step-6 checkpoint is the last one written, intact and resumable
   cr_assert_eq(train(&f, 2, "", "o", "--resume"), 0, "%s", slurp(&f, "err"));
+  teardown(&f);
+}
+
+Test(dist, a_signal_to_one_rank_stops_every_rank_at_one_step, .timeout = 60) {
+  if (!have_mpirun()) cr_skip_test("mpirun not found (Debian's openmpi-bin; make test-deps installs it)");
+  fixture f = setup("dist-signal");
+  cr_assert_eq(train(&f, 0, "", "one", ""), 0, "%s", slurp(&f, "err"));
+  // SIGTERM reaches rank 1 alone in step 9: both ranks finish step 9, rank 0 checkpoints it
+  // (without the agreement rank 0 would wait for rank 1 in step 10's all-reduce until the timeout)
+  int rc = train(&f, 2, "IGPT_TEST_KILL_AFTER_STEP=9 IGPT_TEST_KILL_AT=term", "o", "");
+  char *err = slurp(&f, "err");
+  cr_assert_neq(rc, 0);
+  cr_assert(strstr(err, "after step 9 of 24") && strstr(err, "continue with --resume"), "%s", err);
+  free(err);
+  char *log = slurp(&f, "o/log.jsonl");
+  cr_assert(strstr(log, "{\"step\":9,") && !strstr(log, "{\"step\":10,"), "%s", log);
+  free(log);
+  cr_assert_eq(train(&f, 2, "", "o", "--resume"), 0, "%s", slurp(&f, "err"));
+  assert_same_run(&f, "one", "o");
   teardown(&f);
 }
 

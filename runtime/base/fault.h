@@ -5,7 +5,8 @@
 // "step" (in step k+1, after backward, before the update), "between" (checkpoint_save's weights
 // written, its state not yet). fault_armed says whether a point is armed without killing, for a
 // caller that injects another fault there: "diverge" (train: the last data-parallel rank's
-// weights change before step k's checkpoint check).
+// weights change before step k's checkpoint check), "term" (train: the last rank alone gets
+// SIGTERM in step k, before the ranks agree on stopping).
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>

@@ -356,6 +356,7 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
     if (bert) batcher_mask_skip(&data, (size_t)after * T);
     if (accum > 1) grad_scale(m->grads, m->n_params, 1.0f / (float)accum);
     // the mean over ranks of the loss and the gradients; a stop signal on any rank stops all
+    if (fault_armed("term", s + 1) && sh.rank == sh.size - 1) raise(SIGTERM);
     double agree[2] = {loss_sum / accum, stop_signal ? 1.0 : 0.0};
     if (dp_average_grads(m) < 0 || dp_average(agree, 2) < 0) goto out;
     loss = agree[0];
