@@ -1,4 +1,4 @@
-// released: the released scale's job graphs from the shipped suite/ (no job runs here): each
+// released: the released scale from the shipped suite/: in its job graphs each
 // row's model is a released checkpoint fetched and imported with `igpt import --from tf`, BERT
 // rows take the -bert checkpoints; the stand-in scale builds its checkpoint by pretraining and
 // `igpt export --to tf` and marks every row; --limit-images cuts every data set and says so; the
