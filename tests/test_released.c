@@ -3,7 +3,8 @@
 // rows take the -bert checkpoints; the stand-in scale builds its checkpoint by pretraining and
 // `igpt export --to tf` and marks every row; --limit-images cuts every data set and says so; the
 // registry lists every released checkpoint; a sharded checkpoint's rerun fetch keeps the shards
-// already verified; a features job estimates its time after the first batch.
+// already verified; a features job estimates its time after the first batch; the probe table
+// with every model size.
 #include "testutil.h"
 #include "datasets/registry.h"
 #include "engine/model.h"
@@ -204,4 +205,18 @@ Test(released, features_estimate_their_time) {
   model_free(m);
   rm_rf(dir);
   free(dir), free(mp), free(tp);
+}
+
+Test(released, probe_table_with_every_model_size) {
+  suite_t s;
+  graph_t g;
+  expand(&s, &g, "linear-probe-sizes", "released", 0);
+  static const char *const ck[] = {"igpt-s-ckpt", "igpt-m-ckpt", "igpt-l-ckpt"};
+  int features = 0;
+  for (int i = 0; i < g.n; i++) features += !strcmp(g.jobs[i]->verb, "features");
+  cr_expect_eq(features, 9, "3 models x 3 data sets");
+  for (int k = 0; k < 3; k++) cr_expect_not_null(find_verb(&g, "import", ck[k]), "%s", ck[k]);
+  cr_expect_not_null(find_verb(&g, "fetch", "igpt-palette"), "the official palette");
+  graph_free(&g);
+  suite_free(&s);
 }

@@ -13,7 +13,7 @@ static void usage(void) {
   printf("usage: igpt run TABLE... [--scale S] [--jobs N] [--gpus LIST] [--keep-going] [--dry-run [--explain]]\n"
          "                [--cache DIR] [--suite DIR] [--results DIR] [--limit-images N] [--quiet] [--json]\n\n"
          "Runs a paper table (suite/tables.json: linear-probe, fine-tune, low-data-cifar, bert-comparison,\n"
-         "generative-loss; 'all' for every table) at a scale (suite/scales.json: smoke (default), mini, paper,\n"
+         "generative-loss, linear-probe-sizes; 'all' for every table) at a scale (suite/scales.json: smoke (default), mini, paper,\n"
          "released, released-standin) as a graph of jobs, each a process `igpt VERB ...` whose argv comes from\n"
          "suite/commands.json. Jobs are cached in DIR/<key>/ (key = SHA-256 of the job's canonical spec): a\n"
          "rerun skips verified jobs, rebuilds corrupted ones, resumes a killed pretraining from its checkpoint.\n"
