@@ -1,13 +1,15 @@
-// released: the released scale's job graphs from the shipped suite/ (no job runs here): each
+// released: the released scale from the shipped suite/: in its job graphs each
 // row's model is a released checkpoint fetched and imported with `igpt import --from tf`, BERT
 // rows take the -bert checkpoints; the stand-in scale builds its checkpoint by pretraining and
 // `igpt export --to tf` and marks every row; --limit-images cuts every data set and says so; the
 // registry lists every released checkpoint; a sharded checkpoint's rerun fetch keeps the shards
-// already verified.
+// already verified; a features job estimates its time after the first batch; the probe table
+// with every model size.
 #include "testutil.h"
 #include "datasets/registry.h"
 #include "engine/model.h"
 #include "interop/tf_igpt.h"
+#include "base/safetensors.h"
 #include "jobs/jobs.h"
 #include "jobs/suite.h"
 
@@ -174,4 +176,47 @@ Test(released, sharded_checkpoint_fetch_keeps_verified_shards, .timeout = 60) {
   model_free(m);
   rm_rf(dir);
   free(dir), free(prefix), free(reg), free(json), free(lost);
+}
+
+// A features job says, after its first batch, how long the rest will take here (measured
+// images/s times the images left), so a CPU user of the released scale knows what he chose.
+Test(released, features_estimate_their_time) {
+  char *dir = test_tmpdir("relfeat"), *mp = xasprintf("%s/m.safetensors", dir), *tp = xasprintf("%s/t.safetensors", dir);
+  model_config c;
+  model_config_default(&c);
+  c.n_layer = 1, c.n_embd = 8, c.n_head = 2, c.n_ctx = 4, c.n_vocab = 5;
+  model *m = model_new(&c);
+  model_init(m, 1);
+  cr_assert_eq(model_save(m, mp), 0, "%s", igpt_errmsg());
+  uint16_t tok[12 * 4];
+  int32_t lab[12];
+  for (int i = 0; i < 48; i++) tok[i] = (uint16_t)(i % 5);
+  for (int i = 0; i < 12; i++) lab[i] = i % 2;
+  st_writer *w = st_writer_new();
+  st_writer_add(w, "tokens", ST_U16, 2, (int64_t[]){12, 4}, tok);
+  st_writer_add(w, "labels", ST_I32, 1, (int64_t[]){12}, lab);
+  cr_assert_eq(st_writer_save(w, tp), 0, "%s", igpt_errmsg());
+  st_writer_free(w);
+  char *out, *args = xasprintf("features --model %s --tokens %s --out %s/f.safetensors --batch 4", mp, tp, dir);
+  cr_assert_eq(igpt_in(dir, args, &out), 0, "%s", out);
+  cr_expect(strstr(out, "12 images x 1 masks at") && strstr(out, "measured on the first batch of 4") && strstr(out, "to go"),
+            "no estimate after the first batch: %s", out);
+  free(out), free(args);
+  model_free(m);
+  rm_rf(dir);
+  free(dir), free(mp), free(tp);
+}
+
+Test(released, probe_table_with_every_model_size) {
+  suite_t s;
+  graph_t g;
+  expand(&s, &g, "linear-probe-sizes", "released", 0);
+  static const char *const ck[] = {"igpt-s-ckpt", "igpt-m-ckpt", "igpt-l-ckpt"};
+  int features = 0;
+  for (int i = 0; i < g.n; i++) features += !strcmp(g.jobs[i]->verb, "features");
+  cr_expect_eq(features, 9, "3 models x 3 data sets");
+  for (int k = 0; k < 3; k++) cr_expect_not_null(find_verb(&g, "import", ck[k]), "%s", ck[k]);
+  cr_expect_not_null(find_verb(&g, "fetch", "igpt-palette"), "the official palette");
+  graph_free(&g);
+  suite_free(&s);
 }
