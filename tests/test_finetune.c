@@ -235,3 +235,19 @@ Test(finetune, progress_line_shows_the_loss_parts) {
   rm_rf(dir);
   free(ep); free(cmd); free(bin); free(dir);
 }
+
+// --head-lr is part of what a resume must not change (it changes the numbers).
+Test(finetune, head_lr_is_fixed_for_a_resume) {
+  char *dir = setup();
+  cr_assert_eq(finetune(dir, "h", "", "--head-lr 0.03", NULL), 0, "see %s/h.err", dir);
+  char *bin = igpt_bin();
+  char *cmd = xasprintf("OMP_NUM_THREADS=1 %s finetune --model %s/pre.safetensors --train %s/train.safetensors "
+                        "--val %s/val.safetensors --test %s/test.safetensors --out %s/h --steps 60 --batch 8 --lr 0.003 "
+                        "--eval-every 10 --patience 100 --quiet --head-lr 0.01 --resume 2>%s/h2.err", bin, dir, dir, dir,
+                        dir, dir, dir);
+  cr_assert_neq(run_cmd(cmd), 0, "a resume with another --head-lr was accepted");
+  char *log = xasprintf("grep -q -- '--head_lr differs' %s/h2.err", dir);
+  cr_assert_eq(run_cmd(log), 0, "the refusal does not name head_lr (see %s/h2.err)", dir);
+  rm_rf(dir);
+  free(log); free(cmd); free(bin); free(dir);
+}

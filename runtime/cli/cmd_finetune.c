@@ -28,6 +28,7 @@ static void usage(FILE *out, const finetune_opts *d) {
     "                       reflect-padded by --pad (4), randomly cropped back to HxW and flipped\n"
     "                       horizontally with probability 1/2, then tokenized with P\n"
     "  --steps N (%lld)  --batch N (%d)  --lr X (%g, about 10x below pretraining)\n"
+    "  --head-lr X          the classifier head's peak rate on the same schedule (default: --lr)\n"
     "  --warmup N (5%% of steps)  --weight-decay X (0)  --clip X (0: off)\n"
     "  --eval-every N (%d)  --patience N (%d)  --eval-batch N (%d)  --seed N (0)\n"
     "  --resume             continue the checkpoint in DIR\n"
@@ -42,7 +43,7 @@ int cmd_finetune(int argc, char **argv) {
     {"out", 1, 0, 'o'}, {"train-images", 1, 0, 'I'}, {"palette", 1, 0, 'P'}, {"steps", 1, 0, 's'},
     {"batch", 1, 0, 'b'}, {"lr", 1, 0, 'l'}, {"warmup", 1, 0, 'w'}, {"weight-decay", 1, 0, 'W'},
     {"clip", 1, 0, 'c'}, {"eval-every", 1, 0, 'E'}, {"patience", 1, 0, 'p'}, {"eval-batch", 1, 0, 'B'},
-    {"pad", 1, 0, 'D'}, {"seed", 1, 0, 'S'}, {"resume", 0, 0, 'r'}, {"json", 0, 0, 'j'},
+    {"pad", 1, 0, 'D'}, {"head-lr", 1, 0, 'H'}, {"seed", 1, 0, 'S'}, {"resume", 0, 0, 'r'}, {"json", 0, 0, 'j'},
     {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {0}};
   finetune_opts o;
   finetune_opts_default(&o);
@@ -62,6 +63,7 @@ int cmd_finetune(int argc, char **argv) {
       case 's': if (parse_long(VERB, "--steps", optarg, 1, 1L << 40, &v)) return EXIT_USAGE; o.steps = v; break;
       case 'b': if (parse_long(VERB, "--batch", optarg, 1, 1 << 16, &v)) return EXIT_USAGE; o.batch = (int)v; break;
       case 'l': if (parse_double(VERB, "--lr", optarg, 1e-12, 10, &o.lr)) return EXIT_USAGE; break;
+      case 'H': if (parse_double(VERB, "--head-lr", optarg, 1e-12, 10, &o.head_lr)) return EXIT_USAGE; break;
       case 'w': if (parse_long(VERB, "--warmup", optarg, 0, 1L << 40, &v)) return EXIT_USAGE; o.warmup = v; break;
       case 'W': if (parse_double(VERB, "--weight-decay", optarg, 0, 0.999, &o.weight_decay)) return EXIT_USAGE; break;
       case 'c': if (parse_double(VERB, "--clip", optarg, 0, 1e12, &o.clip)) return EXIT_USAGE; break;

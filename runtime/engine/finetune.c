@@ -261,6 +261,7 @@ int finetune_run(const finetune_opts *o, json_t **result) {
                       o->batch, "lr", o->lr, "warmup", (json_int_t)warmup, "weight_decay", o->weight_decay,
                       "clip", o->clip, "eval_every", o->eval_every, "seed", (json_int_t)o->seed,
                       "augment", o->train_images != NULL, "pad", o->pad, "classes", K);
+    if (o->head_lr > 0) json_object_set_new(fixed, "head_lr", json_real(o->head_lr));  // absent: as before
     free(c);
   }
   if (resuming) {
@@ -348,7 +349,8 @@ int finetune_run(const finetune_opts *o, json_t **result) {
     for (int p = 0; p < P_NTENSORS; p++) {
       const model_tensor_info *t = &m->info[p];
       if (!t->numel) continue;
-      adamw_update(m->param[p], m->grad[p], st.m + t->offset, st.v + t->offset, t->numel, s + 1, lr,
+      double plr = p == P_WCLF && o->head_lr > 0 ? lr * o->head_lr / o->lr : lr;  // the same schedule, scaled
+      adamw_update(m->param[p], m->grad[p], st.m + t->offset, st.v + t->offset, t->numel, s + 1, plr,
                    decays(t) ? o->weight_decay : 0.0, &ao);
     }
     bool eval = (s + 1) % o->eval_every == 0 || s + 1 == o->steps;

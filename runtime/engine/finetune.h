@@ -19,6 +19,8 @@ typedef struct {
   int64_t steps;                   // optimizer steps at most
   int batch;                       // sequences per step (drawn uniformly with replacement)
   double lr;                       // peak learning rate (the paper: ~10x below pretraining)
+  double head_lr;                  // the classifier head's peak rate (<= 0: lr): a zero-initialised
+                                   // head at the body's small rate learns too slowly at small scale
   int64_t warmup;                  // linear warmup steps
   double weight_decay, clip;
   int eval_every;                  // steps between validation evaluations (and checkpoints)
