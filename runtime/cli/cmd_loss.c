@@ -89,8 +89,9 @@ int cmd_loss(int argc, char **argv) {
       igpt_err_prefix("%s: sequences %lld..%lld", tpath, (long long)i, (long long)(i + B - 1));
       goto out;
     }
+    const float *w = model_loss_weights(m), *losses = model_losses(m);
     for (size_t k = 0; k < (size_t)B * T; k++)
-      if (m->acts.loss_w[k] != 0.0f) nats += m->acts.losses[k], counted++;
+      if (w[k] != 0.0f) nats += losses[k], counted++;
     double now = now_seconds();
     if (now - last > 1.0 || i + B == N) {
       double rate = (double)(i + B) / (now - t0);

@@ -1,6 +1,7 @@
 // finetune: classifier fine-tuning with L_gen + L_clf, early stopping, resume; see finetune.h.
 #include "engine/finetune.h"
 #include "engine/adamw.h"
+#include "engine/optim.h"
 #include "engine/augment.h"
 #include "engine/checkpoint.h"
 #include "engine/featurize.h"
@@ -102,8 +103,6 @@ static double accuracy(model *m, const labelled *d, int eval_batch, uint64_t see
   return (double)right / (double)d->N;
 }
 
-static bool decays(const model_tensor_info *t) { return t->ndim - (t->per_layer ? 1 : 0) >= 2; }
-
 static json_t *rng_json(const rng_t *r) {
   char s[4 * 17 + 1];
   snprintf(s, sizeof s, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, r->s[0], r->s[1],
@@ -163,6 +162,7 @@ int finetune_run(const finetune_opts *o, json_t **result) {
   float *centres = NULL;
   palette_quantizer *q = NULL;
   train_state st = {0};
+  optim opt = {0};
   ft_progress pr = {.evals = json_array(), .best_val = -1};
   uint16_t *tokens = NULL;
   uint8_t *mask = NULL, *aug = NULL;
@@ -282,6 +282,7 @@ int finetune_run(const finetune_opts *o, json_t **result) {
     rng_seed_stream(&pr.aug_rng, o->seed, 0x617567 /* "aug" */);
   }
   st.threads = omp_get_max_threads();
+  if (optim_attach(&opt, m, st.m, st.v)) goto out;
 
   const int B = o->batch, T = (int)tr.T;
   const bool bert = m->cfg.objective == OBJ_BERT;
@@ -326,15 +327,10 @@ int finetune_run(const finetune_opts *o, json_t **result) {
                (long long)s + 1, o->out_dir);
       goto out;
     }
-    grad_clip(m->grads, m->n_params, o->clip);
+    optim_clip(&opt, o->clip);
     fault_point("step", s);
     double lr = lr_at(&sch, s);
-    for (int p = 0; p < P_NTENSORS; p++) {
-      const model_tensor_info *t = &m->info[p];
-      if (!t->numel) continue;
-      adamw_update(m->param[p], m->grad[p], st.m + t->offset, st.v + t->offset, t->numel, s + 1, lr,
-                   decays(t) ? o->weight_decay : 0.0, &ao);
-    }
+    optim_step(&opt, s + 1, lr, o->weight_decay, &ao);
     bool eval = (s + 1) % o->eval_every == 0 || s + 1 == o->steps;
     if (eval) {
       double acc = accuracy(m, &va, o->eval_batch, o->seed);
@@ -356,6 +352,7 @@ int finetune_run(const finetune_opts *o, json_t **result) {
       st.step = s + 1;
       json_decref(st.options);
       st.options = json_pack("{s:O,s:o}", "fixed", fixed, "progress", progress_json(&pr));
+      optim_sync(&opt);
       if (checkpoint_save(o->out_dir, m, &st)) goto out;
       fault_point("checkpoint", s + 1);
     } else if (o->progress && now_seconds() - last_print > (tty ? 0.5 : 10)) {
@@ -377,6 +374,7 @@ out:
   if (q) palette_quantizer_free(q);
   json_decref(fixed);
   json_decref(pr.evals);
+  optim_release(&opt);
   train_state_free(&st);
   model_free(m);
   st_close(&tr.f); st_close(&va.f); st_close(&te.f); st_close(&imf);

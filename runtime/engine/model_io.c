@@ -7,6 +7,7 @@
 #include <string.h>
 
 int model_save(const model *m, const char *path) {
+  model_pull((model *)m);  // the host copy is a cache of the backend's weights: refresh it
   st_writer *w = st_writer_new();
   for (int p = 0; p < P_NTENSORS; p++) {
     const model_tensor_info *t = &m->info[p];

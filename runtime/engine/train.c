@@ -1,6 +1,7 @@
 // train: the pretraining loop. See train.h.
 #include "engine/train.h"
 #include "engine/adamw.h"
+#include "engine/optim.h"
 #include "engine/batcher.h"
 #include "engine/checkpoint.h"
 #include "engine/schedule.h"
@@ -179,14 +180,12 @@ static void fmt_duration(char *buf, size_t n, double s) {
   else snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
 }
 
-// Matrices decay; gains, biases and the sos vector do not (AdamW practice, GPT-2 style).
-static bool decays(const model_tensor_info *t) { return t->ndim - (t->per_layer ? 1 : 0) >= 2; }
-
 int train_run(const model_config *cfg, const train_opts *o, const char *tokens_path,
               const char *out_dir, bool resume, json_t **result) {
   batcher data;
   model *m = NULL;
   train_state st = {0};
+  optim opt = {0};
   FILE *log = NULL;
   uint16_t *tokens = NULL;
   uint8_t *mask = NULL;
@@ -242,6 +241,7 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
     log_info("%s is already trained to step %lld", out_dir, (long long)st.step);
   }
   if (!(log = open_log(out_dir, start_step))) goto out;
+  if (optim_attach(&opt, m, st.m, st.v) < 0) goto out;
 
   const int B = o->micro_batch, T = cfg->n_ctx, accum = o->batch / o->micro_batch;
   const bool bert = cfg->objective == OBJ_BERT;
@@ -291,16 +291,11 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
                "is intact)", loss, (long long)s + 1, out_dir);
       goto out;
     }
-    if (accum > 1) grad_scale(m->grads, m->n_params, 1.0f / (float)accum);
-    double gnorm = grad_clip(m->grads, m->n_params, o->clip);
+    if (accum > 1) optim_scale(&opt, 1.0f / (float)accum);
+    double gnorm = optim_clip(&opt, o->clip);
     fault_point("step", s);
     double lr = lr_at(&sch, s);
-    for (int p = 0; p < P_NTENSORS; p++) {
-      const model_tensor_info *t = &m->info[p];
-      if (!t->numel) continue;
-      adamw_update(m->param[p], m->grad[p], st.m + t->offset, st.v + t->offset, t->numel, s + 1,
-                   lr, decays(t) ? o->weight_decay : 0.0, &ao);
-    }
+    optim_step(&opt, s + 1, lr, o->weight_decay, &ao);
     double ms = (now_seconds() - t0) * 1e3;
     step_cpu_ms[n_timed] = (cpu_seconds() - c0) * 1e3;
     step_ms[n_timed++] = ms;
@@ -328,6 +323,7 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
       last_print = elapsed;
     }
     if (last || stop_signal || (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0)) {
+      optim_sync(&opt);
       if (checkpoint_save(out_dir, m, &st) < 0) goto out;
       fault_point("checkpoint", st.step);
     }
@@ -370,6 +366,7 @@ out:
   free(step_ms);
   free(step_cpu_ms);
   json_decref(fixed);
+  optim_release(&opt);
   train_state_free(&st);
   if (m) model_free(m);
   if (have_data) batcher_close(&data);
