@@ -33,8 +33,23 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-NVCC     := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+# CUDA: kernels/cuda/*.cu are built whenever nvcc is found (CUDA=0 skips them), for sm_80 and sm_90
+# machine code plus compute_90 PTX, warnings as errors (host and device), and build/igpt links
+# libcudart and libcublasLt from the toolkit (rpath'd). Without nvcc kernels/cuda/absent.c stands
+# in and --device cuda says the build has no CUDA.
+NVCC     := $(if $(filter 0,$(CUDA)),,$(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null))
 CU_SRC   := $(wildcard kernels/cuda/*.cu)
+ifneq ($(NVCC),)
+CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+CU_OBJ   := $(CU_SRC:%.cu=$(BUILD)/%.o)
+NVFLAGS  := -std=c++20 -O3 -g -I. -Iruntime -MMD -MP \
+            -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90] \
+            -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror
+LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudart -lstdc++
+else
+LIB_SRC  += kernels/cuda/absent.c
+LIB_OBJ  += $(BUILD)/kernels/cuda/absent.o
+endif
 
 .PHONY: all deps test-deps bench-deps smoke-deps test bench check reproduce clean fuzz layers
 all: $(BUILD)/igpt
@@ -44,13 +59,17 @@ all: $(BUILD)/igpt
 $(BUILD)/igpt: $(BUILD)/runtime/cli/main.o $(BUILD)/libigpt.a
 	$(CC) $(CFLAGS) -o $@ $(BUILD)/runtime/cli/main.o -Wl,--whole-archive $(BUILD)/libigpt.a -Wl,--no-whole-archive $(LDLIBS)
 
-$(BUILD)/libigpt.a: $(LIB_OBJ)
+$(BUILD)/libigpt.a: $(LIB_OBJ) $(CU_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c -o $@ $<
 
 # The version lives in one object, rebuilt when `git describe` changes: a -D on every object
 # would leave the ones not rebuilt (and the results they write) with an old version.
@@ -113,7 +132,7 @@ bench: bench-deps all
 # libFuzzer harnesses (clang): `make fuzz` builds build-fuzz/fuzz_*; run one with
 # `build-fuzz/fuzz_X tests/fixtures/fuzz/X -max_total_time=120`; crashes go to tests/fixtures/fuzz/.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_LIB := $(LIB_SRC)
+FUZZ_LIB := $(filter-out kernels/cuda/absent.c,$(LIB_SRC)) kernels/cuda/absent.c
 fuzz: deps
 	@mkdir -p build-fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); echo "fuzz: build-fuzz/$$n"; \
@@ -124,7 +143,7 @@ fuzz: deps
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/runtime/cli/main.d
+-include $(LIB_OBJ:.o=.d) $(CU_OBJ:.o=.d) $(BUILD)/runtime/cli/main.d
 
 # Headless-Chromium look at a rendered report (installs Debian's chromium; not part of `make test`).
 screenshot: all
