@@ -27,15 +27,16 @@ static void usage(FILE *out) {
     "  --masks K      BERT models: K evaluation masks per image (default 1); layer_<l> is then\n"
     "                 [K, N, C] (the probe ensembles them by the modal prediction)\n"
     "  --seed S       BERT masks' seed (default 0); image i under mask k always gets the same mask\n"
-    "  --json         a summary on stdout; --quiet: no progress\n");
+    "  --json         a summary on stdout; --quiet: no progress\n"
+    DEVICE_HELP);
 }
 
 int cmd_features(int argc, char **argv) {
   static const struct option opts[] = {
     {"model", 1, 0, 'm'}, {"tokens", 1, 0, 't'}, {"out", 1, 0, 'o'}, {"raw", 0, 0, 'r'},
     {"batch", 1, 0, 'b'}, {"masks", 1, 0, 'k'}, {"seed", 1, 0, 's'}, {"json", 0, 0, 'j'},
-    {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {0}};
-  const char *model_path = NULL, *tok_path = NULL, *out_path = NULL;
+    {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, DEVICE_OPTIONS, {0}};
+  const char *model_path = NULL, *tok_path = NULL, *out_path = NULL, *device = NULL, *precision = NULL;
   long batch = 32, masks = 1, seed = 0;
   int raw = 0, json = 0, quiet = 0, o;
   optind = 1;
@@ -51,12 +52,16 @@ int cmd_features(int argc, char **argv) {
       case 'j': json = 1; break;
       case 'q': quiet = 1; break;
       case 'h': usage(stdout); return 0;
+      case OPT_DEVICE: device = optarg; break;
+      case OPT_PRECISION: precision = optarg; break;
       default: return usage_error(VERB, "unknown option");
     }
   }
   if (optind < argc) return usage_error(VERB, "unexpected argument '%s'", argv[optind]);
   if (!model_path || !tok_path || !out_path) return usage_error(VERB, "--model, --tokens and --out are required");
 
+  int dr = device_flags(VERB, device, precision);
+  if (dr) return dr;
   struct stat sb;
   char *mpath = (!stat(model_path, &sb) && S_ISDIR(sb.st_mode)) ? xasprintf("%s/model.safetensors", model_path)
                                                                  : xstrdup(model_path);
