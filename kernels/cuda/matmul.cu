@@ -61,6 +61,11 @@ void cuda_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &a32[1], 4));
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &a32[2], 4));
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &a32[2], 4));
+    // no split-K reduced in place in the output (its order is not fixed): the same inputs give
+    // the same bits, which the determinism test and bit-identical resumes rely on
+    uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_MASK & ~(uint32_t)CUBLASLT_REDUCTION_SCHEME_INPLACE;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes,
+                                                      sizeof schemes));
     cublasLtMatmulHeuristicResult_t res;
     int found = 0;
     CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(cuda_g.lt, op, la, lb, lc, lc, pref, 1, &res, &found));
