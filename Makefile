@@ -51,7 +51,7 @@ LIB_SRC  += kernels/cuda/absent.c
 LIB_OBJ  += $(BUILD)/kernels/cuda/absent.o
 endif
 
-.PHONY: all deps test-deps bench-deps smoke-deps test bench check reproduce clean fuzz layers
+.PHONY: all deps test-deps bench-deps smoke-deps test bench check reproduce clean fuzz layers gpu-check
 all: $(BUILD)/igpt
 	@echo "built $(BUILD)/igpt ($(VERSION)); CUDA: $(if $(NVCC),$(NVCC) ($(words $(CU_SRC)) kernel files),not found, CPU only)"
 
@@ -83,6 +83,12 @@ FORCE:
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libigpt.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libigpt.a $(LDLIBS) -lcriterion
+
+# The benchmarks' C drivers (ci/bench_*.c), linked like the command (CUDA libraries included).
+BENCH_BIN := $(BUILD)/ci/bench_model $(BUILD)/ci/bench_engine
+$(BUILD)/ci/%: ci/%.c $(BUILD)/libigpt.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libigpt.a $(LDLIBS)
 
 # Install missing Debian packages: apt-get when root, else print the command.
 define apt_install
@@ -122,12 +128,18 @@ test: test-deps
 	@$(MAKE) --no-print-directory all $(TEST_BIN)
 	@BUILD=$(BUILD) ci/test.sh $(TEST_BIN)
 
-bench: bench-deps all
+bench: bench-deps all $(BENCH_BIN)
 	ci/bench-cpu.sh
 	ci/bench-model.sh
+	ci/bench-features.sh
 	ci/bench-data.sh
 	ci/bench-sample.sh
 	ci/bench-probe.sh
+
+# One call on a GPU machine: builds (or uses the carried build/), runs every GPU test and the GPU
+# benchmarks against PyTorch, prints a table last (ci/gpu-check.sh; README: what to carry).
+gpu-check: all $(BENCH_BIN) $(TEST_BIN)
+	ci/gpu-check.sh
 
 # libFuzzer harnesses (clang): `make fuzz` builds build-fuzz/fuzz_*; run one with
 # `build-fuzz/fuzz_X tests/fixtures/fuzz/X -max_total_time=120`; crashes go to tests/fixtures/fuzz/.
