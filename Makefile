@@ -51,7 +51,7 @@ LIB_SRC  += kernels/cuda/absent.c
 LIB_OBJ  += $(BUILD)/kernels/cuda/absent.o
 endif
 
-.PHONY: all deps test-deps bench-deps smoke-deps test bench check reproduce clean fuzz layers gpu-check
+.PHONY: all deps test-deps bench-deps smoke-deps test bench check reproduce clean fuzz layers gpu-check gpu-bundle
 all: $(BUILD)/igpt
 	@echo "built $(BUILD)/igpt ($(VERSION)); CUDA: $(if $(NVCC),$(NVCC) ($(words $(CU_SRC)) kernel files),not found, CPU only)"
 
@@ -138,8 +138,12 @@ bench: bench-deps all $(BENCH_BIN)
 
 # One call on a GPU machine: builds (or uses the carried build/), runs every GPU test and the GPU
 # benchmarks against PyTorch, prints a table last (ci/gpu-check.sh; README: what to carry).
-gpu-check: all $(BENCH_BIN) $(TEST_BIN)
+gpu-check: all $(BENCH_BIN) $(BUILD)/tests/test_cuda $(BUILD)/tests/test_device
 	ci/gpu-check.sh
+# The binaries and their non-CUDA libraries in BUILD/gpu-bundle.tar.xz, for a GPU machine without
+# the Debian -dev packages (ci/gpu-bundle.sh; gpu-check.sh unpacks it when build/igpt cannot run).
+gpu-bundle: all $(BENCH_BIN) $(BUILD)/tests/test_cuda $(BUILD)/tests/test_device
+	ci/gpu-bundle.sh $(BUILD)
 
 # libFuzzer harnesses (clang): `make fuzz` builds build-fuzz/fuzz_*; run one with
 # `build-fuzz/fuzz_X tests/fixtures/fuzz/X -max_total_time=120`; crashes go to tests/fixtures/fuzz/.
