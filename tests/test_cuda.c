@@ -19,7 +19,7 @@
 #include "engine/featurize.h"
 #include "engine/model.h"
 #include "engine/optim.h"
-#include "interop/hf.h"
+#include "hf_oracle.h"
 #include "kernels/ops.h"
 #include "base/rng.h"
 #include "base/safetensors.h"
@@ -238,22 +238,6 @@ Test(cuda, every_op_matches_the_cpu_in_bf16) { ops_against_cpu(true); }
 
 // ---------------------------------------------------------------- the HF oracle in fp32
 
-static double *read_f64(const st_file *f, const char *name, size_t n) {
-  const st_tensor *t = st_get(f, name);
-  cr_assert_not_null(t, "%s: no tensor %s", f->path, name);
-  cr_assert_eq(st_numel(t), n);
-  double *d = xmalloc(n * sizeof *d);
-  for (size_t i = 0; i < n; i++) {
-    if (t->dtype == ST_F64) memcpy(&d[i], (const char *)t->data + 8 * i, 8);
-    else {
-      float x;
-      memcpy(&x, (const char *)t->data + 4 * i, 4);
-      d[i] = x;
-    }
-  }
-  return d;
-}
-
 static void expect_oracle(const char *what, const float *a, const double *ref, size_t n) {
   double e = rel_err_f32_f64(a, ref, n);
   cr_expect(e < TOL32, "%s: relative error %.3g to the oracle exceeds %g", what, e, TOL32);
@@ -262,23 +246,14 @@ static void expect_oracle(const char *what, const float *a, const double *ref, s
 Test(cuda, hf_oracle_in_fp32_on_the_gpu) {
   gpu(false);
   if (!as_cpu()) cr_assert_eq(device_select("cuda", "fp32"), 0, "%s", igpt_errmsg());
-  char *dir = oracle_path("hf-imagegpt-tiny"), *io = oracle_path("hf-imagegpt-tiny/io.safetensors");
-  char *gp = oracle_path("hf-imagegpt-tiny/grads.safetensors");
-  model *m = hf_import(dir, false);
-  cr_assert_not_null(m, "%s", igpt_errmsg());
+  char *io = oracle_path("hf-imagegpt-tiny/io.safetensors"), *gp = oracle_path("hf-imagegpt-tiny/grads.safetensors");
+  int B, T;
+  uint16_t *tok;
+  model *m = oracle_model(&tok, &B, &T);
   cr_assert(as_cpu() || !m->be->host_memory, "the model should live on the GPU");
+  int V = m->cfg.n_vocab, C = m->cfg.n_embd;
   st_file f;
   cr_assert_eq(st_open(&f, io), 0, "%s", igpt_errmsg());
-  const st_tensor *ids = st_expect(&f, "input_ids", ST_I64, 2, NULL);
-  int B = (int)ids->shape[0], T = (int)ids->shape[1], V = m->cfg.n_vocab, C = m->cfg.n_embd;
-  uint16_t *tok = xmalloc((size_t)B * T * sizeof *tok);
-  for (int b = 0; b < B; b++)
-    for (int t = 1; t < T; t++) {
-      int64_t x;
-      memcpy(&x, (const char *)ids->data + 8 * ((size_t)b * T + t), 8);
-      tok[(size_t)b * T + t - 1] = (uint16_t)x;
-    }
-  for (int b = 0; b < B; b++) tok[(size_t)b * T + T - 1] = MODEL_IGNORE;
   model_batch mb = {.tokens = tok, .B = B, .T = T, .grad = true, .head = true};
   cr_assert_eq(model_forward(m, &mb), 0, "%s", igpt_errmsg());
   double *ref = read_f64(&f, "logits", (size_t)B * T * V);
@@ -312,7 +287,7 @@ Test(cuda, hf_oracle_in_fp32_on_the_gpu) {
   }
   free(t);
   st_close(&f);
-  free(tok), free(dir), free(io), free(gp);
+  free(tok), free(io), free(gp);
   model_free(m);
 }
 

@@ -1,9 +1,10 @@
 // attention: multi-head scaled dot-product attention on the GPU, causal (AR) or bidirectional
 // (BERT). Two paths:
-//  - for training (att given, the backward follows): the probabilities are materialised per
-//    example, S = q k^T / sqrt(hd) and y = P v as batched cuBLASLt products over the heads, a
-//    row softmax between (masked entries written 0, as the CPU's), and the backward of
-//    kernels/cpu/attention.c as products and one elementwise kernel;
+//  - for training (att given, the backward follows): the probabilities are materialised, with q,
+//    k, v split into [B,NH,T,hd] so that S = q k^T / sqrt(hd) and y = P v are each one strided
+//    batch of cuBLASLt products over every (example, head), a row softmax between (masked
+//    entries written 0, as the CPU's), and the backward of kernels/cpu/attention.c as products
+//    and one elementwise kernel;
 //  - for inference (att NULL: features, loss, sampling's prefix): a flash-style kernel that
 //    never forms T x T, one thread per query row running online_softmax_step (kernels/math.h)
 //    over key/value tiles in shared memory.
@@ -107,46 +108,85 @@ static bool flash_forward(float *out, const float *qkv, int B, int T, int C, int
   return true;
 }
 
+// qkv [B,T,3C] -> q, k, v, each [B,NH,T,hd] contiguous, so one strided batch covers every head of
+// every example (one product launch instead of one per example)
+__global__ static void split_heads_kernel(float *q, float *k, float *v, const float *qkv, int B, int T, int NH,
+                                          int hd) {
+  size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= (size_t)B * NH * T * hd) return;
+  int e = (int)(i % hd), t = (int)(i / hd % T), h = (int)(i / ((size_t)hd * T) % NH);
+  size_t b = i / ((size_t)hd * T * NH), C = (size_t)NH * hd;
+  const float *src = qkv + (b * T + t) * 3 * C + (size_t)h * hd + e;
+  q[i] = src[0], k[i] = src[C], v[i] = src[2 * C];
+}
+
+// x [B,T,C] <-> y [B,NH,T,hd]: to_heads gathers, otherwise scatters (accumulate: +=), with the
+// row stride of the [B,T,.] side given (C for atty, 3C for a third of dqkv)
+__global__ static void heads_kernel(float *bt, const float *bh_in, float *bh_out, const float *bt_in, int B, int T,
+                                    int NH, int hd, int stride, bool accumulate) {
+  size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= (size_t)B * NH * T * hd) return;
+  int e = (int)(i % hd), t = (int)(i / hd % T), h = (int)(i / ((size_t)hd * T) % NH);
+  size_t b = i / ((size_t)hd * T * NH), j = (b * T + t) * stride + (size_t)h * hd + e;
+  if (bh_out) bh_out[i] = bt_in[j];
+  else if (accumulate) bt[j] += bh_in[i];
+  else bt[j] = bh_in[i];
+}
+
+static float *scratch_heads(int slot, size_t n) {
+  static void *buf[2];
+  static size_t cap[2];
+  return (float *)cuda_scratch(&buf[slot], &cap[slot], n * sizeof(float));
+}
+
 void cuda_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH, int causal) {
   if (!att && flash_forward(out, qkv, B, T, C, NH, causal)) return;
-  int hd = C / NH, C3 = 3 * C;
-  float scale = 1.0f / sqrtf((float)hd);
-  static void *scratch;
-  static size_t cap;
-  size_t TT = (size_t)T * T;
-  // without att (an unusual head size at inference) one example's probabilities at a time
-  float *a = att ? att : (float *)cuda_scratch(&scratch, &cap, (size_t)NH * TT * sizeof(float));
-  for (int b = 0; b < B; b++) {
-    const float *q = qkv + (size_t)b * T * C3, *k = q + C, *v = q + 2 * C;
-    float *ab = att ? a + (size_t)b * NH * TT : a, *y = out + (size_t)b * T * C;
-    // S[h] = q_h k_h^T * scale   (row-major [Tq, Tk], as a linear layer with w = k)
-    cuda_gemm(true, false, T, T, hd, scale, k, C3, hd, q, C3, hd, 0.0f, ab, T, (long long)TT, NH);
-    softmax_rows_kernel<<<ceil_div((size_t)NH * T, 8), 256>>>(ab, NH * T, T, causal);
-    LAUNCH_CHECK();
-    // y_h = P_h v_h  (column-major y^T = v^T P^T)
-    cuda_gemm(false, false, hd, T, T, 1.0f, v, C3, hd, ab, T, (long long)TT, 0.0f, y, C, hd, NH);
+  const int hd = C / NH, BH = B * NH;
+  const float scale = 1.0f / sqrtf((float)hd);
+  const size_t TT = (size_t)T * T, BTC = (size_t)B * T * C, th = (size_t)T * hd;
+  float *a = att;
+  if (!a) {  // an unusual head size at inference: the probabilities in a scratch buffer
+    static void *buf;
+    static size_t cap;
+    a = (float *)cuda_scratch(&buf, &cap, (size_t)BH * TT * sizeof(float));
   }
+  float *q = scratch_heads(0, 4 * BTC), *k = q + BTC, *v = k + BTC, *y = v + BTC;
+  split_heads_kernel<<<ceil_div(BTC, 256), 256>>>(q, k, v, qkv, B, T, NH, hd);
+  LAUNCH_CHECK();
+  // S = q k^T / sqrt(hd) for every (example, head): row-major [Tq, Tk], a linear layer with w = k
+  cuda_gemm(true, false, T, T, hd, scale, k, hd, th, q, hd, th, 0.0f, a, T, (long long)TT, BH);
+  softmax_rows_kernel<<<ceil_div((size_t)BH * T, 8), 256>>>(a, BH * T, T, causal);
+  LAUNCH_CHECK();
+  // y = P v  (column-major y^T = v^T P^T)
+  cuda_gemm(false, false, hd, T, T, 1.0f, v, hd, th, a, T, (long long)TT, 0.0f, y, hd, th, BH);
+  heads_kernel<<<ceil_div(BTC, 256), 256>>>(out, y, NULL, NULL, B, T, NH, hd, C, false);
+  LAUNCH_CHECK();
 }
 
 void cuda_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att,
                              int B, int T, int C, int NH, int causal) {
   (void)causal;  // masked entries have P = 0, so their gradient is 0 through dS = P (...)
-  int hd = C / NH, C3 = 3 * C;
-  float scale = 1.0f / sqrtf((float)hd);
-  size_t TT = (size_t)T * T;
-  for (int b = 0; b < B; b++) {
-    const float *q = qkv + (size_t)b * T * C3, *k = q + C, *v = q + 2 * C;
-    float *dq = dqkv + (size_t)b * T * C3, *dk = dq + C, *dv = dq + 2 * C;
-    const float *p = att + (size_t)b * NH * TT, *dy = dout + (size_t)b * T * C;
-    float *dp = datt + (size_t)b * NH * TT;
-    // dP = dy v^T ; dv += P^T dy
-    cuda_gemm(true, false, T, T, hd, 1.0f, v, C3, hd, dy, C, hd, 0.0f, dp, T, (long long)TT, NH);
-    cuda_gemm(false, true, hd, T, T, 1.0f, dy, C, hd, p, T, (long long)TT, 1.0f, dv, C3, hd, NH);
-    // dS = P (dP - rowsum(P dP)) / sqrt(hd)
-    softmax_backward_rows_kernel<<<ceil_div((size_t)NH * T, 8), 256>>>(dp, p, NH * T, T, scale);
+  const int hd = C / NH, BH = B * NH;
+  const float scale = 1.0f / sqrtf((float)hd);
+  const size_t TT = (size_t)T * T, BTC = (size_t)B * T * C, th = (size_t)T * hd;
+  float *q = scratch_heads(0, 4 * BTC), *k = q + BTC, *v = k + BTC, *dy = v + BTC;
+  float *dq = scratch_heads(1, 3 * BTC), *dk = dq + BTC, *dv = dk + BTC;
+  split_heads_kernel<<<ceil_div(BTC, 256), 256>>>(q, k, v, qkv, B, T, NH, hd);
+  heads_kernel<<<ceil_div(BTC, 256), 256>>>(NULL, NULL, dy, dout, B, T, NH, hd, C, false);
+  LAUNCH_CHECK();
+  // dP = dy v^T ; dv = P^T dy
+  cuda_gemm(true, false, T, T, hd, 1.0f, v, hd, th, dy, hd, th, 0.0f, datt, T, (long long)TT, BH);
+  cuda_gemm(false, true, hd, T, T, 1.0f, dy, hd, th, att, T, (long long)TT, 0.0f, dv, hd, th, BH);
+  // dS = P (dP - rowsum(P dP)) / sqrt(hd)
+  softmax_backward_rows_kernel<<<ceil_div((size_t)BH * T, 8), 256>>>(datt, att, BH * T, T, scale);
+  LAUNCH_CHECK();
+  // dq = dS k ; dk = dS^T q
+  cuda_gemm(false, false, hd, T, T, 1.0f, k, hd, th, datt, T, (long long)TT, 0.0f, dq, hd, th, BH);
+  cuda_gemm(false, true, hd, T, T, 1.0f, q, hd, th, datt, T, (long long)TT, 0.0f, dk, hd, th, BH);
+  // accumulate into dqkv's q | k | v thirds, as every backward does
+  const float *parts[3] = {dq, dk, dv};
+  for (int i = 0; i < 3; i++) {
+    heads_kernel<<<ceil_div(BTC, 256), 256>>>(dqkv + (size_t)i * C, parts[i], NULL, NULL, B, T, NH, hd, 3 * C, true);
     LAUNCH_CHECK();
-    // dq += dS k ; dk += dS^T q
-    cuda_gemm(false, false, hd, T, T, 1.0f, k, C3, hd, dp, T, (long long)TT, 1.0f, dq, C3, hd, NH);
-    cuda_gemm(false, true, hd, T, T, 1.0f, q, C3, hd, dp, T, (long long)TT, 1.0f, dk, C3, hd, NH);
   }
 }
