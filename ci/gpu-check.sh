@@ -102,6 +102,13 @@ print('%.0f%%' % (100*flops/(float(ms)/1e3)/(float(peak)*1e12)))" $SL $SD $ST $S
     rows+=("features $shp (L$1 d$2 B$5) images/s|$(fmt "$oi" %.0f)|$(fmt "$ti" %.0f)|$(ratio "$oi" "$ti")|>= 1.5x")
   done
 
+  # the inference attention paths side by side (features S): WMMA tensor cores (the bf16 default)
+  # against the fp32 SIMT kernel and the materialising products
+  for path in simt materialise; do
+    o=$(IGPT_CUDA_ATTENTION=$path run featS_$path 60 "$eng" features cuda bf16 $SL $SD $SH $ST $FB 512 3)
+    rows+=("  features S, attention $path|$(fmt "$(field "$o" images_per_s)" %.0f)|-|-|(diagnostic)")
+  done
+
   # sampling T tokens at batch SB: goal >= 10x HF generate's tokens/s
   o=$(run sample_ours 90 "$eng" sample cuda bf16 $SL $SD $SH $ST $SB 512 1)
   t=$(run sample_hf 120 $torchb sample --hf --device cuda --bf16 --layers $SL --d $SD --heads $SH --ctx $ST \

@@ -5,11 +5,15 @@
 //    batch of cuBLASLt products over every (example, head), a row softmax between (masked
 //    entries written 0, as the CPU's), and the backward of kernels/cpu/attention.c as products
 //    and one elementwise kernel;
-//  - for inference (att NULL: features, loss, sampling's prefix): a flash-style kernel that
-//    never forms T x T, one thread per query row running online_softmax_step (kernels/math.h)
-//    over key/value tiles in shared memory.
+//  - for inference (att NULL: features, loss, sampling's prefix): flash-style kernels that never
+//    form T x T: in fp32 one thread per query row running online_softmax_step (kernels/math.h)
+//    over key/value tiles in shared memory; in bf16 the same recurrence a tile at a time with
+//    the two products on the tensor cores (WMMA).
 // qkv [B,T,3C] (q | k | v, head h at channels h*hd..), out [B,T,C]. See kernels/ops.h.
 #include "kernels/cuda/cuda.cuh"
+#include <cuda_bf16.h>
+#include <mma.h>
+#include <string.h>
 
 size_t cuda_attention_floats(int B, int NH, int T, bool keep) {
   return keep ? (size_t)B * NH * T * T : 0;
@@ -92,9 +96,145 @@ flash_forward_kernel(float *out, const float *qkv, int T, int C, int NH, int cau
   for (int e = 0; e < HD; e++) y[e] = acc[e] * inv;
 }
 
+// The same flash-style forward on the tensor cores, for bf16 precision: a block of 4 warps takes
+// 64 query rows of one head (16 a warp), q k^T and P v are bf16 WMMA products with fp32
+// accumulation over 64-key tiles in shared memory, and the online softmax runs per tile (the tile
+// form of online_softmax_step: one running max and sum per row, the output rescaled once a tile);
+// two lanes share a row. The running output lives in shared memory in fp32 (WMMA fragments do not
+// expose rows, so the rescale happens there).
+#define TC_ROWS 64
+#define TC_KEYS 64
+
+template <int HD>
+struct tc_smem {
+  static constexpr size_t q = 0, k = q + TC_ROWS * HD * 2, v = k + TC_KEYS * HD * 2, s = v + TC_KEYS * HD * 2,
+                          p = s + 4 * 16 * TC_KEYS * 4, o = p + 4 * 16 * TC_KEYS * 2, bytes = o + 4 * 16 * HD * 4;
+};
+
+template <int HD>
+__global__ static void __launch_bounds__(128)
+flash_tc_kernel(float *out, const float *qkv, int T, int C, int causal, float scale) {
+  using namespace nvcuda;
+  extern __shared__ __align__(128) unsigned char smem[];
+  typedef tc_smem<HD> L;
+  __nv_bfloat16 *Qs = (__nv_bfloat16 *)(smem + L::q), *Ks = (__nv_bfloat16 *)(smem + L::k);
+  __nv_bfloat16 *Vs = (__nv_bfloat16 *)(smem + L::v);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  float *Sw = (float *)(smem + L::s) + warp * 16 * TC_KEYS, *Ow = (float *)(smem + L::o) + warp * 16 * HD;
+  __nv_bfloat16 *Pw = (__nv_bfloat16 *)(smem + L::p) + warp * 16 * TC_KEYS;
+  const int b = blockIdx.z, h = blockIdx.y, i0 = blockIdx.x * TC_ROWS;
+  const size_t C3 = 3 * (size_t)C;
+  const float *base = qkv + (size_t)b * T * C3 + (size_t)h * HD;
+  for (int x = threadIdx.x; x < TC_ROWS * HD; x += blockDim.x) {
+    int r = x / HD, e = x % HD, i = i0 + r;
+    Qs[x] = __float2bfloat16(i < T ? base[(size_t)i * C3 + e] * scale : 0.0f);
+  }
+  for (int x = lane; x < 16 * HD; x += 32) Ow[x] = 0.0f;
+  const int r = lane / 2, half = lane % 2, i = i0 + warp * 16 + r;  // this lane's row, half of its columns
+  float mx = -INFINITY, sum = 0.0f;
+  const int last = causal ? min(T, i0 + TC_ROWS) : T;
+  for (int j0 = 0; j0 < last; j0 += TC_KEYS) {
+    __syncthreads();  // the previous tile's K, V are no longer read
+    for (int x = threadIdx.x; x < TC_KEYS * HD; x += blockDim.x) {
+      int j = j0 + x / HD, e = x % HD;
+      Ks[x] = __float2bfloat16(j < T ? base[(size_t)j * C3 + C + e] : 0.0f);
+      Vs[x] = __float2bfloat16(j < T ? base[(size_t)j * C3 + 2 * C + e] : 0.0f);
+    }
+    __syncthreads();
+    // S = q k^T for this warp's 16 rows and the tile's 64 keys
+    for (int nt = 0; nt < TC_KEYS / 16; nt++) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+      wmma::fill_fragment(acc, 0.0f);
+      for (int kt = 0; kt < HD / 16; kt++) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
+        wmma::load_matrix_sync(fa, Qs + (warp * 16) * HD + kt * 16, HD);
+        wmma::load_matrix_sync(fb, Ks + (nt * 16) * HD + kt * 16, HD);
+        wmma::mma_sync(acc, fa, fb, acc);
+      }
+      wmma::store_matrix_sync(Sw + nt * 16, acc, TC_KEYS, wmma::mem_row_major);
+    }
+    __syncwarp();
+    // the tile's online-softmax step for this lane's row: 32 columns here, 32 on the partner lane
+    const float *srow = Sw + r * TC_KEYS + half * 32;
+    float tmax = -INFINITY;
+    for (int c = 0; c < 32; c++) {
+      int j = j0 + half * 32 + c;
+      bool ok = j < T && i < T && (!causal || j <= i);
+      if (ok) tmax = fmaxf(tmax, srow[c]);
+    }
+    tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, 1));
+    float m_new = fmaxf(mx, tmax);
+    float rescale = m_new == -INFINITY ? 1.0f : expf(mx - m_new), tsum = 0.0f;
+    __nv_bfloat16 *prow = Pw + r * TC_KEYS + half * 32;
+    for (int c = 0; c < 32; c++) {
+      int j = j0 + half * 32 + c;
+      bool ok = j < T && i < T && (!causal || j <= i);
+      float pv = ok ? expf(srow[c] - m_new) : 0.0f;
+      tsum += pv;
+      prow[c] = __float2bfloat16(pv);
+    }
+    tsum += __shfl_xor_sync(0xffffffffu, tsum, 1);
+    sum = sum * rescale + tsum;
+    mx = m_new;
+    float *orow = Ow + r * HD + half * (HD / 2);
+    for (int e = 0; e < HD / 2; e++) orow[e] *= rescale;
+    __syncwarp();
+    // O += P v
+    for (int dt = 0; dt < HD / 16; dt++) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+      wmma::load_matrix_sync(acc, Ow + dt * 16, HD, wmma::mem_row_major);
+      for (int kt = 0; kt < TC_KEYS / 16; kt++) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb;
+        wmma::load_matrix_sync(fa, Pw + kt * 16, TC_KEYS);
+        wmma::load_matrix_sync(fb, Vs + (kt * 16) * HD + dt * 16, HD);
+        wmma::mma_sync(acc, fa, fb, acc);
+      }
+      wmma::store_matrix_sync(Ow + dt * 16, acc, HD, wmma::mem_row_major);
+    }
+    __syncwarp();
+  }
+  if (i >= T) return;
+  float inv = 1.0f / sum, *y = out + ((size_t)b * T + i) * C + (size_t)h * HD + half * (HD / 2);
+  const float *orow = Ow + r * HD + half * (HD / 2);
+  for (int e = 0; e < HD / 2; e++) y[e] = orow[e] * inv;
+}
+
+template <int HD>
+static void flash_tc(float *out, const float *qkv, int B, int T, int C, int NH, int causal, float scale) {
+  static bool raised;
+  if (!raised) {  // over the default 48 KB of dynamic shared memory
+    CUDA_CHECK(cudaFuncSetAttribute(flash_tc_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    (int)tc_smem<HD>::bytes));
+    raised = true;
+  }
+  dim3 grid(ceil_div(T, TC_ROWS), NH, B);
+  flash_tc_kernel<HD><<<grid, 128, tc_smem<HD>::bytes>>>(out, qkv, T, C, causal, scale);
+}
+
+// IGPT_CUDA_ATTENTION=simt|tc|materialise picks the inference path (default: tc under bf16, simt
+// under fp32), for comparing them on a GPU.
+static int inference_path(void) {
+  static int path = -1;
+  if (path < 0) {
+    const char *e = getenv("IGPT_CUDA_ATTENTION");
+    path = !e ? 0 : !strcmp(e, "simt") ? 1 : !strcmp(e, "tc") ? 2 : !strcmp(e, "materialise") ? 3 : 0;
+  }
+  return path;
+}
+
 static bool flash_forward(float *out, const float *qkv, int B, int T, int C, int NH, int causal) {
-  int hd = C / NH;
+  int hd = C / NH, path = inference_path();
   float scale = 1.0f / sqrtf((float)hd);
+  if (path == 3) return false;
+  if ((path == 2 || (path == 0 && cuda_g.bf16)) && (hd == 64 || hd == 96 || hd == 128)) {
+    if (hd == 64) flash_tc<64>(out, qkv, B, T, C, NH, causal, scale);
+    else if (hd == 96) flash_tc<96>(out, qkv, B, T, C, NH, causal, scale);
+    else flash_tc<128>(out, qkv, B, T, C, NH, causal, scale);
+    LAUNCH_CHECK();
+    return true;
+  }
   dim3 grid(ceil_div(T, FLASH_ROWS), NH, B);
   switch (hd) {
     case 16: flash_forward_kernel<16><<<grid, FLASH_ROWS>>>(out, qkv, T, C, NH, causal, scale); break;
