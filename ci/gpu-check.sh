@@ -105,7 +105,7 @@ print('%.0f%%' % (100*flops/(float(ms)/1e3)/(float(peak)*1e12)))" $SL $SD $ST $S
   # the inference attention paths side by side (features S): WMMA tensor cores (the bf16 default)
   # against the fp32 SIMT kernel and the materialising products
   for path in simt materialise; do
-    o=$(IGPT_CUDA_ATTENTION=$path run featS_$path 60 "$eng" features cuda bf16 $SL $SD $SH $ST $FB 512 3)
+    o=$(run featS_$path 60 env IGPT_CUDA_ATTENTION=$path "$eng" features cuda bf16 $SL $SD $SH $ST $FB 512 3)
     rows+=("  features S, attention $path|$(fmt "$(field "$o" images_per_s)" %.0f)|-|-|(diagnostic)")
   done
 
