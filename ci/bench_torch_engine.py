@@ -154,6 +154,8 @@ def main():
         from transformers import ImageGPTConfig, ImageGPTForCausalImageModeling
         cfg = ImageGPTConfig(vocab_size=a.vocab + 1, n_positions=a.ctx, n_embd=a.d, n_layer=a.layers,
                              n_head=a.heads)
+        if hasattr(torch, "set_default_device"):
+            torch.set_default_device(dev)
         hf = ImageGPTForCausalImageModeling(cfg).to(dev, dtype).eval()
         ids = torch.full((a.batch, 1), a.vocab, dtype=torch.long, device=dev)  # sos is id V
         gen = lambda n: hf.generate(input_ids=ids, max_length=n + 1, do_sample=True, top_k=0, use_cache=True,
@@ -169,6 +171,8 @@ def main():
         out.update(impl="HF generate", seconds=sec, tokens=n, tokens_per_s=n / sec)
         print(json.dumps(out))
         return
+    if hasattr(torch, "set_default_device"):  # torch 2: parameters made on the device (L: 1.4B)
+        torch.set_default_device(dev)
     model = IGPT(a.layers, a.d, a.heads, a.ctx, a.vocab, a.sdpa).to(dev)
     tokens = torch.randint(0, a.vocab, (a.batch, a.ctx), device=dev)
     ac = torch.autocast(device_type=dev, dtype=torch.bfloat16, enabled=a.bf16)

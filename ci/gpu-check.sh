@@ -10,7 +10,8 @@
 #  4. prints a short table last. Logs stay in $GPU_CHECK_LOGS (default a temporary directory).
 # Needs: an NVIDIA driver, the CUDA 13 libraries (libcudart.so.13, libcublasLt.so.13) in
 # /usr/local/cuda/lib64 or on LD_LIBRARY_PATH, python3 with torch 2.x and transformers.
-# env: PYTHON (python3), QUICK=1 (smaller shapes, for a first look), SKIP_TESTS=1, SKIP_BENCH=1
+# env: PYTHON (python3), QUICK=1 (smaller shapes, for a first look), SKIP_TESTS=1, SKIP_BENCH=1,
+#      BUDGET (290: seconds for the whole call; a benchmark that would pass it is cut or skipped)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -50,7 +51,7 @@ note "binaries: $bindir; GPU: ${gpu:-nvidia-smi unavailable}; logs: $logs"
 test_line="skipped"
 if [ -z "${SKIP_TESTS:-}" ]; then
   # one test process at a time: the GPU tests are small, the device is shared by them
-  TEST_JOBS=1 timeout 150 ci/test.sh "$tests_dir/test_device" "$tests_dir/test_cuda" >"$logs/tests.log" 2>&1
+  TEST_JOBS=1 timeout 120 ci/test.sh "$tests_dir/test_device" "$tests_dir/test_cuda" >"$logs/tests.log" 2>&1
   rc=$?
   cat "$logs/tests.log"
   test_line="$(tail -1 "$logs/tests.log")$([ $rc = 0 ] || echo " (exit $rc)")"
@@ -62,8 +63,12 @@ torchb="$py ci/bench_torch_engine.py"
 field() { $py -c 'import json,sys
 try: print(json.loads(sys.argv[1].strip().splitlines()[-1])[sys.argv[2]])
 except Exception: print("")' "$1" "$2"; }
+budget=${BUDGET:-290}  # seconds for the whole call: each run gets at most what is left of it
 run() {  # name seconds command... -> stdout's last JSON line (empty on failure), log in $logs/name.log
-  local name=$1 secs=$2; shift 2
+  local name=$1 secs=$2 left; shift 2
+  left=$(( budget - $(elapsed) ))
+  [ "$left" -lt "$secs" ] && secs=$left
+  if [ "$secs" -lt 10 ]; then note "$name skipped: the ${budget}s budget is spent"; return; fi
   timeout "$secs" "$@" >"$logs/$name.log" 2>&1 || note "$name failed or timed out (${secs}s): $(tail -2 "$logs/$name.log" | tr '\n' ' ')"
   grep '^{' "$logs/$name.log" | tail -1
 }
