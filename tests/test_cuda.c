@@ -23,6 +23,7 @@
 #include "kernels/ops.h"
 #include "base/rng.h"
 #include "base/safetensors.h"
+#include <jansson.h>
 
 #define TOL32 1e-5
 #define TOL16 1e-2
@@ -473,4 +474,57 @@ Test(cuda, kv_cache_decoding_equals_the_full_forward) {
     free(tok), free(full), free(step), free(kvl);
     model_free(m);
   }
+}
+
+// ---------------------------------------------------------------- the command line
+
+// Runs igpt with args in dir; the output's "nats_per_token" (loss --json), or -1.
+static double loss_of(const char *dir, const char *args) {
+  char *out = NULL;
+  int rc = igpt_in(dir, args, &out);
+  cr_expect_eq(rc, 0, "igpt %s: exit %d:\n%s", args, rc, out);
+  double v = -1;
+  for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+    json_t *j = line[0] == '{' ? json_loads(line, 0, NULL) : NULL;
+    if (json_is_number(json_object_get(j, "nats_per_token"))) v = json_number_value(json_object_get(j, "nats_per_token"));
+    json_decref(j);
+  }
+  free(out);
+  return v;
+}
+
+// igpt train --device cuda, resumed with --device cpu (the checkpoint crosses backends), then the
+// loss of the result on both devices: equal within the fp32 budget.
+Test(cuda, cli_trains_on_the_gpu_and_resumes_on_the_cpu, .timeout = 120) {
+  gpu(false);
+  const char *dev = as_cpu() ? "cpu" : "cuda";  // the dry run: every step on the CPU
+  char *dir = test_tmpdir("cuda-cli");
+  enum { N = 16, T = 16 };
+  uint16_t tok[N * T];
+  for (int i = 0; i < N * T; i++) tok[i] = (uint16_t)((i / 3 + i % 5) % 8);
+  char *tp = xasprintf("%s/tokens.safetensors", dir), *cp = xasprintf("%s/config.json", dir);
+  st_writer *w = st_writer_new();
+  st_writer_add(w, "tokens", ST_U16, 2, (int64_t[]){N, T}, tok);
+  cr_assert_eq(st_writer_save(w, tp), 0, "%s", igpt_errmsg());
+  st_writer_free(w);
+  const char *cfg = "{\"n_layer\":2,\"n_embd\":32,\"n_head\":4,\"n_ctx\":16,\"n_vocab\":8}";
+  cr_assert_eq(file_write_atomic(cp, cfg, strlen(cfg)), 0);
+  char *a1 = xasprintf("train --config %s --tokens %s --out %s/run --steps 8 --batch 4 --checkpoint-every 4 "
+                       "--quiet --device %s --precision fp32", cp, tp, dir, dev), *out;
+  setenv("IGPT_TEST_KILL_AFTER_STEP", "4", 1);  // stop after the checkpoint of step 4 (base/fault.h)
+  int rc = igpt_in(dir, a1, &out);
+  unsetenv("IGPT_TEST_KILL_AFTER_STEP");
+  free(out);
+  cr_assert_neq(rc, 0, "the run was meant to be killed after step 4");
+  char *a2 = xasprintf("train --config %s --tokens %s --out %s/run --steps 8 --batch 4 --checkpoint-every 4 "
+                       "--quiet --resume --device cpu", cp, tp, dir);
+  cr_assert_eq(igpt_in(dir, a2, &out), 0, "%s", out);
+  free(out);
+  char *l1 = xasprintf("loss --model %s/run/model.safetensors --tokens %s --json --device %s --precision fp32", dir,
+                       tp, dev);
+  char *l2 = xasprintf("loss --model %s/run/model.safetensors --tokens %s --json --device cpu", dir, tp);
+  double g = loss_of(dir, l1), c = loss_of(dir, l2);
+  cr_expect(c > 0 && fabs(g - c) <= TOL32 * c, "loss on the GPU %.8f, on the CPU %.8f", g, c);
+  rm_rf(dir);
+  free(dir), free(tp), free(cp), free(a1), free(a2), free(l1), free(l2);
 }
