@@ -56,10 +56,25 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(ROOM_CXX:%.cc=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-NVCC     := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+# CUDA: kernels/cuda/*.cu are built whenever nvcc is found (CUDA=0 skips them), for sm_80 and sm_90
+# machine code plus compute_90 PTX, warnings as errors (host and device), and build/igpt links
+# libcudart and libcublasLt from the toolkit (rpath'd). Without nvcc kernels/cuda/absent.c stands
+# in and --device cuda says the build has no CUDA.
+NVCC     := $(if $(filter 0,$(CUDA)),,$(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null))
 CU_SRC   := $(wildcard kernels/cuda/*.cu)
+ifneq ($(NVCC),)
+CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+CU_OBJ   := $(CU_SRC:%.cu=$(BUILD)/%.o)
+NVFLAGS  := -std=c++20 -O3 -g -I. -Iruntime -MMD -MP \
+            -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90] \
+            -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror
+LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudart -lstdc++
+else
+LIB_SRC  += kernels/cuda/absent.c
+LIB_OBJ  += $(BUILD)/kernels/cuda/absent.o
+endif
 
-.PHONY: all deps test-deps bench-deps smoke-deps test bench check reproduce clean fuzz layers
+.PHONY: all deps test-deps bench-deps smoke-deps test bench check reproduce clean fuzz layers gpu-check gpu-bundle
 all: $(BUILD)/igpt
 	@echo "built $(BUILD)/igpt ($(VERSION)); CUDA: $(if $(NVCC),$(NVCC) ($(words $(CU_SRC)) kernel files),not found, CPU only); communicators: $(or $(strip $(COMMS)),none, single process)"
 
@@ -67,7 +82,7 @@ all: $(BUILD)/igpt
 $(BUILD)/igpt: $(BUILD)/runtime/cli/main.o $(BUILD)/libigpt.a
 	$(CC) $(CFLAGS) -o $@ $(BUILD)/runtime/cli/main.o -Wl,--whole-archive $(BUILD)/libigpt.a -Wl,--no-whole-archive $(LDLIBS)
 
-$(BUILD)/libigpt.a: $(LIB_OBJ)
+$(BUILD)/libigpt.a: $(LIB_OBJ) $(CU_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -85,6 +100,9 @@ $(BUILD)/comms.stamp: FORCE
 $(BUILD)/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c -o $@ $<
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c -o $@ $<
 
 # The version lives in one object, rebuilt when `git describe` changes: a -D on every object
 # would leave the ones not rebuilt (and the results they write) with an old version.
@@ -98,6 +116,12 @@ FORCE:
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libigpt.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libigpt.a $(LDLIBS) -lcriterion
+
+# The benchmarks' C drivers (ci/bench_*.c), linked like the command (CUDA libraries included).
+BENCH_BIN := $(BUILD)/ci/bench_model $(BUILD)/ci/bench_engine
+$(BUILD)/ci/%: ci/%.c $(BUILD)/libigpt.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libigpt.a $(LDLIBS)
 
 # Install missing Debian packages: apt-get when root, else print the command.
 define apt_install
@@ -138,17 +162,27 @@ test: test-deps
 	@$(MAKE) --no-print-directory all $(TEST_BIN)
 	@BUILD=$(BUILD) ci/test.sh $(TEST_BIN)
 
-bench: bench-deps all
+bench: bench-deps all $(BENCH_BIN)
 	ci/bench-cpu.sh
 	ci/bench-model.sh
+	ci/bench-features.sh
 	ci/bench-data.sh
 	ci/bench-sample.sh
 	ci/bench-probe.sh
 
+# One call on a GPU machine: builds (or uses the carried build/), runs every GPU test and the GPU
+# benchmarks against PyTorch, prints a table last (ci/gpu-check.sh; README: what to carry).
+gpu-check: all $(BENCH_BIN) $(BUILD)/tests/test_cuda $(BUILD)/tests/test_device
+	ci/gpu-check.sh
+# The binaries and their non-CUDA libraries in BUILD/gpu-bundle.tar.xz, for a GPU machine without
+# the Debian -dev packages (ci/gpu-bundle.sh; gpu-check.sh unpacks it when build/igpt cannot run).
+gpu-bundle: all $(BENCH_BIN) $(BUILD)/tests/test_cuda $(BUILD)/tests/test_device
+	ci/gpu-bundle.sh $(BUILD)
+
 # libFuzzer harnesses (clang): `make fuzz` builds build-fuzz/fuzz_*; run one with
 # `build-fuzz/fuzz_X tests/fixtures/fuzz/X -max_total_time=120`; crashes go to tests/fixtures/fuzz/.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_LIB := $(LIB_SRC)
+FUZZ_LIB := $(filter-out kernels/cuda/absent.c,$(LIB_SRC)) kernels/cuda/absent.c
 fuzz: deps
 	@mkdir -p build-fuzz
 	@for c in $(ROOM_CXX); do clang++ -std=c++17 -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=vptr -I. -Iruntime \
@@ -161,7 +195,7 @@ fuzz: deps
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/runtime/cli/main.d
+-include $(LIB_OBJ:.o=.d) $(CU_OBJ:.o=.d) $(BUILD)/runtime/cli/main.d
 
 # Headless-Chromium look at a rendered report (installs Debian's chromium; not part of `make test`).
 screenshot: all

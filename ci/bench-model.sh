@@ -8,16 +8,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 py=/usr/bin/python3   # Debian's python3-torch
 THREADS=${THREADS:-$(nproc)}; STEPS=${STEPS:-10}
 LAYERS=${LAYERS:-4}; D=${D:-128}; HEADS=${HEADS:-4}; CTX=${CTX:-256}; BATCH=${BATCH:-8}; VOCAB=${VOCAB:-512}
-lib=$root/build/libigpt.a
-[ -f "$lib" ] || { echo "bench-model: $lib not built; run make" >&2; exit 1; }
+bin=$root/build/ci/bench_model
+make -s -C "$root" build/ci/bench_model >/dev/null || { echo "bench-model: cannot build $bin" >&2; exit 1; }
 $py -c "import torch" 2>/dev/null || { echo "bench-model: $py lacks torch; run make bench-deps" >&2; exit 1; }
 tmp=$(mktemp -d /tmp/igpt-bench-model-XXXXXX); trap 'rm -rf "$tmp"' EXIT
-PKGS="jansson libcurl libarchive libpng zlib openblas libcrypto"
-cc -std=gnu11 -O2 -fopenmp -I"$root" -I"$root/runtime" $(pkg-config --cflags $PKGS) \
-   -o "$tmp/bench_model" "$root/ci/bench_model.c" "$lib" $(pkg-config --libs $PKGS) -lm
 
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
-ours=$("$tmp/bench_model" "$LAYERS" "$D" "$HEADS" "$CTX" "$BATCH" "$VOCAB" "$STEPS")
+ours=$("$bin" "$LAYERS" "$D" "$HEADS" "$CTX" "$BATCH" "$VOCAB" "$STEPS")
 torch=$($py "$root/ci/bench_torch_model.py" --layers "$LAYERS" --d "$D" --heads "$HEADS" --ctx "$CTX" \
           --batch "$BATCH" --vocab "$VOCAB" --threads "$THREADS" --steps "$STEPS")
 get() { $py -c 'import json,sys; print("%.1f" % json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }

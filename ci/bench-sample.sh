@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sampling speed on the CPU: sampled tokens/s of `igpt sample` with the KV cache against the same
-# sampler recomputing the whole prefix at every step (--no-cache), same model, batch and threads.
+# sampler recomputing the whole prefix at every step (--no-cache), and against PyTorch's KV-cache
+# loop of ci/bench_torch_engine.py (same model shape, batch and threads).
 # Models are random (speed does not depend on the weights), written by numpy in the native format.
 # usage: ci/bench-sample.sh            env: THREADS (default: nproc), SHAPES (see below)
 set -euo pipefail
@@ -50,7 +51,8 @@ rate() {  # model palette batch [--no-cache] -> sampled tokens/s
 }
 
 echo "igpt sample, CPU, $threads threads, OMP_WAIT_POLICY=$OMP_WAIT_POLICY ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
-printf '%-10s %-22s %5s %12s %12s %8s\n' shape "L/C/heads, T, V" batch "KV tok/s" "no-KV tok/s" ratio
+printf '%-10s %-22s %5s %12s %12s %8s %12s %9s\n' shape "L/C/heads, T, V" batch "KV tok/s" "no-KV tok/s" ratio \
+  "torch tok/s" "vs torch"
 for s in $shapes; do
   IFS=: read -r name L C NH side V B <<<"$s"
   make_model "$name" "$L" "$C" "$NH" "$side" "$V"
@@ -62,5 +64,10 @@ for s in $shapes; do
   else
     nokv="skipped"; ratio="-"
   fi
-  printf '%-10s %-22s %5s %12s %12s %8s\n' "$name" "$L/$C/$NH, $((side * side)), $V" "$B" "$kv" "$nokv" "$ratio"
+  torch=$(/usr/bin/python3 "$root/ci/bench_torch_engine.py" sample --layers "$L" --d "$C" --heads "$NH" \
+            --ctx $((side * side)) --batch "$B" --vocab "$V" --threads "$threads" |
+          /usr/bin/python3 -c 'import json,sys; print("%.0f" % json.load(sys.stdin)["tokens_per_s"])')
+  vs=$(/usr/bin/python3 -c "print('%.1fx' % ($kv / $torch))")
+  printf '%-10s %-22s %5s %12s %12s %8s %12s %9s\n' "$name" "$L/$C/$NH, $((side * side)), $V" "$B" "$kv" "$nokv" \
+    "$ratio" "$torch" "$vs"
 done

@@ -1,6 +1,8 @@
 // ops: the transformer's operations as forward/backward pairs over flat float buffers (llm.c
 // style). kernels/cpu/ holds the reference implementation (OpenBLAS sgemm for matrix products,
-// OpenMP across rows, batch and heads); kernels/cuda/ will hold the same ops on the GPU.
+// OpenMP across rows, batch and heads); kernels/cuda/ holds the same ops on the GPU, and
+// kernels/backend.h the table through which the engine calls either. Per-element arithmetic both
+// share is in kernels/math.h.
 // Dimension letters: B batch, T positions, C channels, OC output channels, V vocabulary,
 // NH heads, N rows (= B*T where the op is per position). Weights are [OC, C] (y = x W^T + b).
 // Every backward ACCUMULATES (+=) into its input and parameter gradients, so the caller zeroes
@@ -8,8 +10,7 @@
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
-
-#define RMSNORM_EPS 1e-5f
+#include "kernels/math.h"
 
 // h0 = token embedding + position embedding.
 // AR (sos != NULL): out[b,0] = sos + wpe[0]; out[b,t] = wte[tok[b,t-1]] + wpe[t].
@@ -64,3 +65,5 @@ void meanpool_backward(float *dinp, const float *dout, int B, int T, int C);
 // q rows q_stride floats apart, caches [B, NH, cap, hd], scores scratch [B, NH, cap].
 void attention_decode_forward(float *out, float *scores, const float *q, int q_stride, const float *kc,
                               const float *vc, int B, int NH, int hd, int n, int cap);
+// Appends position t's keys and values (from qkv [B, 3C], C = NH*hd) to caches [B, NH, cap, hd].
+void kvcache_append(float *kc, float *vc, const float *qkv, int B, int NH, int hd, int cap, int t);

@@ -504,6 +504,7 @@ Test(jobs, real_suite_expands_every_table_at_every_scale) {
         char *text = json_dumps(cmd, 0);
         cr_assert_null(strstr(text, "{p:"), "%s", text);
         cr_assert_null(strstr(text, "{in:"), "%s", text);
+        cr_assert_null(strstr(text, "{device}"), "%s", text);
         free(text);
         json_decref(cmd);
       }

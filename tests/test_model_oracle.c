@@ -3,61 +3,17 @@
 // the classifier logits, each within 1e-5 relative error (the oracle README's bound for a float32
 // implementation). Also the HF import/export round trip, bit for bit.
 #include "testutil.h"
+#include "hf_oracle.h"
 #include "interop/hf.h"
 #include "engine/model.h"
 #include "base/safetensors.h"
 
 #define TOL 1e-5
 
-// A tensor of the file as doubles (F64 or F32), checked for its element count; caller frees.
-static double *read_f64(const st_file *f, const char *name, size_t n) {
-  const st_tensor *t = st_get(f, name);
-  cr_assert_not_null(t, "%s: no tensor %s", f->path, name);
-  cr_assert_eq(st_numel(t), n, "%s: %s has %zu elements, expected %zu", f->path, name, st_numel(t), n);
-  double *d = xmalloc(n * sizeof *d);
-  for (size_t i = 0; i < n; i++) {
-    if (t->dtype == ST_F64) memcpy(&d[i], (const char *)t->data + 8 * i, 8);
-    else {
-      float x;
-      cr_assert_eq(t->dtype, ST_F32);
-      memcpy(&x, (const char *)t->data + 4 * i, 4);
-      d[i] = x;
-    }
-  }
-  return d;
-}
-
 static void expect_close(const char *what, const float *a, const double *ref, size_t n) {
   double e = rel_err_f32_f64(a, ref, n);
   cr_expect(e < TOL, "%s: relative error %.3g exceeds %g", what, e, TOL);
   if (getenv("IGPT_TEST_VERBOSE")) fprintf(stderr, "%-40s rel err %.2e\n", what, e);
-}
-
-// The oracle's model and its batch: HF's input_ids hold sos (id 16) then 63 palette tokens, so
-// our tokens are input_ids[:, 1:] with no target at the last position (HF's loss drops it).
-static model *oracle_model(uint16_t **tokens, int *B, int *T) {
-  char *dir = oracle_path("hf-imagegpt-tiny");
-  model *m = hf_import(dir, false);
-  cr_assert_not_null(m, "%s", igpt_errmsg());
-  char *io = oracle_path("hf-imagegpt-tiny/io.safetensors");
-  st_file f;
-  cr_assert_eq(st_open(&f, io), 0, "%s", igpt_errmsg());
-  const st_tensor *ids = st_expect(&f, "input_ids", ST_I64, 2, NULL);
-  cr_assert_not_null(ids, "%s", igpt_errmsg());
-  *B = (int)ids->shape[0], *T = (int)ids->shape[1];
-  *tokens = xmalloc((size_t)*B * *T * sizeof **tokens);
-  for (int b = 0; b < *B; b++)
-    for (int t = 0; t < *T; t++) {
-      int64_t x;
-      memcpy(&x, (const char *)ids->data + 8 * ((size_t)b * *T + t), 8);
-      if (t == 0) cr_assert_eq(x, m->cfg.n_vocab, "input_ids[%d,0] is not the sos id", b);
-      else (*tokens)[(size_t)b * *T + t - 1] = (uint16_t)x;
-    }
-  for (int b = 0; b < *B; b++) (*tokens)[(size_t)b * *T + *T - 1] = MODEL_IGNORE;
-  st_close(&f);
-  free(io);
-  free(dir);
-  return m;
 }
 
 Test(model_oracle, forward_loss_and_every_gradient) {

@@ -1,8 +1,9 @@
-// attention_decode: one new query per sequence against its key/value cache (sampling). Plain
-// loops: the work is a few dot products per cached position. See kernels/ops.h.
+// attention_decode: one new query per sequence against its key/value cache (sampling), and the
+// cache's append. Plain loops: the work is a few dot products per cached position. kernels/ops.h.
 #include "kernels/ops.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/vmath.h"
+#include <string.h>
 
 void attention_decode_forward(float *out, float *scores, const float *q, int q_stride, const float *kc,
                               const float *vc, int B, int NH, int hd, int n, int cap) {
@@ -33,5 +34,15 @@ void attention_decode_forward(float *out, float *scores, const float *q, int q_s
         float p = s[j] / sum;
         for (int e = 0; e < hd; e++) o[e] += p * v[(size_t)j * hd + e];
       }
+    }
+}
+
+void kvcache_append(float *kc, float *vc, const float *qkv, int B, int NH, int hd, int cap, int t) {
+  size_t C = (size_t)NH * hd;
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < NH; h++) {
+      size_t row = (((size_t)b * NH + h) * cap + t) * hd;
+      memcpy(kc + row, qkv + (size_t)b * 3 * C + C + h * hd, hd * sizeof(float));
+      memcpy(vc + row, qkv + (size_t)b * 3 * C + 2 * C + h * hd, hd * sizeof(float));
     }
 }

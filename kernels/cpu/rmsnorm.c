@@ -15,7 +15,7 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *g, 
     float ss = 0.0f;
 #pragma omp simd reduction(+ : ss)
     for (int c = 0; c < C; c++) ss += x[c] * x[c];
-    float r = 1.0f / sqrtf(ss / C + RMSNORM_EPS);
+    float r = rms_rstd(ss, C);
     for (int c = 0; c < C; c++) y[c] = x[c] * r * g[c];
     if (rstd) rstd[n] = r;
   }

@@ -1,10 +1,12 @@
 // cli: shared helpers for verbs. See cli.h.
 #include "cli/cli.h"
+#include "engine/device.h"
 #include "base/util.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int usage_error(const char *verb, const char *fmt, ...) {
   va_list ap;
@@ -46,4 +48,12 @@ int parse_double(const char *verb, const char *flag, const char *s, double lo, d
     return usage_error(verb, "%s wants a number in [%g, %g], got '%s'", flag, lo, hi, s);
   *out = v;
   return 0;
+}
+
+int device_flags(const char *verb, const char *device, const char *precision) {
+  if (device && strcmp(device, "cpu") && strcmp(device, "cuda") && strcmp(device, "auto"))
+    return usage_error(verb, "--device wants cpu, cuda or auto, got '%s'", device);
+  if (precision && strcmp(precision, "bf16") && strcmp(precision, "fp32"))
+    return usage_error(verb, "--precision wants bf16 or fp32, got '%s'", precision);
+  return device_select(device, precision) ? fail(verb) : 0;
 }

@@ -14,6 +14,18 @@ int usage_error(const char *verb, const char *fmt, ...) __attribute__((format(pr
 int fail(const char *verb);
 // Writes a JSON result to stdout (one line), takes ownership.
 void print_json(json_t *result);
+// The engine verbs' --device cpu|cuda|auto and --precision bf16|fp32 (engine/device.h): getopt
+// entries with these codes, their help lines, and the choice: 0, EXIT_USAGE for a bad value, or 1
+// (after fail) when --device cuda finds no usable GPU.
+#define OPT_DEVICE 0x1001
+#define OPT_PRECISION 0x1002
+#define DEVICE_OPTIONS {"device", 1, 0, OPT_DEVICE}, {"precision", 1, 0, OPT_PRECISION}
+#define DEVICE_HELP                                                                                 \
+  "  --device D     cpu (default, the reference), cuda (fails when no GPU is usable, saying why)\n" \
+  "                 or auto (the GPU when usable, else the CPU, said once on stderr)\n"            \
+  "  --precision P  on the GPU: bf16 (default: bf16 products, fp32 accumulation and weights)\n"   \
+  "                 or fp32 (tracks the CPU closely); the CPU computes in fp32\n"
+int device_flags(const char *verb, const char *device, const char *precision);
 // Parses integers and reals of flags with range checks; usage error message on failure.
 int parse_long(const char *verb, const char *flag, const char *s, long lo, long hi, long *out);
 int parse_double(const char *verb, const char *flag, const char *s, double lo, double hi, double *out);

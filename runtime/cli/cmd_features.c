@@ -36,7 +36,8 @@ static void usage(FILE *out) {
     "  --pixels I     no model: the raw-pixel baseline, layer_0 F32 [N, H*W*3] = the images of I\n"
     "                 (images U8 [N,H,W,3], labels I32 [N]) scaled to [-1, 1], for the same probe;\n"
     "                 [N, H*W] for a grey set (all three channels equal everywhere)\n"
-    "  --json         a summary on stdout; --quiet: no progress\n");
+    "  --json         a summary on stdout; --quiet: no progress\n"
+    DEVICE_HELP);
 }
 
 // --pixels: the images themselves as one layer of features (what a probe on raw pixels sees).
@@ -81,8 +82,9 @@ int cmd_features(int argc, char **argv) {
   static const struct option opts[] = {
     {"model", 1, 0, 'm'}, {"tokens", 1, 0, 't'}, {"out", 1, 0, 'o'}, {"raw", 0, 0, 'r'},
     {"batch", 1, 0, 'b'}, {"masks", 1, 0, 'k'}, {"seed", 1, 0, 's'}, {"json", 0, 0, 'j'},
-    {"quiet", 0, 0, 'q'}, {"pixels", 1, 0, 'p'}, {"help", 0, 0, 'h'}, {0}};
-  const char *model_path = NULL, *tok_path = NULL, *out_path = NULL, *pixels = NULL;
+    {"quiet", 0, 0, 'q'}, {"pixels", 1, 0, 'p'}, {"help", 0, 0, 'h'}, DEVICE_OPTIONS, {0}};
+  const char *model_path = NULL, *tok_path = NULL, *out_path = NULL, *pixels = NULL, *device = NULL,
+             *precision = NULL;
   long batch = 32, masks = 1, seed = 0;
   int raw = 0, json = 0, quiet = 0, o;
   optind = 1;
@@ -99,6 +101,8 @@ int cmd_features(int argc, char **argv) {
       case 'q': quiet = 1; break;
       case 'p': pixels = optarg; break;
       case 'h': usage(stdout); return 0;
+      case OPT_DEVICE: device = optarg; break;
+      case OPT_PRECISION: precision = optarg; break;
       default: return usage_error(VERB, "unknown option");
     }
   }
@@ -110,6 +114,8 @@ int cmd_features(int argc, char **argv) {
   }
   if (!model_path || !tok_path || !out_path) return usage_error(VERB, "--model, --tokens and --out are required");
 
+  int dr = device_flags(VERB, device, precision);
+  if (dr) return dr;
   struct stat sb;
   char *mpath = (!stat(model_path, &sb) && S_ISDIR(sb.st_mode)) ? xasprintf("%s/model.safetensors", model_path)
                                                                  : xstrdup(model_path);

@@ -33,7 +33,8 @@ static void usage(FILE *out, const finetune_opts *d) {
     "  --eval-every N (%d)  --patience N (%d)  --eval-batch N (%d)  --seed N (0)\n"
     "  --resume             continue the checkpoint in DIR\n"
     "  --json               the result on stdout: best_step, best_val_acc, test_acc, evaluations\n"
-    "  --quiet              no progress\n",
+    "  --quiet              no progress\n"
+    DEVICE_HELP,
     (long long)d->steps, d->batch, d->lr, d->eval_every, d->patience, d->eval_batch);
 }
 
@@ -44,7 +45,8 @@ int cmd_finetune(int argc, char **argv) {
     {"batch", 1, 0, 'b'}, {"lr", 1, 0, 'l'}, {"warmup", 1, 0, 'w'}, {"weight-decay", 1, 0, 'W'},
     {"clip", 1, 0, 'c'}, {"eval-every", 1, 0, 'E'}, {"patience", 1, 0, 'p'}, {"eval-batch", 1, 0, 'B'},
     {"pad", 1, 0, 'D'}, {"head-lr", 1, 0, 'H'}, {"seed", 1, 0, 'S'}, {"resume", 0, 0, 'r'}, {"json", 0, 0, 'j'},
-    {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {0}};
+    {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, DEVICE_OPTIONS, {0}};
+  const char *device = NULL, *precision = NULL;
   finetune_opts o;
   finetune_opts_default(&o);
   o.progress = true;
@@ -76,6 +78,8 @@ int cmd_finetune(int argc, char **argv) {
       case 'j': json = 1; break;
       case 'q': o.progress = false; break;
       case 'h': usage(stdout, &o); return 0;
+      case OPT_DEVICE: device = optarg; break;
+      case OPT_PRECISION: precision = optarg; break;
       default: return usage_error(VERB, "unknown option");
     }
   }
@@ -83,6 +87,8 @@ int cmd_finetune(int argc, char **argv) {
   if (!o.model_path || !o.train || !o.val || !o.test || !o.out_dir)
     return usage_error(VERB, "--model, --train, --val, --test and --out are required");
   if (!!o.train_images != !!o.palette) return usage_error(VERB, "--train-images and --palette go together");
+  int dr = device_flags(VERB, device, precision);
+  if (dr) return dr;
   struct stat sb;
   char *mpath = (!stat(o.model_path, &sb) && S_ISDIR(sb.st_mode)) ? xasprintf("%s/model.safetensors", o.model_path)
                                                                    : xstrdup(o.model_path);

@@ -25,6 +25,7 @@ static void usage(void) {
          "  --limit N   only the first N sequences\n"
          "  --seed S    BERT mask seed (default 0)\n"
          "  --json      {\"nats_per_token\",\"bits_per_dim\",\"n_sequences\",\"n_tokens\",...} on stdout\n"
+         DEVICE_HELP
          "Progress goes to stderr.\n");
 }
 
@@ -33,8 +34,8 @@ int cmd_loss(int argc, char **argv) {
       {"model", required_argument, 0, 'm'}, {"tokens", required_argument, 0, 't'},
       {"batch", required_argument, 0, 'b'}, {"limit", required_argument, 0, 'n'},
       {"seed", required_argument, 0, 's'},  {"json", no_argument, 0, 'j'},
-      {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
-  const char *mpath = NULL, *tpath = NULL;
+      {"help", no_argument, 0, 'h'},        DEVICE_OPTIONS, {0, 0, 0, 0}};
+  const char *mpath = NULL, *tpath = NULL, *device = NULL, *precision = NULL;
   long batch = 8, limit = -1, seed = 0;
   int json = 0, c;
   optind = 1;
@@ -47,12 +48,16 @@ int cmd_loss(int argc, char **argv) {
       case 's': if (parse_long("loss", "--seed", optarg, 0, 1L << 62, &seed)) return EXIT_USAGE; break;
       case 'j': json = 1; break;
       case 'h': usage(); return 0;
+      case OPT_DEVICE: device = optarg; break;
+      case OPT_PRECISION: precision = optarg; break;
       default: return usage_error("loss", "unknown option");
     }
   }
   if (optind != argc) return usage_error("loss", "unexpected argument '%s'", argv[optind]);
   if (!mpath || !tpath) return usage_error("loss", "--model and --tokens are required");
 
+  int dr = device_flags("loss", device, precision);
+  if (dr) return dr;
   model *m = model_load(mpath);
   if (!m) return fail("loss");
   st_file f;
@@ -91,15 +96,16 @@ int cmd_loss(int argc, char **argv) {
       igpt_err_prefix("%s: sequences %lld..%lld", tpath, (long long)i, (long long)(i + B - 1));
       goto out;
     }
+    const float *w = model_loss_weights(m), *losses = model_losses(m);
     for (size_t k = 0; k < (size_t)B * T; k++) {
-      if (m->acts.loss_w[k] == 0.0f) continue;
-      if (!isfinite(m->acts.losses[k])) {
+      if (w[k] == 0.0f) continue;
+      if (!isfinite(losses[k])) {
         igpt_err("%s: the loss of sequence %lld at position %lld is %g: the model's outputs are not finite on "
                  "it (%s)", tpath, (long long)(i + (int64_t)(k / (size_t)T)), (long long)(k % (size_t)T),
-                 (double)m->acts.losses[k], mpath);
+                 (double)losses[k], mpath);
         goto out;
       }
-      nats += m->acts.losses[k], counted++;
+      nats += losses[k], counted++;
     }
     double now = now_seconds();
     if (now - last > 1.0 || i + B == N) {

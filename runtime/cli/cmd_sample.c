@@ -33,7 +33,8 @@ static void usage(FILE *out) {
     "  --rows r          images to complete (default 4)\n"
     "  --no-cache        recompute the whole prefix at every step (slow; for comparison)\n"
     "  --save-tokens F   also write the sampled tokens (tokens U16 [B,T]) to F\n"
-    "  --json            print {out, sequences, positions, given, seconds, tokens_per_s, kv_cache}\n");
+    "  --json            print {out, sequences, positions, given, seconds, tokens_per_s, kv_cache}\n"
+    DEVICE_HELP);
 }
 
 typedef struct { double start, last; int tty; } progress_t;
@@ -56,8 +57,9 @@ int cmd_sample(int argc, char **argv) {
     {"seed", required_argument, 0, 's'}, {"complete", required_argument, 0, 'c'},
     {"rows", required_argument, 0, 'r'}, {"no-cache", no_argument, 0, 'N'},
     {"save-tokens", required_argument, 0, 'S'}, {"json", no_argument, 0, 'j'},
-    {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    {"help", no_argument, 0, 'h'}, DEVICE_OPTIONS, {0, 0, 0, 0}};
   const char *mpath = NULL, *ppath = NULL, *out = NULL, *complete = NULL, *save = NULL;
+  const char *device = NULL, *precision = NULL;
   long n = 8, topk = 0, seed = 0, rows = 4;
   double temp = 1.0;
   int json = 0, use_cache = 1, c;
@@ -78,6 +80,8 @@ int cmd_sample(int argc, char **argv) {
       case 'S': save = optarg; break;
       case 'j': json = 1; break;
       case 'h': usage(stdout); return 0;
+      case OPT_DEVICE: device = optarg; break;
+      case OPT_PRECISION: precision = optarg; break;
       default: return usage_error("sample", "unknown option");
     }
     if (rc) return rc;
@@ -85,6 +89,8 @@ int cmd_sample(int argc, char **argv) {
   if (optind < argc) return usage_error("sample", "unexpected argument '%s'", argv[optind]);
   if (!mpath || !ppath || !out) return usage_error("sample", "--model, --palette and --out are required");
 
+  int dr = device_flags("sample", device, precision);
+  if (dr) return dr;
   model *m = model_load(mpath);
   if (!m) return fail("sample");
   int rc = 1;

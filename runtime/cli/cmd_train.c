@@ -45,7 +45,8 @@ static void help(void) {
       "  --resume            continue the checkpoint in DIR (starts fresh when there is none);\n"
       "                      refuses when an option that changes the numbers differs, naming it\n"
       "  --json              print a summary on stdout: step, loss, median_step_ms, tokens_per_s\n"
-      "  --quiet             no progress lines\n\n"
+      "  --quiet             no progress lines\n"
+      DEVICE_HELP "\n"
       "Config JSON: the model's fields and an optional \"train\" section whose keys mirror the\n"
       "flags (flags win):\n"
       "  {\"n_layer\": 2, \"n_embd\": 64, \"n_head\": 4, \"n_ctx\": 64, \"n_vocab\": 16,\n"
@@ -87,8 +88,8 @@ int cmd_train(int argc, char **argv) {
       {"clip", 1, 0, O_CLIP}, {"weight-decay", 1, 0, O_WD}, {"seed", 1, 0, O_SEED},
       {"checkpoint-every", 1, 0, O_CKPT}, {"keep-every", 1, 0, O_KEEP}, {"log-every", 1, 0, O_LOGEVERY},
       {"objective", 1, 0, O_OBJ}, {"resume", 0, 0, O_RESUME}, {"json", 0, 0, O_JSON},
-      {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
-  const char *config = NULL, *tokens = NULL, *out = NULL, *objective = NULL;
+      {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, O_HELP}, DEVICE_OPTIONS, {0, 0, 0, 0}};
+  const char *config = NULL, *tokens = NULL, *out = NULL, *objective = NULL, *device = NULL, *precision = NULL;
   // Flags are applied after the config's "train" section, so remember them first.
   long steps = -1, batch = -1, micro = -1, accum = -1, warmup = -2, seed = -1, ckpt = -1, keep = -1, logev = -1;
   double lr = -1, clip = -1, wd = -1;
@@ -123,6 +124,8 @@ int cmd_train(int argc, char **argv) {
       case O_JSON: json = true; break;
       case O_QUIET: igpt_log_level = 0; break;
       case O_HELP: help(); return 0;
+      case OPT_DEVICE: device = optarg; break;
+      case OPT_PRECISION: precision = optarg; break;
       default: return usage_error(V, "unknown option");
     }
     if (r) return r;
@@ -162,6 +165,8 @@ int cmd_train(int argc, char **argv) {
   if (frc == -2) return fail(V);  // a config field: the file is wrong, not the command line
   if (frc < 0) return usage_error(V, "%s", igpt_errmsg());
 
+  int dr = device_flags(V, device, precision);
+  if (dr) return dr;
   json_t *res = NULL;
   if (train_run(&cfg, &o, tokens, out, resume, json ? &res : NULL) < 0) return fail(V);
   if (res && comm_rank() == 0) print_json(res);  // data parallel: one summary, rank 0's

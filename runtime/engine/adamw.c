@@ -8,22 +8,25 @@ adamw_opts adamw_defaults(void) {
   return (adamw_opts){.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.0};
 }
 
+adamw_step adamw_scalars(long t, double lr, double wd, const adamw_opts *o) {
+  return (adamw_step){.lr = (float)lr, .b1 = (float)o->beta1, .b2 = (float)o->beta2,
+                      .eps = (float)o->eps,
+                      .c1 = (float)(1.0 / (1.0 - pow(o->beta1, (double)t))),
+                      .c2 = (float)(1.0 / (1.0 - pow(o->beta2, (double)t))),
+                      .decay = (float)(lr * wd)};
+}
+
+void adamw_apply(float *p, const float *g, float *m, float *v, size_t n, const adamw_step *s) {
+  const adamw_step st = *s;  // a local copy: the loop's scalars stay in registers
+#pragma omp parallel for schedule(static) if (n > 32768)
+  for (size_t i = 0; i < n; i++) adamw_element(&p[i], g[i], &m[i], &v[i], &st);
+}
+
 void adamw_update(float *p, const float *g, float *m, float *v, size_t n, long t, double lr,
                   double wd, const adamw_opts *o) {
   // Scalars in double, then the per-element work in float (the parameters' precision).
-  const float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
-  const float c1 = (float)(1.0 / (1.0 - pow(o->beta1, (double)t)));
-  const float c2 = (float)(1.0 / (1.0 - pow(o->beta2, (double)t)));
-  const float flr = (float)lr, decay = (float)(lr * wd);
-#pragma omp parallel for schedule(static) if (n > 32768)
-  for (size_t i = 0; i < n; i++) {
-    float gi = g[i];
-    float mi = b1 * m[i] + (1.0f - b1) * gi;
-    float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] -= flr * ((mi * c1) / (sqrtf(vi * c2) + eps)) + decay * p[i];
-  }
+  adamw_step s = adamw_scalars(t, lr, wd, o);
+  adamw_apply(p, g, m, v, n, &s);
 }
 
 // Fixed chunking makes the sum's rounding independent of the number of threads, which the

@@ -5,6 +5,7 @@
 // updates are elementwise and reductions sum fixed chunks in a fixed order.
 #pragma once
 #include <stddef.h>
+#include "kernels/math.h"
 
 typedef struct {
   double beta1, beta2, eps;  // 0.9, 0.95, 1e-8 (adamw_defaults)
@@ -20,6 +21,10 @@ adamw_opts adamw_defaults(void);
 // m and v are the moments (zero before the first step), updated in place.
 void adamw_update(float *p, const float *g, float *m, float *v, size_t n, long t, double lr,
                   double wd, const adamw_opts *o);
+// The same in two parts, as a backend runs it: the step's scalars (in double, then rounded to
+// float once) and the per-element update (adamw_element of kernels/math.h, the CPU's loop).
+adamw_step adamw_scalars(long t, double lr, double wd, const adamw_opts *o);
+void adamw_apply(float *p, const float *g, float *m, float *v, size_t n, const adamw_step *s);
 
 // The L2 norm of the n gradients (summed in double over fixed chunks: thread-count independent).
 double grad_global_norm(const float *g, size_t n);

@@ -17,9 +17,16 @@ int dp_shard_of(int batch, const char *flag, dp_shard *s) {
   return 0;
 }
 
+// The gradients are where the model's backend keeps them: host memory averages through MPI in
+// place; a GPU's through NCCL on the device when it is up, else through a host copy and MPI.
 int dp_average_grads(model *m) {
   if (comm_size() == 1) return 0;
-  return comm_allreduce_avg(m->grads, m->n_params);
+  if (m->be->host_memory) return comm_allreduce_avg(m->bgrads, m->n_params);
+  if (comm_nccl_ready()) return comm_allreduce_avg_device(m->bgrads, m->n_params, NULL);
+  model_pull_grads(m);
+  if (comm_allreduce_avg(m->grads, m->n_params) < 0) return -1;
+  m->be->upload(m->bgrads, m->grads, m->n_params * sizeof(float));
+  return 0;
 }
 
 int dp_average(double *v, int n) { return comm_size() == 1 ? 0 : comm_allreduce_avg_f64(v, (size_t)n); }

@@ -56,10 +56,8 @@ int features_extract(model *m, const uint16_t *tokens, int64_t N, int T, const f
       for (int l = 0; l <= L; l++)
         memcpy(f[l] + ((int64_t)k * N + i0) * C, pooled + (size_t)l * B * C, sizeof(float) * B * C);
       if (r) {
-        size_t BTC = (size_t)B * T * C;
         for (int l = 0; l <= L; l++) {
-          const float *h = l == 0 ? m->acts.encoded : m->acts.res3 + (size_t)(l - 1) * BTC;
-          mean_positions(r[l] + ((int64_t)k * N + i0) * C, h, B, T, C);
+          mean_positions(r[l] + ((int64_t)k * N + i0) * C, model_hidden(m, l), B, T, C);
         }
       }
       double now = now_seconds();

@@ -1,6 +1,7 @@
 // finetune: classifier fine-tuning with L_gen + L_clf, early stopping, resume; see finetune.h.
 #include "engine/finetune.h"
 #include "engine/adamw.h"
+#include "engine/optim.h"
 #include "engine/augment.h"
 #include "engine/checkpoint.h"
 #include "engine/comm.h"
@@ -108,8 +109,6 @@ static double accuracy(model *m, const labelled *d, int eval_batch, uint64_t see
   return (double)llround(mean * sh->size) / (double)d->N;
 }
 
-static bool decays(const model_tensor_info *t) { return t->ndim - (t->per_layer ? 1 : 0) >= 2; }
-
 static json_t *rng_json(const rng_t *r) {
   char s[4 * 17 + 1];
   snprintf(s, sizeof s, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, r->s[0], r->s[1],
@@ -169,6 +168,7 @@ int finetune_run(const finetune_opts *o, json_t **result) {
   float *centres = NULL;
   palette_quantizer *q = NULL;
   train_state st = {0};
+  optim opt = {0};
   ft_progress pr = {.evals = json_array(), .best_val = -1};
   uint16_t *tokens = NULL;
   uint8_t *mask = NULL, *aug = NULL;
@@ -293,6 +293,8 @@ int finetune_run(const finetune_opts *o, json_t **result) {
     rng_seed_stream(&pr.aug_rng, o->seed, 0x617567 /* "aug" */);
   }
   st.threads = omp_get_max_threads();
+  if (optim_attach(&opt, m, st.m, st.v)) goto out;
+  if (o->head_lr > 0) opt.lr_scale[P_WCLF] = o->head_lr / o->lr;  // the head: the same schedule, scaled
 
   const int B = o->batch, T = (int)tr.T;
   const bool bert = m->cfg.objective == OBJ_BERT;
@@ -343,16 +345,10 @@ int finetune_run(const finetune_opts *o, json_t **result) {
                (long long)s + 1, o->out_dir);
       goto out;
     }
-    grad_clip(m->grads, m->n_params, o->clip);
+    optim_clip(&opt, o->clip);
     fault_point("step", s);
     double lr = lr_at(&sch, s);
-    for (int p = 0; p < P_NTENSORS; p++) {
-      const model_tensor_info *t = &m->info[p];
-      if (!t->numel) continue;
-      double plr = p == P_WCLF && o->head_lr > 0 ? lr * o->head_lr / o->lr : lr;  // the same schedule, scaled
-      adamw_update(m->param[p], m->grad[p], st.m + t->offset, st.v + t->offset, t->numel, s + 1, plr,
-                   decays(t) ? o->weight_decay : 0.0, &ao);
-    }
+    optim_step(&opt, s + 1, lr, o->weight_decay, &ao);
     bool eval = (s + 1) % o->eval_every == 0 || s + 1 == o->steps;
     if (eval) {
       double acc = accuracy(m, &va, o->eval_batch, o->seed, &sh);
@@ -375,6 +371,7 @@ int finetune_run(const finetune_opts *o, json_t **result) {
       json_decref(st.options);
       st.options = json_pack("{s:O,s:o}", "fixed", fixed, "progress", progress_json(&pr));
       // every rank must hold rank 0's weights; the checkpoint exists once all ranks pass it
+      optim_sync(&opt);
       if (dp_check_identical(m, &st, st.step) || (lead && checkpoint_save(o->out_dir, m, &st))) goto out;
       if (sh.size > 1 && comm_barrier()) goto out;
       fault_point("checkpoint", s + 1);
@@ -398,6 +395,7 @@ out:
   if (q) palette_quantizer_free(q);
   json_decref(fixed);
   json_decref(pr.evals);
+  optim_release(&opt);
   train_state_free(&st);
   model_free(m);
   st_close(&tr.f); st_close(&va.f); st_close(&te.f); st_close(&imf);

@@ -18,11 +18,19 @@
 //
 // Sampling (AR) uses model_decode below: one position at a time with a KV cache, each step the
 // same computation as the forward's row at that position.
+//
+// Backends (engine/device.h): the passes call the ops through the model's backend table, once,
+// for either device. m->params is the host copy (what files are read into and written from); on
+// the CPU the backend's buffers are the same memory. On a GPU the parameters, gradients and
+// activations live in device memory: host changes to m->params reach it at the next pass (a new,
+// initialised or loaded model) or with model_push; optimizer steps reach m->params with
+// model_pull (model_save pulls); outputs are read on the host through the accessors below.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "base/rng.h"
+#include "kernels/backend.h"
 #include "base/safetensors.h"
 
 typedef enum { OBJ_AR = 0, OBJ_BERT = 1 } model_objective;
@@ -103,6 +111,7 @@ typedef struct {
   float *fch_gelu;  // [L,B,T,4C]
   float *fcproj;    // [L,B,T,C]
   float *res3;      // [L,B,T,C] h after block l (HF hidden_{l+1} for l < L-1)
+  // att holds backend->attention_floats(B, NH, T, grad) floats a layer (NULL when 0)
   float *lnf;       // [B,T,C]   final norm output (HF hidden_L)
   float *lnf_rstd;  // [B,T]
   float *logits;    // [B,T,V]
@@ -145,12 +154,36 @@ typedef struct {
   model_batch batch;                // borrowed pointers of the last forward (valid until backward)
   float loss, loss_gen, loss_clf;   // last forward (loss = loss_gen + loss_clf)
   int n_targets;                    // positions counted in loss_gen
-  uint16_t *clf_tgt;                // [B] labels as the cross-entropy kernel takes them
+  uint16_t *clf_tgt;                // [B] labels as the cross-entropy kernel takes them (host)
+  // the backend (engine/device.h) and its copies; on the CPU bparams == params, bgrads == grads
+  const backend *be;
+  float *bparams, *bgrads;            // [n_params] on the backend
+  float *bparam[P_NTENSORS], *bgrad[P_NTENSORS];
+  bool host_newer;                    // m->params changed since the backend's copy was made
+  bool backend_newer;                 // the backend's parameters changed since m->params was
+  size_t att_floats;                  // per layer, of the last forward
+  const uint16_t *be_tokens, *be_clf_tgt;  // the last batch's inputs where the backend reads them
+  const uint8_t *be_mask;
+  void *be_inputs;                    // their device buffer (non-host backends)
+  size_t be_inputs_cap;
+  float *host_tmp;                    // host scratch of values made on the host (loss weights)
+  size_t host_tmp_cap;
+  float *host_out[6];                 // host copies of outputs read through the accessors
+  size_t host_out_cap[6];
 } model;
 
-// A model with the config's layout, parameters zero (use model_init or model_load). NULL on an
-// invalid config (igpt_err). Free with model_free.
+// A model with the config's layout, parameters zero (use model_init or model_load), on the
+// process's backend (device_current()). NULL on an invalid config or when the backend has no
+// memory for the parameters (igpt_err). Free with model_free.
 model *model_new(const model_config *c);
+model *model_new_on(const model_config *c, const backend *be);  // on a given backend
+// The host copy's changes to the backend now (model_new, model_init and model_load mark the host
+// copy newer, so the next pass pushes by itself; call this after changing m->params later).
+void model_push(model *m);
+// The backend's parameters into m->params (after optimizer steps); nothing on the CPU.
+void model_pull(model *m);
+// The gradients into m->grads (allocated here on a GPU backend); nothing on the CPU.
+void model_pull_grads(model *m);
 void model_free(model *m);
 // Official initialisation (REFERENCE.md 1): wte N(0,.02), wpe N(0,.01), sos N(0,.02), q/k/v
 // N(0,1/sqrt(C)), attn proj N(0,1/sqrt(C*L)), mlp N(0,.02), gains 1, biases, wtet and wclf 0.
@@ -169,10 +202,16 @@ void model_zero_grad(model *m);  // allocates grads on first use
 // labels). -1 with igpt_err when there is no such forward.
 int model_backward(model *m);
 
-// Accessors of the last forward.
-static inline const float *model_logits(const model *m) { return m->acts.logits; }     // [B,T,V]
-static inline const float *model_features(const model *m) { return m->acts.pooled; }   // [L+1,B,C]
-static inline const float *model_clf_logits(const model *m) { return m->acts.clf_logits; }  // [B,K]
+// Outputs of the last forward, on the host (copied from a GPU at each call; valid until the next
+// pass or the next call of the same accessor).
+const float *model_logits(const model *m);        // [B,T,V]
+const float *model_features(const model *m);      // [L+1,B,C]
+const float *model_clf_logits(const model *m);    // [B,K]
+const float *model_losses(const model *m);        // [B,T] per-position cross-entropy
+const float *model_loss_weights(const model *m);  // [B,T] each position's weight in loss_gen
+// h_l [B,T,C]: l = 0 the embeddings, l > 0 block l-1's output (a grad forward keeps every layer;
+// otherwise only l = 0 and l = L).
+const float *model_hidden(const model *m, int l);
 
 // BERT mask: each of B*T positions masked (1) independently with probability p, from rng.
 void model_bert_mask(rng_t *rng, uint8_t *mask, int B, int T, double p);
@@ -195,10 +234,14 @@ model *model_from_st(const st_file *f);
 // A key/value cache for B sequences decoded together, one position per model_decode call.
 typedef struct {
   int B, len, cap;        // sequences, positions filled, capacity (n_ctx)
+  const backend *be;      // the model's; every buffer below is its memory
   float *k, *v;           // [L, B, NH, cap, C/NH]
   float *x, *ln, *qkv, *atty, *proj, *fch, *fch_gelu, *scores;  // one position's scratch
+  float *logits;          // [B, V] (non-host backends; the CPU writes the caller's array)
+  uint16_t *prev;         // [B] the fed tokens (non-host backends)
 } model_kv;
 
+// NULL with igpt_err when the backend has no memory for the cache.
 model_kv *model_kv_new(const model *m, int B);
 void model_kv_free(model_kv *kv);
 static inline void model_kv_reset(model_kv *kv) { kv->len = 0; }

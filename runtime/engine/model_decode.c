@@ -1,78 +1,96 @@
 // model_decode: autoregressive decoding one position at a time with a key/value cache, the
-// forward's computation for a single row per sequence. See model.h.
+// forward's computation for a single row per sequence, through the model's backend. See model.h.
 #include "engine/model.h"
-#include "kernels/ops.h"
 #include "base/util.h"
 #include <stdlib.h>
 #include <string.h>
 
+#define W(p, l) layer_w(m, p, l)
+
+static const float *layer_w(const model *m, model_param_id p, int l) {
+  const float *base = m->bparam[p];
+  if (!base) return NULL;
+  return base + (size_t)l * (m->info[p].per_layer ? m->info[p].numel / (size_t)m->cfg.n_layer : 0);
+}
+
 model_kv *model_kv_new(const model *m, int B) {
   const model_config *c = &m->cfg;
-  size_t C = c->n_embd, L = c->n_layer, cap = c->n_ctx;
+  const backend *be = m->be;
+  size_t C = c->n_embd, L = c->n_layer, cap = c->n_ctx, V = c->n_vocab;
   model_kv *kv = xcalloc(1, sizeof *kv);
-  kv->B = B, kv->cap = (int)cap;
-  kv->k = xmalloc(L * B * cap * C * sizeof(float));
-  kv->v = xmalloc(L * B * cap * C * sizeof(float));
-  kv->x = xmalloc(B * C * sizeof(float));
-  kv->ln = xmalloc(B * C * sizeof(float));
-  kv->qkv = xmalloc(B * 3 * C * sizeof(float));
-  kv->atty = xmalloc(B * C * sizeof(float));
-  kv->proj = xmalloc(B * C * sizeof(float));
-  kv->fch = xmalloc(B * 4 * C * sizeof(float));
-  kv->fch_gelu = xmalloc(B * 4 * C * sizeof(float));
-  kv->scores = xmalloc((size_t)B * c->n_head * cap * sizeof(float));
+  kv->B = B, kv->cap = (int)cap, kv->be = be;
+  struct { float **p; size_t n; } s[] = {
+      {&kv->k, L * B * cap * C}, {&kv->v, L * B * cap * C}, {&kv->x, B * C}, {&kv->ln, B * C},
+      {&kv->qkv, B * 3 * C}, {&kv->atty, B * C}, {&kv->proj, B * C}, {&kv->fch, B * 4 * C},
+      {&kv->fch_gelu, B * 4 * C}, {&kv->scores, (size_t)B * c->n_head * cap},
+      {&kv->logits, be->host_memory ? 0 : B * V}};
+  for (size_t i = 0; i < sizeof s / sizeof *s; i++) {
+    if (!s[i].n) continue;
+    if (!(*s[i].p = be->alloc(s[i].n * sizeof(float)))) {
+      igpt_err("out of memory on %s: %.1f MiB for the key/value cache of %d sequences (try a smaller --batch)",
+               be->detail, (double)s[i].n * sizeof(float) / 1048576.0, B);
+      model_kv_free(kv);
+      return NULL;
+    }
+  }
+  if (!be->host_memory && !(kv->prev = be->alloc((size_t)B * sizeof *kv->prev))) {
+    igpt_err("out of memory on %s for the decoder's tokens", be->detail);
+    model_kv_free(kv);
+    return NULL;
+  }
   return kv;
 }
 
 void model_kv_free(model_kv *kv) {
   if (!kv) return;
-  free(kv->k), free(kv->v), free(kv->x), free(kv->ln), free(kv->qkv), free(kv->atty);
-  free(kv->proj), free(kv->fch), free(kv->fch_gelu), free(kv->scores);
+  float *bufs[] = {kv->k, kv->v, kv->x, kv->ln, kv->qkv, kv->atty, kv->proj, kv->fch, kv->fch_gelu,
+                   kv->scores, kv->logits};
+  for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+    if (bufs[i]) kv->be->release(bufs[i]);
+  if (kv->prev) kv->be->release(kv->prev);
   free(kv);
 }
 
 int model_decode(model *m, model_kv *kv, const uint16_t *prev, float *logits) {
   const model_config *c = &m->cfg;
+  const backend *be = m->be;
   int B = kv->B, C = c->n_embd, NH = c->n_head, hd = C / NH, L = c->n_layer, t = kv->len;
   if (c->objective != OBJ_AR) return igpt_err("model_decode: a BERT model does not decode left to right");
   if (t >= kv->cap) return igpt_err("model_decode: the cache is full (n_ctx %d positions)", kv->cap);
-  // x = (sos | wte[prev]) + wpe[t]
-  for (int b = 0; b < B; b++) {
-    if (t > 0 && prev[b] >= c->n_vocab)
+  for (int b = 0; b < B && t > 0; b++)
+    if (prev[b] >= c->n_vocab)
       return igpt_err("model_decode: token %u of sequence %d is outside the palette (n_vocab %d)", prev[b], b,
                       c->n_vocab);
-    const float *e = t == 0 ? m->param[P_SOS] : m->param[P_WTE] + (size_t)prev[b] * C;
-    const float *p = m->param[P_WPE] + (size_t)t * C;
-    for (int i = 0; i < C; i++) kv->x[(size_t)b * C + i] = e[i] + p[i];
+  if (m->host_newer) model_push(m);
+  const uint16_t *tok = prev;
+  if (!be->host_memory && t > 0) {
+    be->upload(kv->prev, prev, (size_t)B * sizeof *prev);
+    tok = kv->prev;
   }
+  // x = (sos | wte[prev]) + wpe[t]: the encoder over one position, its wpe row t
+  be->encoder_forward(kv->x, tok, NULL, m->bparam[P_WTE], m->bparam[P_WPE] + (size_t)t * C,
+                      t == 0 ? m->bparam[P_SOS] : NULL, B, 1, C);
   size_t layer_cache = (size_t)B * NH * kv->cap * hd;
   for (int l = 0; l < L; l++) {
     // h += attn(norm(h)), with this position's k, v appended to the cache
-    rmsnorm_forward(kv->ln, NULL, kv->x, model_layer(m, P_LN1_G, l, false), B, C);
-    matmul_forward(kv->qkv, kv->ln, model_layer(m, P_QKV_W, l, false), model_layer(m, P_QKV_B, l, false), B, C,
-                   3 * C);
+    be->rmsnorm_forward(kv->ln, NULL, kv->x, W(P_LN1_G, l), B, C);
+    be->matmul_forward(kv->qkv, kv->ln, W(P_QKV_W, l), W(P_QKV_B, l), B, C, 3 * C);
     float *kc = kv->k + l * layer_cache, *vc = kv->v + l * layer_cache;
-    for (int b = 0; b < B; b++)
-      for (int h = 0; h < NH; h++) {
-        size_t row = (((size_t)b * NH + h) * kv->cap + t) * hd;
-        memcpy(kc + row, kv->qkv + (size_t)b * 3 * C + C + h * hd, hd * sizeof(float));
-        memcpy(vc + row, kv->qkv + (size_t)b * 3 * C + 2 * C + h * hd, hd * sizeof(float));
-      }
-    attention_decode_forward(kv->atty, kv->scores, kv->qkv, 3 * C, kc, vc, B, NH, hd, t + 1, kv->cap);
-    matmul_forward(kv->proj, kv->atty, model_layer(m, P_ATTPROJ_W, l, false),
-                   model_layer(m, P_ATTPROJ_B, l, false), B, C, C);
-    residual_forward(kv->x, kv->x, kv->proj, (size_t)B * C);
+    be->kvcache_append(kc, vc, kv->qkv, B, NH, hd, kv->cap, t);
+    be->attention_decode_forward(kv->atty, kv->scores, kv->qkv, 3 * C, kc, vc, B, NH, hd, t + 1, kv->cap);
+    be->matmul_forward(kv->proj, kv->atty, W(P_ATTPROJ_W, l), W(P_ATTPROJ_B, l), B, C, C);
+    be->residual_forward(kv->x, kv->x, kv->proj, (size_t)B * C);
     // h += mlp(norm(h))
-    rmsnorm_forward(kv->ln, NULL, kv->x, model_layer(m, P_LN2_G, l, false), B, C);
-    matmul_forward(kv->fch, kv->ln, model_layer(m, P_FC_W, l, false), model_layer(m, P_FC_B, l, false), B, C,
-                   4 * C);
-    gelu2_forward(kv->fch_gelu, kv->fch, (size_t)B * 4 * C);
-    matmul_forward(kv->proj, kv->fch_gelu, model_layer(m, P_FCPROJ_W, l, false),
-                   model_layer(m, P_FCPROJ_B, l, false), B, 4 * C, C);
-    residual_forward(kv->x, kv->x, kv->proj, (size_t)B * C);
+    be->rmsnorm_forward(kv->ln, NULL, kv->x, W(P_LN2_G, l), B, C);
+    be->matmul_forward(kv->fch, kv->ln, W(P_FC_W, l), W(P_FC_B, l), B, C, 4 * C);
+    be->gelu2_forward(kv->fch_gelu, kv->fch, (size_t)B * 4 * C);
+    be->matmul_forward(kv->proj, kv->fch_gelu, W(P_FCPROJ_W, l), W(P_FCPROJ_B, l), B, 4 * C, C);
+    be->residual_forward(kv->x, kv->x, kv->proj, (size_t)B * C);
   }
-  rmsnorm_forward(kv->ln, NULL, kv->x, m->param[P_LNF_G], B, C);
-  matmul_forward(logits, kv->ln, m->param[P_WTET], NULL, B, C, c->n_vocab);
+  be->rmsnorm_forward(kv->ln, NULL, kv->x, m->bparam[P_LNF_G], B, C);
+  float *out = be->host_memory ? logits : kv->logits;
+  be->matmul_forward(out, kv->ln, m->bparam[P_WTET], NULL, B, C, c->n_vocab);
+  if (!be->host_memory) be->download(logits, out, (size_t)B * c->n_vocab * sizeof(float));
   kv->len = t + 1;
   return 0;
 }

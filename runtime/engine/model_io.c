@@ -10,6 +10,7 @@
 int model_save(const model *m, const char *path) { return model_save_at(m, path, -1); }
 
 int model_save_at(const model *m, const char *path, long long step) {
+  model_pull((model *)m);  // the host copy is a cache of the backend's weights: refresh it
   st_writer *w = st_writer_new();
   for (int p = 0; p < P_NTENSORS; p++) {
     const model_tensor_info *t = &m->info[p];

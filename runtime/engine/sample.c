@@ -56,6 +56,10 @@ int sample_tokens(model *m, uint16_t *tokens, int B, int T, int given, const sam
     return igpt_err("sampling needs an autoregressive model; this one is BERT (no sampling order)");
   }
   model_kv *kv = o->use_cache ? model_kv_new(m, B) : NULL;
+  if (o->use_cache && !kv) {
+    free(prev);
+    return -1;
+  }
   float *step_logits = o->use_cache ? xmalloc((size_t)B * V * sizeof(float)) : NULL;
   uint16_t *buf = o->use_cache ? NULL : xmalloc((size_t)B * T * sizeof *buf);
   int rc = 0;

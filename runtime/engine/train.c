@@ -1,6 +1,7 @@
 // train: the pretraining loop. See train.h.
 #include "engine/train.h"
 #include "engine/adamw.h"
+#include "engine/optim.h"
 #include "engine/batcher.h"
 #include "engine/checkpoint.h"
 #include "engine/comm.h"
@@ -225,14 +226,12 @@ static int keep_checkpoint(const char *dir, int64_t step) {
   return rc;
 }
 
-// Matrices decay; gains, biases and the sos vector do not (AdamW practice, GPT-2 style).
-static bool decays(const model_tensor_info *t) { return t->ndim - (t->per_layer ? 1 : 0) >= 2; }
-
 int train_run(const model_config *cfg, const train_opts *o, const char *tokens_path,
               const char *out_dir, bool resume, json_t **result) {
   batcher data;
   model *m = NULL;
   train_state st = {0};
+  optim opt = {0};
   FILE *log = NULL;
   uint16_t *tokens = NULL;
   uint8_t *mask = NULL;
@@ -296,6 +295,7 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
   if (start_step >= o->steps) {
     log_info("%s is already trained to step %lld", out_dir, (long long)st.step);
   }
+  if (optim_attach(&opt, m, st.m, st.v) < 0) goto out;
   if (lead && start_step == 0 && !checkpoint_exists(out_dir) &&
       (o->steps == 0 || o->keep_every > 0)) {  // step 0: the initialised model, kept or asked for
     if (checkpoint_save(out_dir, m, &st) < 0) goto out;
@@ -354,7 +354,7 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
     const int64_t after = o->batch - sh.first - sh.rows;
     batcher_skip(&data, after);
     if (bert) batcher_mask_skip(&data, (size_t)after * T);
-    if (accum > 1) grad_scale(m->grads, m->n_params, 1.0f / (float)accum);
+    if (accum > 1) optim_scale(&opt, 1.0f / (float)accum);
     // the mean over ranks of the loss and the gradients; a stop signal on any rank stops all
     if (fault_armed("term", s + 1) && sh.rank == sh.size - 1) raise(SIGTERM);
     double agree[2] = {loss_sum / accum, stop_signal ? 1.0 : 0.0};
@@ -367,15 +367,10 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
                "is intact)", loss, (long long)s + 1, out_dir);
       goto out;
     }
-    double gnorm = grad_clip(m->grads, m->n_params, o->clip);
+    double gnorm = optim_clip(&opt, o->clip);
     fault_point("step", s);
     double lr = lr_at(&sch, s);
-    for (int p = 0; p < P_NTENSORS; p++) {
-      const model_tensor_info *t = &m->info[p];
-      if (!t->numel) continue;
-      adamw_update(m->param[p], m->grad[p], st.m + t->offset, st.v + t->offset, t->numel, s + 1,
-                   lr, decays(t) ? o->weight_decay : 0.0, &ao);
-    }
+    optim_step(&opt, s + 1, lr, o->weight_decay, &ao);
     double ms = (now_seconds() - t0) * 1e3;
     step_cpu_ms[n_timed] = (cpu_seconds() - c0) * 1e3;
     step_ms[n_timed++] = ms;
@@ -411,6 +406,7 @@ int train_run(const model_config *cfg, const train_opts *o, const char *tokens_p
     bool keep = o->keep_every > 0 && st.step % o->keep_every == 0;
     if (last || stop || keep || (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0)) {
       // every rank must hold rank 0's weights; the checkpoint exists once all ranks pass it
+      optim_sync(&opt);
       if (fault_armed("diverge", st.step) && sh.rank == sh.size - 1) m->params[0] += 1e-3f;
       if (dp_check_identical(m, &st, st.step) < 0) goto out;
       if (lead && checkpoint_save(out_dir, m, &st) < 0) goto out;
@@ -457,6 +453,7 @@ out:
   free(step_ms);
   free(step_cpu_ms);
   json_decref(fixed);
+  optim_release(&opt);
   train_state_free(&st);
   if (m) model_free(m);
   if (have_data) batcher_close(&data);

@@ -45,7 +45,9 @@ static char *value_text(json_t *v) {
 
 typedef struct { const runner_t *r; const graph_t *g; const job_t *j; const char *out; bool resume, relative; } tctx;
 
-// Fills {out} {in:NAME} {p:NAME} {json:NAME} {suite} {igpt} {cache} {key} in t. NULL on error.
+// Fills {out} {in:NAME} {p:NAME} {json:NAME} {suite} {igpt} {cache} {key} {device} in t. NULL on error.
+// {device}: the engine verbs' --device: cuda for a job holding one of the local GPUs, cpu for a
+// local job without, auto under Slurm (the node decides).
 static char *subst(const tctx *c, const char *t) {
   size_t cap = strlen(t) + 256, n = 0;
   char *s = xmalloc(cap);
@@ -63,6 +65,7 @@ static char *subst(const tctx *c, const char *t) {
       else if (!strcmp(name, "igpt")) val = xstrdup(c->r->igpt);
       else if (!strcmp(name, "cache")) val = xstrdup(c->r->dir);
       else if (!strcmp(name, "key")) val = xstrdup(c->j->key);
+      else if (!strcmp(name, "device")) val = xstrdup(c->r->slurm ? "auto" : c->j->gpu >= 0 ? "cuda" : "cpu");
       else if (!strncmp(name, "in:", 3)) {
         for (int i = 0; i < c->j->n_inputs; i++)
           if (!strcmp(c->j->input_names[i], name + 3))

@@ -428,10 +428,10 @@ static int check_name(const jp *c, const job_vocab *v, bool input, const char *s
 }
 
 // The placeholders of one template string (job_argv fills them): {out} {suite} {igpt} {cache}
-// {key} {in:INPUT} {p:PARAM} {json:PARAM}. Braces around anything that is not a word (JSON text,
+// {key} {device} {in:INPUT} {p:PARAM} {json:PARAM}. Braces around anything that is not a word (JSON text,
 // shell code with spaces or quotes) are literal; a word that is no placeholder is an error.
 static int check_template(const jp *c, const char *t, const job_vocab *v) {
-  static const char *const fixed[] = {"out", "suite", "igpt", "cache", "key", NULL};
+  static const char *const fixed[] = {"out", "suite", "igpt", "cache", "key", "device", NULL};
   static const char *const word = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-:";
   for (const char *p = strchr(t, '{'); p; p = strchr(p + 1, '{')) {
     const char *name = p + 1, *close = strchr(name, '}');
@@ -442,7 +442,7 @@ static int check_template(const jp *c, const char *t, const job_vocab *v) {
     if (n > 3 && !strncmp(name, "in:", 3)) { if (check_name(c, v, true, name + 3, n - 3)) return -1; continue; }
     if (n > 2 && !strncmp(name, "p:", 2)) { if (check_name(c, v, false, name + 2, n - 2)) return -1; continue; }
     if (n > 5 && !strncmp(name, "json:", 5)) { if (check_name(c, v, false, name + 5, n - 5)) return -1; continue; }
-    return jp_fail(c, "{%.*s} is not a placeholder (known: {out}, {suite}, {igpt}, {cache}, {key}, {in:INPUT}, "
+    return jp_fail(c, "{%.*s} is not a placeholder (known: {out}, {suite}, {igpt}, {cache}, {key}, {device}, {in:INPUT}, "
                    "{p:PARAM}, {json:PARAM})", (int)n, name);
   }
   return 0;
