@@ -176,7 +176,7 @@ gpu-check: all $(BENCH_BIN) $(BUILD)/tests/test_cuda $(BUILD)/tests/test_device
 	ci/gpu-check.sh
 # The binaries and their non-CUDA libraries in BUILD/gpu-bundle.tar.xz, for a GPU machine without
 # the Debian -dev packages (ci/gpu-bundle.sh; gpu-check.sh unpacks it when build/igpt cannot run).
-gpu-bundle: all $(BENCH_BIN) $(BUILD)/tests/test_cuda $(BUILD)/tests/test_device
+gpu-bundle: all $(BENCH_BIN) $(BUILD)/tests/test_cuda $(BUILD)/tests/test_device $(BUILD)/tests/test_comm
 	ci/gpu-bundle.sh $(BUILD)
 
 # libFuzzer harnesses (clang): `make fuzz` builds build-fuzz/fuzz_*; run one with

@@ -10,8 +10,8 @@ cd "$root"
 out=$build/gpu-bundle.tar.xz
 stage=$(mktemp -d); trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/tests" "$stage/ci" "$stage/lib" "$stage/oracles"
-bins=("$build/igpt" "$build/tests/test_cuda" "$build/tests/test_device" "$build/ci/bench_engine")
-cp "${bins[0]}" "$stage/"; cp "${bins[1]}" "${bins[2]}" "$stage/tests/"; cp "${bins[3]}" "$stage/ci/"
+bins=("$build/igpt" "$build/tests/test_cuda" "$build/tests/test_device" "$build/tests/test_comm" "$build/ci/bench_engine")
+cp "${bins[0]}" "$stage/"; cp "${bins[1]}" "${bins[2]}" "${bins[3]}" "$stage/tests/"; cp "${bins[4]}" "$stage/ci/"
 ldd "${bins[@]}" | awk '$3 ~ /^\// {print $3}' | sort -u |
   grep -v -E '/usr/local/cuda|/lib(c|m|mvec|pthread|dl|rt|resolv|gcc_s|stdc\+\+)\.so' |
   while read -r lib; do cp -L "$lib" "$stage/lib/"; done

@@ -3,7 +3,8 @@
 #  1. finds runnable binaries: build/ as carried, else build/gpu-bundle.tar.xz (make gpu-bundle:
 #     the binaries and their non-CUDA shared libraries, for a machine without the Debian -dev
 #     packages), else builds with make;
-#  2. runs every GPU test (tests/test_cuda.c, tests/test_device.c) through ci/test.sh;
+#  2. runs every GPU test (tests/test_cuda.c, tests/test_device.c, and tests/test_comm.c's one-rank
+#     NCCL all-reduce) through ci/test.sh;
 #  3. runs the GPU benchmarks, each against its PyTorch peer in this same run on this same GPU
 #     (ci/bench_engine.c vs ci/bench_torch_engine.py: scaled_dot_product_attention under
 #     torch.compile, bf16 autocast; HF generate for sampling), plus a bf16 matmul peak for MFU;
@@ -35,7 +36,7 @@ if ! runs build; then
   fi
   if ! runs "$bindir"; then
     note "building (make -j$(nproc))"
-    make -j"$(nproc)" all build/tests/test_cuda build/tests/test_device build/ci/bench_engine >"$logs/build.log" 2>&1 ||
+    make -j"$(nproc)" all build/tests/test_cuda build/tests/test_device build/tests/test_comm build/ci/bench_engine >"$logs/build.log" 2>&1 ||
       { tail -30 "$logs/build.log"; note "the build failed (log: $logs/build.log)"; exit 1; }
     bindir=build
   fi
@@ -51,7 +52,7 @@ note "binaries: $bindir; GPU: ${gpu:-nvidia-smi unavailable}; logs: $logs"
 test_line="skipped"
 if [ -z "${SKIP_TESTS:-}" ]; then
   # one test process at a time: the GPU tests are small, the device is shared by them
-  TEST_JOBS=1 timeout 120 ci/test.sh "$tests_dir/test_device" "$tests_dir/test_cuda" >"$logs/tests.log" 2>&1
+  TEST_JOBS=1 timeout 120 ci/test.sh "$tests_dir/test_device" "$tests_dir/test_cuda" "$tests_dir/test_comm" >"$logs/tests.log" 2>&1
   rc=$?
   cat "$logs/tests.log"
   test_line="$(tail -1 "$logs/tests.log")$([ $rc = 0 ] || echo " (exit $rc)")"
