@@ -149,8 +149,11 @@ smoke-deps:
 # runs the table's job graph through the cache (cache/, reused by every rerun) and writes
 # results/<table>/<scale>/ (results.json, and report.json/report.html when igpt report is built).
 SCALE ?= smoke
-reproduce: deps $(if $(filter smoke cpu,$(SCALE)),smoke-deps) all
+# The build runs in a sub-make: on a fresh machine the packages deps installs were not there when
+# this make read pkg-config's flags.
+reproduce: deps $(if $(filter smoke cpu,$(SCALE)),smoke-deps)
 	@test -n "$(TABLE)" || { echo "usage: make reproduce TABLE=linear-probe|fine-tune|low-data-cifar|bert-comparison|all [SCALE=smoke] [JOBS=n]"; exit 2; }
+	@$(MAKE) --no-print-directory all
 	$(BUILD)/igpt run $(TABLE) --scale $(SCALE) $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 # The rooms check (docs/architecture.md): includes go down ci/rooms.txt's order, no module cycle.
@@ -172,7 +175,7 @@ bench: bench-deps all $(BENCH_BIN)
 
 # One call on a GPU machine: builds (or uses the carried build/), runs every GPU test and the GPU
 # benchmarks against PyTorch, prints a table last (ci/gpu-check.sh; README: what to carry).
-gpu-check: all $(BENCH_BIN) $(BUILD)/tests/test_cuda $(BUILD)/tests/test_device
+gpu-check: all $(BENCH_BIN) $(BUILD)/tests/test_cuda $(BUILD)/tests/test_device $(BUILD)/tests/test_comm
 	ci/gpu-check.sh
 # The binaries and their non-CUDA libraries in BUILD/gpu-bundle.tar.xz, for a GPU machine without
 # the Debian -dev packages (ci/gpu-bundle.sh; gpu-check.sh unpacks it when build/igpt cannot run).
