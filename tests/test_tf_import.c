@@ -550,23 +550,5 @@ Test(tf_bundle, generated_code_matches_the_proto) {
 // Every input kept under tests/fixtures/fuzz/tf_index/ (seeds: the fixtures' index files and
 // entries; and what the fuzzer found) through the harness's entry point (tests/fuzz/fuzz_tf.h).
 Test(tf_bundle, fuzz_inputs_replay) {
-  char *dir = repo_path("tests/fixtures/fuzz/tf_index");
-  DIR *d = opendir(dir);
-  cr_assert_not_null(d, "%s", dir);
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    if (e->d_name[0] == '.') continue;
-    char *p = xasprintf("%s/%s", dir, e->d_name);
-    uint8_t *buf;
-    size_t len;
-    cr_assert_eq(file_read_all(p, &buf, &len), 0, "%s", igpt_errmsg());
-    fuzz_tf_index_one(buf, len);  // aborts on a violated property; ASan (SAN=1) catches the rest
-    free(buf);
-    free(p);
-    n++;
-  }
-  closedir(d);
-  free(dir);
-  cr_expect_gt(n, 5);
+  cr_expect_gt(fuzz_replay_dir("tf_index", fuzz_tf_index_one), 5);
 }

@@ -128,23 +128,5 @@ Test(torch_bin, not_a_torch_zip) {
 // Every input kept under tests/fixtures/fuzz/torch_pickle/ (seeds: data.pkl of the writers'
 // files; and what the fuzzer found) through the harness's entry point.
 Test(torch_bin, fuzz_inputs_replay) {
-  char *dir = repo_path("tests/fixtures/fuzz/torch_pickle");
-  DIR *d = opendir(dir);
-  cr_assert_not_null(d, "%s", dir);
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    if (e->d_name[0] == '.') continue;
-    char *p = xasprintf("%s/%s", dir, e->d_name);
-    uint8_t *buf;
-    size_t len;
-    cr_assert_eq(file_read_all(p, &buf, &len), 0, "%s", igpt_errmsg());
-    fuzz_torch_pickle_one(buf, len);  // aborts on a violated property; ASan (SAN=1) catches the rest
-    free(buf);
-    free(p);
-    n++;
-  }
-  closedir(d);
-  free(dir);
-  cr_expect_gt(n, 3);
+  cr_expect_gt(fuzz_replay_dir("torch_pickle", fuzz_torch_pickle_one), 3);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <unistd.h>
 #include "base/util.h"
 
@@ -98,4 +99,30 @@ static inline void shrunk_smoke_suite(const char *dst, int n_train, int n_test, 
   json_decref(root);
   free(p);
   free(src);
+}
+
+// Every input kept under tests/fixtures/fuzz/<harness>/ (seeds and inputs that once crashed a
+// reader) through the harness's entry point, as the libFuzzer harness calls it; returns how many.
+// `one` aborts (fails the test) on a violated property; ASan (SAN=1) catches the rest.
+static inline int fuzz_replay_dir(const char *harness, int (*one)(const uint8_t *, size_t)) {
+  char *rel = xasprintf("tests/fixtures/fuzz/%s", harness), *dir = repo_path(rel);
+  free(rel);
+  DIR *d = opendir(dir);
+  cr_assert_not_null(d, "%s: cannot open the fuzz fixtures", dir);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    char *p = xasprintf("%s/%s", dir, e->d_name);
+    uint8_t *buf;
+    size_t len;
+    cr_assert_eq(file_read_all(p, &buf, &len), 0, "%s", igpt_errmsg());
+    one(buf, len);
+    free(buf);
+    free(p);
+    n++;
+  }
+  closedir(d);
+  free(dir);
+  return n;
 }
