@@ -13,9 +13,8 @@ static void copy_field(char *dst, size_t n, const char *s) { snprintf(dst, n, "%
 int validator_read(const char *path, part_validator *v) {
   memset(v, 0, sizeof *v);
   if (!path_exists(path)) return 0;
-  json_error_t je;
-  json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-  if (!root) return igpt_err("%s: not valid JSON (%s): a damaged validator", path, je.text);
+  json_t *root = jp_load_file(path);
+  if (!root) return igpt_err_prefix("a damaged validator");
   static const char *const keys[] = {"url", "etag", "last_modified", NULL};
   jp_doc doc = {.file = path};
   jp c = jp_root(&doc, root);

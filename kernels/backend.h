@@ -69,10 +69,11 @@ typedef struct backend {
   void (*scale)(float *g, size_t n, float s);
 } backend;
 
-// The CUDA backend (kernels/cuda/): opens device 0 with precision bf16 (bf16 products with fp32
+// The CUDA backend (kernels/cuda/): opens device `ordinal` (a data-parallel rank's local rank, 0
+// for one process) with precision bf16 (bf16 products with fp32
 // accumulation, fp32 master weights) or fp32. 0 and *out set, or -1 with the reason (no driver,
 // no device, out of memory, built without CUDA) written into why[n].
-int cuda_backend_open(bool bf16, const backend **out, char *why, size_t n);
+int cuda_backend_open(bool bf16, int ordinal, const backend **out, char *why, size_t n);
 
 #ifdef __cplusplus
 }

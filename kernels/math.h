@@ -13,6 +13,10 @@
 
 #define RMSNORM_EPS 1e-5f
 #define GELU2_A 1.702f
+// The gradients' global norm sums squares over fixed chunks of this many floats (in double), on
+// every backend: the rounding then depends on neither the thread count nor the launch shape, which
+// the bit-identical resume promise needs and which keeps the CPU's and the GPU's norms alike.
+#define NORM_CHUNK 65536
 
 // 1 / sqrt(mean(x^2) + eps) of a row whose squares sum to ss over C channels.
 KMATH float rms_rstd(float ss, int C) { return 1.0f / sqrtf(ss / C + RMSNORM_EPS); }

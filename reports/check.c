@@ -337,11 +337,6 @@ static int require_claims(json_t *b, json_t *const *results, int nresults, const
   return 0;
 }
 
-int baseline_update(const char *path, const char *scale, json_t *const *results, int nresults,
-                    const char *reason, const rule_t *dflt) {
-  return baseline_update_claims(path, scale, results, nresults, reason, dflt, NULL, 0);
-}
-
 int baseline_update_claims(const char *path, const char *scale, json_t *const *results, int nresults,
                            const char *reason, const rule_t *dflt, const char *const *claims, int nclaims) {
   if (!reason || !*reason) return igpt_err("a baseline update needs a reason (--reason \"...\")");

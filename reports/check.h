@@ -34,10 +34,8 @@ int check_print(FILE *out, const check_item *items, int n);
 json_t *check_items_json(const check_item *items, int n);
 // Writes every row of the results (n >= 1) into the baseline at path (created if absent), keeping
 // an existing row's rule, with the reason in history; atomic. dflt is the rule for new rows when
-// not NULL, else: sigma 3 with floor 1 point for '%' metrics, relative 2% otherwise.
-int baseline_update(const char *path, const char *scale, json_t *const *results, int nresults,
-                    const char *reason, const rule_t *dflt);
-// The same, and requires each of claims[nclaims] (claim ids of the results' tables) to hold from
-// now on (baseline "claims"): refused unless the claim holds in these results.
+// not NULL, else: sigma 3 with floor 1 point for '%' metrics, relative 2% otherwise. Each of
+// claims[nclaims] (claim ids of the results' tables; none: NULL, 0) is required to hold from now
+// on (baseline "claims"): refused unless the claim holds in these results.
 int baseline_update_claims(const char *path, const char *scale, json_t *const *results, int nresults,
                            const char *reason, const rule_t *dflt, const char *const *claims, int nclaims);

@@ -35,7 +35,7 @@ static const backend *gpu(bool bf16) {
   const backend *g;
   char why[512];
   if (as_cpu()) return backend_cpu();
-  if (cuda_backend_open(bf16, &g, why, sizeof why)) cr_skip_test("no usable GPU: %s", why);
+  if (cuda_backend_open(bf16, 0, &g, why, sizeof why)) cr_skip_test("no usable GPU: %s", why);
   return g;
 }
 

@@ -9,7 +9,7 @@
 
 static bool gpu_usable(char *why, size_t n) {
   const backend *be;
-  return cuda_backend_open(false, &be, why, n) == 0;
+  return cuda_backend_open(false, 0, &be, why, n) == 0;
 }
 
 typedef struct { char *dir, *tokens, *config; } fixture;

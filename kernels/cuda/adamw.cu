@@ -15,7 +15,6 @@ void cuda_adamw_apply(float *p, const float *g, float *m, float *v, size_t n, co
   LAUNCH_CHECK();
 }
 
-#define NORM_CHUNK 65536
 #define NORM_THREADS 256
 
 __global__ static void sumsq_chunk_kernel(double *part, const float *g, size_t n) {

@@ -74,7 +74,7 @@ static backend cuda_table = {
     .scale = cuda_scale,
 };
 
-extern "C" int cuda_backend_open(bool bf16, const backend **out, char *why, size_t n) {
+extern "C" int cuda_backend_open(bool bf16, int ordinal, const backend **out, char *why, size_t n) {
   static bool opened;
   static char device[320];
   if (opened) {  // a second open only changes the precision
@@ -101,10 +101,15 @@ extern "C" int cuda_backend_open(bool bf16, const backend **out, char *why, size
     cudaGetLastError();
     return -1;
   }
+  if (ordinal < 0 || ordinal >= count) {
+    snprintf(why, n, "device %d was asked for (this rank's local rank) but the driver sees %d; "
+             "run at most one rank per GPU on a node", ordinal, count);
+    return -1;
+  }
   cudaDeviceProp prop;
-  if ((e = cudaSetDevice(0)) != cudaSuccess || (e = cudaFree(0)) != cudaSuccess ||
-      (e = cudaGetDeviceProperties(&prop, 0)) != cudaSuccess) {
-    snprintf(why, n, "device 0 cannot be used: %s", cudaGetErrorString(e));
+  if ((e = cudaSetDevice(ordinal)) != cudaSuccess || (e = cudaFree(0)) != cudaSuccess ||
+      (e = cudaGetDeviceProperties(&prop, ordinal)) != cudaSuccess) {
+    snprintf(why, n, "device %d cannot be used: %s", ordinal, cudaGetErrorString(e));
     cudaGetLastError();
     return -1;
   }

@@ -51,13 +51,19 @@ static int publish(const runner_t *r, const graph_t *g, const char *results_dir,
   uint8_t *data; size_t len;
   int rc = mkdir_p(dir);
   if (rc == 0) rc = file_read_all(src, &data, &len);
-  if (rc == 0) { rc = file_write_atomic(dst, data, len); free(data); }
-  json_t *res = rc == 0 ? json_load_file(src, JSON_REJECT_DUPLICATES, NULL) : NULL;
+  json_t *res = NULL;
+  if (rc == 0) {
+    rc = file_write_atomic(dst, data, len);
+    if (rc == 0 && !(res = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, NULL)))
+      rc = igpt_err("%s: not valid JSON", src);
+    free(data);
+  }
   size_t i; json_t *im;
   json_array_foreach(json_object_get(res, "images"), i, im) {  // the PNGs it names, beside it
     const char *rel = json_string_value(json_object_get(im, "path"));
     char *from = xasprintf("%s/%s/%s", r->dir, g->report->key, rel), *to = xasprintf("%s/%s", dir, rel);
-    if (rc == 0 && file_read_all(from, &data, &len) == 0) { rc = file_write_atomic(to, data, len); free(data); }
+    if (rc == 0) rc = file_read_all(from, &data, &len);
+    if (rc == 0) { rc = file_write_atomic(to, data, len); free(data); }
     free(from); free(to);
   }
   json_decref(res);

@@ -29,9 +29,8 @@ void adamw_update(float *p, const float *g, float *m, float *v, size_t n, long t
   adamw_apply(p, g, m, v, n, &s);
 }
 
-// Fixed chunking makes the sum's rounding independent of the number of threads, which the
-// bit-identical resume promise needs (a resumed run may be scheduled differently).
-#define NORM_CHUNK 65536
+// Fixed chunking (NORM_CHUNK, kernels/math.h) makes the sum's rounding independent of the number
+// of threads, which the bit-identical resume promise needs (a resumed run may be scheduled differently).
 
 double grad_global_norm(const float *g, size_t n) {
   size_t nchunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;

@@ -117,16 +117,21 @@ int comm_allreduce_avg(float *buf, size_t n) {
   return 0;
 }
 
-int comm_allreduce_avg_f64(double *buf, size_t n) {
+int comm_allreduce_sum_f64(double *buf, size_t n) {
   int need = need_mpi("all-reduce");
   if (need <= 0) return need;
   (void)buf, (void)n;
 #ifdef IGPT_HAVE_MPI
-  if (n > SLICE) return igpt_err("comm_allreduce_avg_f64: %zu values, more than one slice", n);
+  if (n > SLICE) return igpt_err("comm_allreduce_sum_f64: %zu values, more than one slice", n);
   if (mpi_ok(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "all-reduce"))
     return -1;
-  for (size_t i = 0; i < n; i++) buf[i] /= world.size;
 #endif
+  return 0;
+}
+
+int comm_allreduce_avg_f64(double *buf, size_t n) {
+  if (comm_allreduce_sum_f64(buf, n)) return -1;
+  for (size_t i = 0; i < n && world.size > 1; i++) buf[i] /= world.size;
   return 0;
 }
 
@@ -182,7 +187,7 @@ int comm_check_same(const void *buf, size_t bytes, const char *what) {
   // every rank learns which ranks differ: one flag each, summed
   double *differs = xcalloc((size_t)world.size, sizeof *differs);
   differs[world.rank] = mine != root;
-  int rc = comm_allreduce_avg_f64(differs, (size_t)world.size);
+  int rc = comm_allreduce_sum_f64(differs, (size_t)world.size);
   int bad = -1, n_bad = 0;
   for (int r = 0; r < world.size && !rc; r++)
     if (differs[r] > 0) {

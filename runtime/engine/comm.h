@@ -22,6 +22,10 @@ bool comm_mpi_active(void);       // the world runs over MPI (more than one rank
 // bytes on every rank (MPI_Allreduce's result is distributed, not recomputed per rank).
 int comm_allreduce_avg(float *buf, size_t n);
 int comm_allreduce_avg_f64(double *buf, size_t n);
+// In place: the element-wise sum over ranks (counts, flags).
+int comm_allreduce_sum_f64(double *buf, size_t n);
+// Rank r's slice of N rows split as evenly as can be: [N r / size, N (r + 1) / size).
+static inline int64_t comm_slice_start(int64_t N, int r, int size) { return N * r / size; }
 // root's bytes into every rank's buf.
 int comm_broadcast(void *buf, size_t bytes, int root);
 int comm_barrier(void);

@@ -18,10 +18,12 @@ int dp_shard_of(int batch, const char *flag, dp_shard *s) {
 }
 
 // The gradients are where the model's backend keeps them: host memory averages through MPI in
-// place; a GPU's through NCCL on the device when it is up, else through a host copy and MPI.
+// place; a GPU's through NCCL on the device (started at the first step, its id shared over MPI)
+// in a build with NCCL, else through a host copy and MPI.
 int dp_average_grads(model *m) {
   if (comm_size() == 1) return 0;
   if (m->be->host_memory) return comm_allreduce_avg(m->bgrads, m->n_params);
+  if (!comm_nccl_ready() && comm_nccl_version() && comm_nccl_init(NULL) < 0) return -1;
   if (comm_nccl_ready()) return comm_allreduce_avg_device(m->bgrads, m->n_params, NULL);
   model_pull_grads(m);
   if (comm_allreduce_avg(m->grads, m->n_params) < 0) return -1;

@@ -1,6 +1,7 @@
 // device: the CPU backend's table and the process's choice of backend. See device.h.
 #include "engine/device.h"
 #include "engine/adamw.h"
+#include "engine/comm.h"
 #include "kernels/ops.h"
 #include "base/util.h"
 #include <stdio.h>
@@ -66,7 +67,9 @@ int device_select(const char *device, const char *precision) {
     return igpt_err("--device wants cpu, cuda or auto, got '%s'", device);
   char why[512];
   const backend *gpu = NULL;
-  if (cuda_backend_open(!strcmp(precision, "bf16"), &gpu, why, sizeof why) == 0) {
+  // one process per GPU: a data-parallel rank takes its node's local rank as its device
+  int ordinal = comm_init() == 0 ? comm_local_rank() : 0;
+  if (cuda_backend_open(!strcmp(precision, "bf16"), ordinal, &gpu, why, sizeof why) == 0) {
     current = gpu;
     log_debug("device: %s", gpu->detail);
     return 0;

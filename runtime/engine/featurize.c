@@ -86,15 +86,12 @@ int features_extract(model *m, const uint16_t *tokens, int64_t N, int T, const f
   return 0;
 }
 
-// Rank r's slice of N rows: [N r / size, N (r + 1) / size).
-static int64_t slice_start(int64_t N, int r, int size) { return N * r / size; }
-
 int features_extract_ranks(model *m, const uint16_t *tokens, int64_t N, int T, const features_opts *o,
                            float ***out, float ***raw) {
   if (comm_init()) return -1;
   const int size = comm_size(), rank = comm_rank();
   if (size == 1) return features_extract(m, tokens, N, T, o, out, raw);
-  const int64_t lo = slice_start(N, rank, size), hi = slice_start(N, rank + 1, size);
+  const int64_t lo = comm_slice_start(N, rank, size), hi = comm_slice_start(N, rank + 1, size);
   if (hi <= lo) return igpt_err("%lld images for %d ranks: every rank needs at least one", (long long)N, size);
   features_opts mine = *o;
   mine.row0 = o->row0 + lo;
@@ -110,7 +107,7 @@ int features_extract_ranks(model *m, const uint16_t *tokens, int64_t N, int T, c
       for (int k = 0; k < K; k++) {
         memcpy(full + ((size_t)k * N + lo) * C, part + (size_t)k * (hi - lo) * C, sizeof(float) * (hi - lo) * C);
         for (int q = 0; q < size && !rc; q++) {  // rank q's rows reach every rank
-          int64_t a = slice_start(N, q, size), b = slice_start(N, q + 1, size);
+          int64_t a = comm_slice_start(N, q, size), b = comm_slice_start(N, q + 1, size);
           rc = comm_broadcast(full + ((size_t)k * N + a) * C, sizeof(float) * (b - a) * C, q);
         }
       }

@@ -88,7 +88,7 @@ static double accuracy(model *m, const labelled *d, int eval_batch, uint64_t see
   const bool bert = m->cfg.objective == OBJ_BERT;
   uint8_t *mask = bert ? xmalloc((size_t)eval_batch * T) : NULL;
   int64_t right = 0;
-  const int64_t lo = d->N * sh->rank / sh->size, hi = d->N * (sh->rank + 1) / sh->size;
+  const int64_t lo = comm_slice_start(d->N, sh->rank, sh->size), hi = comm_slice_start(d->N, sh->rank + 1, sh->size);
   for (int64_t i0 = lo; i0 < hi; i0 += eval_batch) {
     int B = (int)(hi - i0 < eval_batch ? hi - i0 : eval_batch);
     if (bert)
@@ -104,9 +104,9 @@ static double accuracy(model *m, const labelled *d, int eval_batch, uint64_t see
     }
   }
   free(mask);
-  double mean = (double)right;  // counts are exact in a double: the mean times size is their sum
-  if (dp_average(&mean, 1)) igpt_die("finetune: evaluation: %s", igpt_errmsg());
-  return (double)llround(mean * sh->size) / (double)d->N;
+  double sum = (double)right;  // counts are exact in a double
+  if (comm_allreduce_sum_f64(&sum, 1)) igpt_die("finetune: evaluation: %s", igpt_errmsg());
+  return sum / (double)d->N;
 }
 
 static json_t *rng_json(const rng_t *r) {

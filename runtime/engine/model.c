@@ -122,11 +122,13 @@ void model_pull_grads(model *m) {
   m->be->download(m->grads, m->bgrads, m->n_params * sizeof(float));
 }
 
-float *model_layer(model *m, model_param_id p, int l, bool grads) {
-  float *base = grads ? m->grad[p] : m->param[p];
+float *model_slice(const model *m, float *base, model_param_id p, int l) {
   if (!base) return NULL;
-  size_t per = m->info[p].per_layer ? m->info[p].numel / (size_t)m->cfg.n_layer : 0;
-  return base + (size_t)l * per;
+  return base + (size_t)l * (m->info[p].per_layer ? m->info[p].numel / (size_t)m->cfg.n_layer : 0);
+}
+
+float *model_layer(model *m, model_param_id p, int l, bool grads) {
+  return model_slice(m, grads ? m->grad[p] : m->param[p], p, l);
 }
 
 static void fill_normal(float *x, size_t n, float std, rng_t *r) {
@@ -252,13 +254,8 @@ static int stage_inputs(model *m, const model_batch *b) {
 // Layer l's slice of a per-layer activation of n floats per layer (slice 0 when not kept).
 #define ACT(m, field, l, n) ((m)->acts.field + (size_t)((m)->layers_kept > 1 ? (l) : 0) * (n))
 // Layer l's slice of a per-layer parameter (W) or gradient (DW) on the backend.
-#define W(p, l) layer_of(m, m->bparam[p], p, l)
-#define DW(p, l) layer_of(m, m->bgrad[p], p, l)
-
-static float *layer_of(const model *m, float *base, model_param_id p, int l) {
-  if (!base) return NULL;
-  return base + (size_t)l * (m->info[p].per_layer ? m->info[p].numel / (size_t)m->cfg.n_layer : 0);
-}
+#define W(p, l) model_slice(m, m->bparam[p], p, l)
+#define DW(p, l) model_slice(m, m->bgrad[p], p, l)
 
 // ---------------------------------------------------------------- forward
 

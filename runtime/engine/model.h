@@ -184,6 +184,9 @@ void model_push(model *m);
 void model_pull(model *m);
 // The gradients into m->grads (allocated here on a GPU backend); nothing on the CPU.
 void model_pull_grads(model *m);
+// Layer l's slice of tensor p in a tensor-major buffer laid out as m's parameters (base: the host
+// copy's or the backend's parameters or gradients); base itself for a tensor not per layer.
+float *model_slice(const model *m, float *base, model_param_id p, int l);
 void model_free(model *m);
 // Official initialisation (REFERENCE.md 1): wte N(0,.02), wpe N(0,.01), sos N(0,.02), q/k/v
 // N(0,1/sqrt(C)), attn proj N(0,1/sqrt(C*L)), mlp N(0,.02), gains 1, biases, wtet and wclf 0.

@@ -5,13 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define W(p, l) layer_w(m, p, l)
-
-static const float *layer_w(const model *m, model_param_id p, int l) {
-  const float *base = m->bparam[p];
-  if (!base) return NULL;
-  return base + (size_t)l * (m->info[p].per_layer ? m->info[p].numel / (size_t)m->cfg.n_layer : 0);
-}
+#define W(p, l) ((const float *)model_slice(m, m->bparam[p], p, l))
 
 model_kv *model_kv_new(const model *m, int B) {
   const model_config *c = &m->cfg;
