@@ -34,16 +34,36 @@ LDLIBS   += -fsanitize=address,undefined
 endif
 
 # Data parallel (runtime/engine/comm.h): Open MPI when found (pkg-config ompi-c, else mpicc), NCCL
-# when nccl.h is in $(CUDA_HOME). Without them igpt runs one process; `igpt --version` says which.
-CUDA_HOME  ?= /usr/local/cuda
+# when nccl.h and libnccl are in the CUDA toolkit found below. Without them igpt runs one process;
+# `igpt --version` says which.
 MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null || mpicc --showme:link 2>/dev/null)
 ifneq ($(strip $(MPI_LIBS)),)
 MPI_CFLAGS := -DIGPT_HAVE_MPI $(shell pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile 2>/dev/null)
 LDLIBS     += $(MPI_LIBS)
 endif
-ifneq ($(wildcard $(CUDA_HOME)/include/nccl.h),)
-NCCL_CFLAGS := -DIGPT_HAVE_NCCL -I$(CUDA_HOME)/include
-LDLIBS     += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lnccl -lcudart
+
+# CUDA: kernels/cuda/*.cu are built whenever nvcc and the toolkit's libraries are found (CUDA=0
+# skips them), for sm_80 and sm_90 machine code plus compute_90 PTX, warnings as errors (host and
+# device), and build/igpt links libcudart and libcublasLt from the toolkit (rpath'd). Without them
+# kernels/cuda/absent.c stands in and --device cuda says the build has no CUDA.
+# nvcc on PATH may be a wrapper script (some images put `exec /usr/local/cuda-13.0/bin/nvcc` in
+# /usr/local/bin), so the toolkit's root is what nvcc itself reports (TOP in its dry run), not the
+# folder above the nvcc that PATH finds. CUDA_HOME=... names a toolkit by hand.
+CUDA_HOME  ?= /usr/local/cuda
+NVCC       := $(if $(filter 0,$(CUDA)),,$(firstword $(wildcard $(CUDA_HOME)/bin/nvcc) $(shell command -v nvcc 2>/dev/null)))
+CUDA_TOP   := $(if $(NVCC),$(realpath $(shell $(NVCC) --dryrun -v -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/^\#\$$ TOP=//p')))
+CUDA_LIB   := $(firstword $(patsubst %/libcudart.so,%,$(wildcard $(CUDA_TOP)/lib64/libcudart.so $(CUDA_TOP)/targets/*/lib/libcudart.so)))
+ifeq ($(and $(NVCC),$(CUDA_LIB)),)
+ifneq ($(NVCC),)
+$(warning nvcc is $(NVCC) but no libcudart.so was found under its toolkit root '$(CUDA_TOP)'; building CPU only (set CUDA_HOME=<toolkit> to name one))
+endif
+NVCC       :=
+CUDA_LIB   := $(firstword $(patsubst %/libcudart.so,%,$(wildcard $(CUDA_HOME)/lib64/libcudart.so)))
+CUDA_TOP   := $(if $(CUDA_LIB),$(realpath $(CUDA_HOME)))
+endif
+ifneq ($(and $(wildcard $(CUDA_TOP)/include/nccl.h),$(wildcard $(CUDA_LIB)/libnccl.so)),)
+NCCL_CFLAGS := -DIGPT_HAVE_NCCL -I$(CUDA_TOP)/include
+LDLIBS     += -L$(CUDA_LIB) -Wl,-rpath,$(CUDA_LIB) -lnccl -lcudart
 endif
 COMMS      := $(if $(strip $(MPI_LIBS)),MPI) $(if $(NCCL_CFLAGS),NCCL)
 
@@ -56,19 +76,13 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(ROOM_CXX:%.cc=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-# CUDA: kernels/cuda/*.cu are built whenever nvcc is found (CUDA=0 skips them), for sm_80 and sm_90
-# machine code plus compute_90 PTX, warnings as errors (host and device), and build/igpt links
-# libcudart and libcublasLt from the toolkit (rpath'd). Without nvcc kernels/cuda/absent.c stands
-# in and --device cuda says the build has no CUDA.
-NVCC     := $(if $(filter 0,$(CUDA)),,$(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null))
 CU_SRC   := $(wildcard kernels/cuda/*.cu)
 ifneq ($(NVCC),)
-CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
 CU_OBJ   := $(CU_SRC:%.cu=$(BUILD)/%.o)
 NVFLAGS  := -std=c++20 -O3 -g -I. -Iruntime -MMD -MP \
             -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90] \
             -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror
-LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudart -lstdc++
+LDLIBS   += -L$(CUDA_LIB) -Wl,-rpath,$(CUDA_LIB) -lcublasLt -lcudart -lstdc++
 else
 LIB_SRC  += kernels/cuda/absent.c
 LIB_OBJ  += $(BUILD)/kernels/cuda/absent.o
