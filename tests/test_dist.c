@@ -58,15 +58,18 @@ static bool have_mpirun(void) { return run_cmd("command -v mpirun >/dev/null 2>&
 // The launcher prefix for np ranks (0: one plain process, no mpirun). One OpenMP thread a rank:
 // the ranks share the machine's cores, and bits depend on the thread count. A world that hangs
 // (ranks waiting in different collectives) is ended by timeout(1) after 45 s, whose SIGTERM
-// mpirun passes on, rather than outliving the test as orphans.
-static char *launcher(int np) {
+// mpirun passes on, rather than outliving the test as orphans. Each world keeps its session
+// directory in the test's own folder (TMPDIR): Criterion runs the tests in parallel, and two
+// mpiruns creating the shared /tmp/ompi.HOST.UID at once fail one of them with "File exists".
+static char *launcher(const char *dir, int np) {
   if (!np) return xstrdup("");
-  return xasprintf("timeout -k 5 45 mpirun -np %d --oversubscribe --allow-run-as-root --bind-to none", np);
+  return xasprintf("env TMPDIR=%s timeout -k 5 45 mpirun -np %d --oversubscribe --allow-run-as-root --bind-to none",
+                   dir, np);
 }
 
 // `igpt VERB args` under np ranks, stderr into DIR/err; the exit status.
 static int igpt_np(const fixture *f, int np, const char *env, const char *verb, const char *args) {
-  char *bin = igpt_bin(), *l = launcher(np);
+  char *bin = igpt_bin(), *l = launcher(f->dir, np);
   // ASan's leak check would report Open MPI's own allocations at exit.
   char *cmd = xasprintf("env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE "
                         "ASAN_OPTIONS=detect_leaks=0 %s %s %s %s %s >%s/out 2>%s/err </dev/null",

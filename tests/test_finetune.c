@@ -251,3 +251,49 @@ Test(finetune, head_lr_is_fixed_for_a_resume) {
   rm_rf(dir);
   free(log); free(cmd); free(bin); free(dir);
 }
+
+// --head-init probe: the head starts from the probe's fit on the final norm's pooled features,
+// so step 0 (before any step) already scores what the probe scored on validation (the same
+// forward: the log line's accuracy is step 0's), far above the zero head's chance; the start is
+// part of what a resume must not change.
+Test(finetune, head_from_the_probe_starts_at_the_probe_accuracy) {
+  char *dir = setup();
+  json_t *r;
+  char *bin = igpt_bin();
+  char *cmd = xasprintf("OMP_NUM_THREADS=1 %s finetune --model %s/pre.safetensors --train %s/train.safetensors "
+                        "--val %s/val.safetensors --test %s/test.safetensors --out %s/p --steps 20 --batch 8 "
+                        "--lr 0.003 --eval-every 10 --patience 100 --head-init probe --json > %s/p.json 2>%s/p.err",
+                        bin, dir, dir, dir, dir, dir, dir, dir);
+  cr_assert_eq(run_cmd(cmd), 0, "see %s/p.err", dir);
+  char *jp = xasprintf("%s/p.json", dir);
+  json_error_t je;
+  cr_assert_not_null(r = json_load_file(jp, 0, &je), "%s: %s", jp, je.text);
+  json_t *e0 = json_array_get(json_object_get(r, "evaluations"), 0);
+  double acc0 = json_real_value(json_object_get(e0, "val_acc"));
+  cr_assert_eq(json_integer_value(json_object_get(e0, "step")), 0);
+  cr_assert_geq(acc0, 0.9, "step 0 with the probe's head: %.3f (the zero head scores 0.5)", acc0);
+  // the probe's own validation accuracy, as logged ("validation 0.xxxx"), is step 0's
+  char *grep = xasprintf("grep -o 'validation [0-9.]*' %s/p.err | head -1 | cut -d' ' -f2 > %s/acc", dir, dir);
+  cr_assert_eq(run_cmd(grep), 0);
+  char *ap = xasprintf("%s/acc", dir);
+  uint8_t *txt;
+  size_t n;
+  cr_assert_eq(file_read_all(ap, &txt, &n), 0);
+  double logged = strtod((const char *)txt, NULL);
+  cr_assert_float_eq(logged, acc0, 5e-5, "the probe logged %.4f, step 0 scored %.6f", logged, acc0);  // 4 decimals
+  // the best is at least the start, with the test accuracy measured there
+  cr_assert_geq(json_real_value(json_object_get(r, "best_val_acc")), acc0);
+  cr_assert_geq(json_real_value(json_object_get(r, "test_acc")), 0.8);
+  // a resume with the zero head is refused by name
+  char *again = xasprintf("OMP_NUM_THREADS=1 %s finetune --model %s/pre.safetensors --train %s/train.safetensors "
+                          "--val %s/val.safetensors --test %s/test.safetensors --out %s/p --steps 20 --batch 8 "
+                          "--lr 0.003 --eval-every 10 --patience 100 --quiet --resume 2>%s/p2.err; "
+                          "test $? -ne 0 && grep -q -- '--head_init differs' %s/p2.err",
+                          bin, dir, dir, dir, dir, dir, dir, dir);
+  cr_assert_eq(run_cmd(again), 0, "a resume without --head-init probe was not refused by name (see %s/p2.err)", dir);
+  cr_assert_eq(finetune(dir, "z", "", "--head-init nope", NULL), 2, "a bad --head-init is a usage error");
+  json_decref(r);
+  free(txt); free(ap); free(grep); free(jp); free(cmd); free(again); free(bin);
+  rm_rf(dir);
+  free(dir);
+}

@@ -175,3 +175,43 @@ Test(logreg, path_start_reaches_the_cold_optimum_and_fits_are_reproducible) {
   free(t1); free(t2); free(cold); free(again); free(path);
   fixture_free(&s);
 }
+
+// fit_intercept=False (the fine-tune head has no bias): the biases stay exactly 0, the fit stops
+// at the constrained optimum (the weights' part of the gradient vanishes there, the biases' does
+// not on features with a non-zero mean), and it cannot beat the fit with biases.
+Test(logreg, no_intercept_holds_the_biases_at_zero_and_reaches_its_optimum) {
+  fixture_set s = fixture_draw(19, 0, 1200, 10, 3, 0.4f);
+  float *shifted = xmalloc(sizeof(float) * s.n * s.d);
+  for (int64_t i = 0; i < s.n * s.d; i++) shifted[i] = s.x[i] + 2.0f + 0.5f * (float)(i % s.d);
+  logreg_data D = as_data(&s);
+  D.x = shifted;
+  int64_t np = logreg_nparams(D.d, D.k), nw = (int64_t)D.k * D.d;
+  double *a = xcalloc(np, sizeof(double)), *b = xcalloc(np, sizeof(double)), *g = xmalloc(sizeof(double) * np);
+  for (int c = 0; c < D.k; c++) b[nw + c] = 5.0 * (c + 1);  // a warm start's biases are dropped
+  logreg_opts o = logreg_defaults(2.0);
+  logreg_result ra, rb;
+  cr_assert_eq(logreg_fit(&D, &o, a, &ra), 0, "%s", igpt_errmsg());
+  o.no_intercept = 1;
+  cr_assert_eq(logreg_fit(&D, &o, b, &rb), 0, "%s", igpt_errmsg());
+  cr_assert(rb.converged, "stop: %s", rb.stop);
+  for (int c = 0; c < D.k; c++) cr_assert_eq(b[nw + c], 0.0, "bias %d is %g", c, b[nw + c]);
+  double *zero = xcalloc(np, sizeof(double)), g0 = 0;
+  logreg_objective(&D, o.C, zero, g, NULL);
+  for (int64_t j = 0; j < nw; j++) g0 = fmax(g0, fabs(g[j]));
+  free(zero);
+  logreg_objective(&D, o.C, b, g, NULL);
+  double gw = 0, gb = 0;
+  for (int64_t j = 0; j < nw; j++) gw = fmax(gw, fabs(g[j]));
+  for (int c = 0; c < D.k; c++) gb = fmax(gb, fabs(g[nw + c]));
+  // The fit stops as sklearn's does, on the relative decrease of F (ftol 2.2e-9) here, with the
+  // weights' gradient small next to its size at the start (measured: 8e-4 of it; 5e-3 allowed),
+  // while the biases' gradient stays of the order of the data term: the constraint binds.
+  cr_log_info("with biases: %d it (%s); without: %d it (%s), |g_w| %g of %g at the start, |g_b| %g",
+              ra.iterations, ra.stop, rb.iterations, rb.stop, gw, g0, gb);
+  cr_assert_lt(gw, 5e-3 * g0, "weights' gradient %g at the no-intercept optimum (%g at the start)", gw, g0);
+  cr_assert_gt(gb, 10 * gw, "the biases' gradient %g: the constraint should bind on shifted features", gb);
+  cr_assert_geq(rb.objective, ra.objective * (1 - 1e-7), "%.10g below the fit with biases %.10g",
+                rb.objective, ra.objective);
+  free(a); free(b); free(g); free(shifted);
+  fixture_free(&s);
+}

@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "engine/comm.h"
 #include "engine/finetune.h"
+#include "eval/probe_head.h"
 #include "base/util.h"
 #include <getopt.h>
 #include <stdlib.h>
@@ -29,6 +30,9 @@ static void usage(FILE *out, const finetune_opts *d) {
     "                       horizontally with probability 1/2, then tokenized with P\n"
     "  --steps N (%lld)  --batch N (%d)  --lr X (%g, about 10x below pretraining)\n"
     "  --head-lr X          the classifier head's peak rate on the same schedule (default: --lr)\n"
+    "  --head-init zero|probe  the head's start: zeros (default, as the official code) or the linear\n"
+    "                       probe's solution on the final norm's pooled features (C swept on --val,\n"
+    "                       no bias), so step 0 already scores the probe's accuracy\n"
     "  --warmup N (5%% of steps)  --weight-decay X (0)  --clip X (0: off)\n"
     "  --eval-every N (%d)  --patience N (%d)  --eval-batch N (%d)  --seed N (0)\n"
     "  --resume             continue the checkpoint in DIR\n"
@@ -44,14 +48,14 @@ int cmd_finetune(int argc, char **argv) {
     {"out", 1, 0, 'o'}, {"train-images", 1, 0, 'I'}, {"palette", 1, 0, 'P'}, {"steps", 1, 0, 's'},
     {"batch", 1, 0, 'b'}, {"lr", 1, 0, 'l'}, {"warmup", 1, 0, 'w'}, {"weight-decay", 1, 0, 'W'},
     {"clip", 1, 0, 'c'}, {"eval-every", 1, 0, 'E'}, {"patience", 1, 0, 'p'}, {"eval-batch", 1, 0, 'B'},
-    {"pad", 1, 0, 'D'}, {"head-lr", 1, 0, 'H'}, {"seed", 1, 0, 'S'}, {"resume", 0, 0, 'r'}, {"json", 0, 0, 'j'},
+    {"pad", 1, 0, 'D'}, {"head-lr", 1, 0, 'H'}, {"head-init", 1, 0, 'i'}, {"seed", 1, 0, 'S'}, {"resume", 0, 0, 'r'}, {"json", 0, 0, 'j'},
     {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, DEVICE_OPTIONS, {0}};
   const char *device = NULL, *precision = NULL;
   finetune_opts o;
   finetune_opts_default(&o);
   o.progress = true;
   long v;
-  int json = 0, c;
+  int json = 0, c, head_probe = 0;
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {
@@ -65,6 +69,10 @@ int cmd_finetune(int argc, char **argv) {
       case 's': if (parse_long(VERB, "--steps", optarg, 1, 1L << 40, &v)) return EXIT_USAGE; o.steps = v; break;
       case 'b': if (parse_long(VERB, "--batch", optarg, 1, 1 << 16, &v)) return EXIT_USAGE; o.batch = (int)v; break;
       case 'l': if (parse_double(VERB, "--lr", optarg, 1e-12, 10, &o.lr)) return EXIT_USAGE; break;
+      case 'i':
+        if (!strcmp(optarg, "probe")) head_probe = 1;
+        else if (strcmp(optarg, "zero")) return usage_error(VERB, "--head-init is zero or probe, not '%s'", optarg);
+        break;
       case 'H': if (parse_double(VERB, "--head-lr", optarg, 1e-12, 10, &o.head_lr)) return EXIT_USAGE; break;
       case 'w': if (parse_long(VERB, "--warmup", optarg, 0, 1L << 40, &v)) return EXIT_USAGE; o.warmup = v; break;
       case 'W': if (parse_double(VERB, "--weight-decay", optarg, 0, 0.999, &o.weight_decay)) return EXIT_USAGE; break;
@@ -93,6 +101,8 @@ int cmd_finetune(int argc, char **argv) {
   char *mpath = (!stat(o.model_path, &sb) && S_ISDIR(sb.st_mode)) ? xasprintf("%s/model.safetensors", o.model_path)
                                                                    : xstrdup(o.model_path);
   o.model_path = mpath;
+  probe_head_opts ph = {.batch = o.eval_batch, .seed = o.seed, .progress = o.progress};
+  if (head_probe) o.head_init = probe_head_init, o.head_init_ctx = &ph, o.head_init_name = "probe";
   json_t *res = NULL;
   int rc = finetune_run(&o, &res);
   free(mpath);

@@ -41,6 +41,10 @@ typedef struct {
   int64_t N, T;
 } labelled;
 
+static finetune_set set_of(const labelled *d) {
+  return (finetune_set){.tokens = d->tokens, .labels = d->labels, .N = d->N, .T = d->T};
+}
+
 static int open_labelled(labelled *d, const char *path, int n_vocab) {
   memset(d, 0, sizeof *d);
   if (st_open(&d->f, path)) return -1;
@@ -262,6 +266,7 @@ int finetune_run(const finetune_opts *o, json_t **result) {
                       "clip", o->clip, "eval_every", o->eval_every, "seed", (json_int_t)o->seed,
                       "augment", o->train_images != NULL, "pad", o->pad, "classes", K);
     if (o->head_lr > 0) json_object_set_new(fixed, "head_lr", json_real(o->head_lr));  // absent: as before
+    if (o->head_init) json_object_set_new(fixed, "head_init", json_string(o->head_init_name ? o->head_init_name : "custom"));
     free(c);
   }
   if (resuming) {
@@ -278,6 +283,12 @@ int finetune_run(const finetune_opts *o, json_t **result) {
         goto out;
       }
     }
+    json_object_foreach(saved, key, v)  // an option the checkpoint has and this run left out
+      if (!json_object_get(fixed, key)) {
+        igpt_err("cannot resume %s: --%s differs from the checkpoint's (it was given there, not here); "
+                 "resume with the original value or use another --out", o->out_dir, key);
+        goto out;
+      }
     if (progress_from_json(json_object_get(st.options, "progress"), &pr, o->out_dir)) goto out;
     if (st.threads != omp_get_max_threads())
       log_warn("resuming with %d threads, the checkpoint was written with %d: the result is "
@@ -285,6 +296,11 @@ int finetune_run(const finetune_opts *o, json_t **result) {
     if (lead) log_info("finetune: resuming %s at step %lld", o->out_dir, (long long)st.step);
   } else {
     if (!(m = with_head(pre, K))) goto out;
+    if (o->head_init) {
+      finetune_set trs = set_of(&tr), vas = set_of(&va);
+      if (o->head_init(m, &trs, &vas, o->head_init_ctx)) { igpt_err_prefix("the head's start"); goto out; }
+      model_push(m);
+    }
     st.n = m->n_params;
     st.m = xcalloc(st.n, sizeof(float));
     st.v = xcalloc(st.n, sizeof(float));
@@ -311,9 +327,16 @@ int finetune_run(const finetune_opts *o, json_t **result) {
   const int64_t start = st.step;
 
   if (start == 0 && json_array_size(pr.evals) == 0) {
-    // the untrained head (zero weights) as the baseline: chance level, recorded as step 0
+    // the head before any step as the baseline, recorded as step 0: chance level for a zero head,
+    // the probe's accuracy for one started from the probe. It is the best so far, so a fine-tune
+    // that only loses accuracy reports the start, not its first (worse) evaluation.
     double acc0 = accuracy(m, &va, o->eval_batch, o->seed, &sh);
     json_array_append_new(pr.evals, json_pack("{s:i,s:f}", "step", 0, "val_acc", acc0));
+    pr.best_val = acc0;
+    pr.best_step = 0;
+    pr.test_acc = accuracy(m, &te, o->eval_batch, o->seed, &sh);
+    if (lead && model_save(m, best_path)) goto out;
+    if (lead && o->progress) log_info("finetune: step 0 (the head's start)  val %.4f  test %.4f", acc0, pr.test_acc);
   }
   for (int64_t s = start; s < o->steps && !pr.stopped_early; s++) {
     // a batch drawn uniformly with replacement from its own stream (saved in the checkpoint)

@@ -1,7 +1,8 @@
 // finetune: the paper's fine-tuning: the classifier head on the mean-pooled final norm
 // (model.h), loss = L_gen + L_clf, AdamW (b1 0.9, b2 0.95) with warmup + cosine, optional
 // augmentation of the training images before tokenizing (augment.h + the palette), validation
-// accuracy every few steps with early stopping, the test accuracy at the best validation step.
+// accuracy every few steps with early stopping, the test accuracy at the best validation step
+// (step 0, the head before any step, counts: a head started from the probe can already be best).
 // Resumable like pretraining: DIR/model.safetensors + DIR/state.safetensors (checkpoint.h), the
 // fine-tune's own progress (batch RNG, best step, evaluations) inside the state's options so a
 // kill at any point resumes to the same result; DIR/best.safetensors is the best model.
@@ -9,6 +10,18 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include "engine/model.h"
+
+// A labelled set as the fine-tune holds it (borrowed views into its mapped files).
+typedef struct {
+  const uint16_t *tokens;  // [N, T]
+  const int32_t *labels;   // [N]
+  int64_t N, T;
+} finetune_set;
+
+// Sets the classifier head of m (P_WCLF [K, C], host copy; the caller pushes it) from the
+// pretrained body before step 0 of a fresh run. 0, or -1 with igpt_err.
+typedef int (*finetune_head_init)(model *m, const finetune_set *train, const finetune_set *val, void *ctx);
 
 typedef struct {
   const char *model_path;          // pretrained model (a classifier head is added when absent)
@@ -29,6 +42,12 @@ typedef struct {
   int pad;                         // augmentation padding (4)
   uint64_t seed;
   bool resume, progress;
+  // Optional: the head's start instead of zeros ("linear probe, then fine-tune"): the engine only
+  // calls it; eval/probe_head.h fits the probe's solution. head_init_name goes into the
+  // checkpoint's options (a resume must start the same way).
+  finetune_head_init head_init;
+  void *head_init_ctx;
+  const char *head_init_name;
 } finetune_opts;
 
 void finetune_opts_default(finetune_opts *o);

@@ -126,6 +126,7 @@ static double backward_pass(fit *s, const double *theta, double *g) {
       v += s->gb[(int64_t)t * k + c];
       hc += s->hb[(int64_t)t * k + c];
     }
+    if (s->o->no_intercept) v = 0;  // the biases are held at 0: no gradient, no direction
     g[nw + c] = v;
     s->h[c] = hc / (double)D->n;
     gmax = fmax(gmax, fabs(v));
@@ -355,7 +356,7 @@ static void feature_moments(fit *s) {
   for (int64_t j = 0; j < d; j++) {
     double sx = 0, sxx = 0;
     for (int t = 0; t < used; t++) { sx += acc[(int64_t)t * 2 * d + j]; sxx += acc[(int64_t)t * 2 * d + d + j]; }
-    s->mu[j] = sx / (double)D->n;
+    s->mu[j] = s->o->no_intercept ? 0 : sx / (double)D->n;  // no bias to absorb a centring
     s->var[j] = fmax(sxx - sx * s->mu[j], 0);
   }
   free(acc);
@@ -424,6 +425,7 @@ int logreg_fit(const logreg_data *data, const logreg_opts *opts, double *theta, 
   double *rho = xmalloc(sizeof(double) * m), *a = xmalloc(sizeof(double) * m);
   for (int i = 0; i < m; i++) { S[i] = buf + (int64_t)i * np; Y[i] = buf + (int64_t)(m + i) * np; }
 
+  if (opts->no_intercept) memset(theta + nw, 0, sizeof(double) * k);
   // to centred coordinates: b' = b + W μ
   feature_moments(&s);
   shift_bias(&s, theta, theta + nw, +1, pbz);

@@ -33,6 +33,10 @@ typedef struct {
   // log C_prev): solutions move along a similar line from one C to the next.
   const double *path_prev;
   double path_step;
+  // sklearn's fit_intercept=False: the biases stay 0 (θ's bias part is zeroed on entry), for a
+  // classifier that has none, as the model's fine-tuning head (eval/probe_head.h). The features
+  // are then not centred either: the bias is what absorbs the centring.
+  int no_intercept;
 } logreg_opts;
 
 typedef struct {

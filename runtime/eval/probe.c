@@ -263,6 +263,7 @@ static int sweep_fit(const logreg_data *tr, const float *xv, int Kv, int64_t nv,
     lo.path_step = log(C / pts[near].C) / log(pts[near].C / pts[prev].C);
   }
   lo.max_iter = o->max_iter;
+  lo.no_intercept = o->no_intercept;
   logreg_result lr;
   if (logreg_fit(tr, &lo, th, &lr)) { free(th); return -1; }
   double acc = probe_accuracy(th, tr->d, tr->k, xv, Kv, nv, yv, o->seed);

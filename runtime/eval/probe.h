@@ -70,6 +70,7 @@ typedef struct {
   int patience;               // stop the coarse grid after this many falls below the best
   int max_iter;
   uint64_t seed;              // ensembling ties
+  int no_intercept;           // fits without biases (logreg_opts.no_intercept)
 } sweep_opts;
 
 typedef struct {
