@@ -206,6 +206,7 @@ static job_t *eval_job(ctx *c, json_t *row, const char *ds, job_t *model, int se
     if (jget(ft, "eval_every")) json_object_set(p, "eval_every", jget(ft, "eval_every"));
     if (jget(ft, "head_lr")) json_object_set(p, "head_lr", jget(ft, "head_lr"));
     if (jget(ft, "head_init")) json_object_set(p, "head_init", jget(ft, "head_init"));
+    if (json_is_false(jget(ft, "augment"))) json_object_set_new(p, "no_augment", json_true());  // absent: augmented
     job_t *in[4] = {model, tokenize_job(c, ds), prepare_job(c, ds, c->image_size), palette_job(c)};
     char *label = xasprintf("finetune %s from %s", ds, model->label + strcspn(model->label, " ") + 1);
     job_t *j = graph_add(c->g, "finetune", p, 4, (const char *[]){"model", "tokens", "images", "palette"}, in, label);

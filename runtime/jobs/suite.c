@@ -35,7 +35,7 @@ static const job_vocab vocab[] = {
     {"probe", (const char *const[]){"features", NULL},
      (const char *const[]){"seed", "labels_per_class", "subsets", "concat_layers", "masks", NULL}},
     {"finetune", (const char *const[]){"model", "tokens", "images", "palette", NULL},
-     (const char *const[]){"steps", "batch", "lr", "head_lr", "head_init", "seed", "eval_every", NULL}},
+     (const char *const[]){"steps", "batch", "lr", "head_lr", "head_init", "no_augment", "seed", "eval_every", NULL}},
     {"report", (const char *const[]){NULL}, (const char *const[]){"table", "scale", "definition", "scale_definition", NULL}},
 };
 
@@ -323,7 +323,7 @@ static int check_scales(const jp *root, json_t *models) {
   static const char *const pal_keys[] = {"source", "k", "pixels", "iters", NULL};
   static const char *const pre_keys[] = {"steps", "batch", "lr", "warmup_steps", "checkpoint_every", "keep_every",
                                          NULL};
-  static const char *const ft_keys[] = {"steps", "batch", "lr", "head_lr", "head_init", "eval_every", NULL};
+  static const char *const ft_keys[] = {"steps", "batch", "lr", "head_lr", "head_init", "augment", "eval_every", NULL};
   static const char *const head_inits[] = {"zero", "probe", NULL};
   static const char *const feat_keys[] = {"batch", NULL};
   static const char *const probe_keys[] = {"max_labels_per_class", NULL};
@@ -398,6 +398,7 @@ static int check_scales(const jp *root, json_t *models) {
     jp_int(&ft, "eval_every", JP_OPTIONAL, 1, 1LL << 40);
     jp_get(&ft, "head_lr", JP_NUMBER, JP_OPTIONAL);
     jp_enum(&ft, "head_init", JP_OPTIONAL, head_inits);
+    jp_get(&ft, "augment", JP_BOOL, JP_OPTIONAL);
     jp_int(&probe, "max_labels_per_class", JP_OPTIONAL, 1, 1000000);
     jp_int(&feat, "batch", JP_REQUIRED, 1, 1 << 20);
     if (jp_failed(&sc)) return -1;
