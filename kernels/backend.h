@@ -26,10 +26,11 @@ typedef struct backend {
   void (*upload)(void *dst, const void *host_src, size_t bytes);
   void (*download)(void *host_dst, const void *src, size_t bytes);
 
-  // Floats of `att` that attention_forward needs for B x NH heads of T positions; keep: the
-  // backward will run (the CPU keeps the probabilities [B,NH,T,T] either way; CUDA keeps them
-  // only for the backward and otherwise runs the online-softmax kernel, att NULL).
-  size_t (*attention_floats)(int B, int NH, int T, bool keep);
+  // Floats of `att` that attention_forward needs for B x NH heads of hd channels and T positions
+  // (also the size of the backward's datt scratch); keep: the backward will run. The CPU keeps the
+  // probabilities [B,NH,T,T] either way; CUDA keeps only each row's log-sum-exp [B,NH,T] for its
+  // flash backward (or [B,NH,T,T] on its materialising path) and nothing without a backward.
+  size_t (*attention_floats)(int B, int NH, int T, int hd, bool keep);
 
   // the ops: see kernels/ops.h for each one's contract
   void (*encoder_forward)(float *out, const uint16_t *tok, const uint8_t *mask, const float *wte,
@@ -45,8 +46,8 @@ typedef struct backend {
                           const float *inp, const float *w, int N, int C, int OC);
   void (*attention_forward)(float *out, float *att, const float *qkv, int B, int T, int C, int NH,
                             int causal);
-  void (*attention_backward)(float *dqkv, float *datt, const float *dout, const float *qkv,
-                             const float *att, int B, int T, int C, int NH, int causal);
+  void (*attention_backward)(float *dqkv, float *datt, const float *dout, const float *out,
+                             const float *qkv, const float *att, int B, int T, int C, int NH, int causal);
   void (*gelu2_forward)(float *out, const float *inp, size_t N);
   void (*gelu2_backward)(float *dinp, const float *inp, const float *dout, size_t N);
   void (*residual_forward)(float *out, const float *a, const float *b, size_t N);

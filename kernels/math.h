@@ -58,3 +58,11 @@ KMATH float online_softmax_step(float *mx, float *sum, float x, float *p) {
   *mx = m_new;
   return rescale;
 }
+
+// Flash attention's backward (kernels/cuda/attention.cu) recomputes each probability from the
+// row's log-sum-exp that the forward saved, lse = mx + log(sum) of the recurrence above, and takes
+// the score's gradient as dS = P (dP - D), dP = dout_i . v_j, with D = dout_i . out_i, which
+// equals rowsum(P dP), the term the materialising backward (kernels/cpu/attention.c) sums instead.
+KMATH float softmax_lse(float mx, float sum) { return mx + logf(sum); }
+KMATH float attn_prob(float s, float lse) { return expf(s - lse); }
+KMATH float attn_dscore(float p, float dp, float d) { return p * (dp - d); }

@@ -36,9 +36,10 @@ void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, co
 // mask, entries right of the diagonal are only written (as 0) within each 64-row block's columns.
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH,
                        int causal);
-// datt is scratch [B,NH,T,T].
-void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
-                        const float *att, int B, int T, int C, int NH, int causal);
+// datt is scratch [B,NH,T,T]. out is the forward's output, which the CPU does not read (it has the
+// probabilities; the GPU's flash path takes D = rowsum(dout * out) from it, kernels/math.h).
+void attention_backward(float *dqkv, float *datt, const float *dout, const float *out,
+                        const float *qkv, const float *att, int B, int T, int C, int NH, int causal);
 
 // gelu2(x) = x * sigmoid(1.702 x) (HF: quick_gelu).
 void gelu2_forward(float *out, const float *inp, size_t N);

@@ -152,8 +152,8 @@ static void ops_against_cpu(bool bf16) {
     attention_forward(out, att, qkv, B, T, C, NH, causal);
     g->attention_forward(gout, gatt, gqkv, B, T, C, NH, causal);
     expect_match(g, causal ? "attention (causal)" : "attention (bidirectional)", gout, out, BTC, tol);
-    attention_backward(dqkv, datt, dout, qkv, att, B, T, C, NH, causal);
-    g->attention_backward(gdqkv, gdatt, gdout, gqkv, gatt, B, T, C, NH, causal);
+    attention_backward(dqkv, datt, dout, out, qkv, att, B, T, C, NH, causal);
+    g->attention_backward(gdqkv, gdatt, gdout, gout, gqkv, gatt, B, T, C, NH, causal);
     expect_match(g, "attention dqkv", gdqkv, dqkv, nq, tol);
     if (g->host_memory) continue;  // a dry run on the CPU table: only CUDA has the flash path
     g->attention_forward(gout, NULL, gqkv, B, T, C, NH, causal);  // flash: SIMT fp32, or WMMA in bf16

@@ -63,7 +63,7 @@ Test(ops, attention_forward_and_backward_multiblock) {
     // backward: the directional derivative of L = sum(out * dout) along d, analytic vs a
     // central difference of the double reference (h = 1e-3: truncation ~1e-7 relative)
     float *dqkv = xcalloc(nq, 4);
-    attention_backward(dqkv, datt, dout, qkv, att, B, T, C, NH, causal);
+    attention_backward(dqkv, datt, dout, NULL, qkv, att, B, T, C, NH, causal);
     double ana = 0, f[2];
     for (size_t i = 0; i < nq; i++) ana += (double)dqkv[i] * d[i];
     for (int s = 0; s < 2; s++) {
@@ -77,6 +77,73 @@ Test(ops, attention_forward_and_backward_multiblock) {
     free(dqkv);
   }
   free(qkv), free(dout), free(d), free(out), free(att), free(datt), free(q64), free(o64);
+}
+
+// The GPU's flash backward (kernels/cuda/attention.cu) in plain loops with its thread mapping
+// written out: each row's log-sum-exp from the forward's online_softmax_step, D = dout . out, dq
+// a query row at a time, dk and dv a key row at a time, every probability recomputed with
+// attn_prob and every score gradient from attn_dscore (kernels/math.h, the functions the kernels
+// call). It must give the materialising backward's dqkv: both are float32 sums of at most 150
+// terms in other orders, so 1e-5 relative as above.
+Test(ops, flash_backward_recurrence_matches_the_materialising_backward) {
+  enum { B = 2, T = 150, C = 32, NH = 2, HD = C / NH };
+  const size_t nq = (size_t)B * T * 3 * C, no = (size_t)B * T * C, C3 = 3 * C;
+  const float scale = 1.0f / sqrtf((float)HD);
+  float *qkv = randn(nq, 21, 1.0f), *dout = randn(no, 22, 1.0f), *out = xmalloc(no * 4);
+  float *att = xmalloc((size_t)B * NH * T * T * 4), *datt = xmalloc((size_t)B * NH * T * T * 4);
+  float *lse = xmalloc((size_t)B * NH * T * 4), *D = xmalloc((size_t)B * NH * T * 4);
+  float *ref = xmalloc(nq * 4), *fl = xmalloc(nq * 4);
+  double *ref64 = xmalloc(nq * 8);
+  for (int causal = 0; causal < 2; causal++) {
+    attention_forward(out, att, qkv, B, T, C, NH, causal);
+    memset(ref, 0, nq * 4), memset(fl, 0, nq * 4);
+    attention_backward(ref, datt, dout, out, qkv, att, B, T, C, NH, causal);
+    for (int b = 0; b < B; b++)
+      for (int h = 0; h < NH; h++) {
+        const float *base = qkv + (size_t)b * T * C3 + h * HD, *dy = dout + (size_t)b * T * C + h * HD;
+        float *g = fl + (size_t)b * T * C3 + h * HD;
+        const size_t rows = ((size_t)b * NH + h) * T;
+        for (int i = 0; i < T; i++) {  // the forward's saved row statistics, and D
+          float mx = -INFINITY, sum = 0.0f, p, d = 0.0f;
+          for (int j = 0; j < (causal ? i + 1 : T); j++) {
+            float s = 0.0f;
+            for (int e = 0; e < HD; e++) s += base[(size_t)i * C3 + e] * scale * base[(size_t)j * C3 + C + e];
+            online_softmax_step(&mx, &sum, s, &p);
+          }
+          lse[rows + i] = softmax_lse(mx, sum);
+          for (int e = 0; e < HD; e++) d += dy[(size_t)i * C + e] * out[((size_t)b * T + i) * C + h * HD + e];
+          D[rows + i] = d;
+        }
+        for (int i = 0; i < T; i++) {  // flash_backward_dq_kernel: a thread per query row
+          float dq[HD] = {0};
+          for (int j = 0; j < (causal ? i + 1 : T); j++) {
+            float s = 0.0f, dp = 0.0f;
+            for (int e = 0; e < HD; e++)
+              s += base[(size_t)i * C3 + e] * scale * base[(size_t)j * C3 + C + e],
+              dp += dy[(size_t)i * C + e] * base[(size_t)j * C3 + 2 * C + e];
+            float ds = attn_dscore(attn_prob(s, lse[rows + i]), dp, D[rows + i]);
+            for (int e = 0; e < HD; e++) dq[e] += ds * base[(size_t)j * C3 + C + e];
+          }
+          for (int e = 0; e < HD; e++) g[(size_t)i * C3 + e] += dq[e] * scale;
+        }
+        for (int j = 0; j < T; j++) {  // flash_backward_dkdv_kernel: a thread per key row
+          float dk[HD] = {0}, dv[HD] = {0};
+          for (int i = causal ? j : 0; i < T; i++) {
+            float s = 0.0f, dp = 0.0f;
+            for (int e = 0; e < HD; e++)
+              s += base[(size_t)i * C3 + e] * scale * base[(size_t)j * C3 + C + e],
+              dp += dy[(size_t)i * C + e] * base[(size_t)j * C3 + 2 * C + e];
+            float p = attn_prob(s, lse[rows + i]), ds = attn_dscore(p, dp, D[rows + i]);
+            for (int e = 0; e < HD; e++)
+              dv[e] += p * dy[(size_t)i * C + e], dk[e] += ds * base[(size_t)i * C3 + e] * scale;
+          }
+          for (int e = 0; e < HD; e++) g[(size_t)j * C3 + C + e] += dk[e], g[(size_t)j * C3 + 2 * C + e] += dv[e];
+        }
+      }
+    for (size_t i = 0; i < nq; i++) ref64[i] = ref[i];
+    close_to(causal ? "flash backward (causal)" : "flash backward (bidirectional)", fl, ref64, nq, 1e-5);
+  }
+  free(qkv), free(dout), free(out), free(att), free(datt), free(lse), free(D), free(ref), free(fl), free(ref64);
 }
 
 Test(ops, matmul_split_across_threads) {

@@ -54,8 +54,9 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
 
 // With P = softmax(S), y = P v:  dP = dy v^T, dv += P^T dy, dS = P (dP - rowsum(P dP)) / sqrt(hd),
 // dq += dS k, dk += dS^T q.
-void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
-                        const float *att, int B, int T, int C, int NH, int causal) {
+void attention_backward(float *dqkv, float *datt, const float *dout, const float *out,
+                        const float *qkv, const float *att, int B, int T, int C, int NH, int causal) {
+  (void)out;  // the probabilities are at hand: D is their rowsum(P dP)
   int hd = C / NH, C3 = 3 * C;
   float scale = 1.0f / sqrtf((float)hd);
   int nblas = blas_threads_off();
@@ -82,7 +83,7 @@ void attention_backward(float *dqkv, float *datt, const float *dout, const float
           float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
           for (int j = 0; j < ncol; j++) dot += p[j] * d[j];
-          for (int j = 0; j < ncol; j++) d[j] = p[j] * (d[j] - dot) * scale;
+          for (int j = 0; j < ncol; j++) d[j] = attn_dscore(p[j], d[j], dot) * scale;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, hd, ncol, 1.0f, db, T, k, C3,
                     1.0f, dq + (size_t)r0 * C3, C3);

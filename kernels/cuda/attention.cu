@@ -1,22 +1,30 @@
 // attention: multi-head scaled dot-product attention on the GPU, causal (AR) or bidirectional
 // (BERT). Two paths:
-//  - for training (att given, the backward follows): the probabilities are materialised, with q,
-//    k, v split into [B,NH,T,hd] so that S = q k^T / sqrt(hd) and y = P v are each one strided
-//    batch of cuBLASLt products over every (example, head), a row softmax between (masked
-//    entries written 0, as the CPU's), and the backward of kernels/cpu/attention.c as products
-//    and one elementwise kernel;
-//  - for inference (att NULL: features, loss, sampling's prefix): flash-style kernels that never
-//    form T x T: in fp32 one thread per query row running online_softmax_step (kernels/math.h)
-//    over key/value tiles in shared memory; in bf16 the same recurrence a tile at a time with
-//    the two products on the tensor cores (WMMA).
+//  - flash (inference always; training when one layer's probabilities would pass 1 GiB, see
+//    flash_train): kernels that never form T x T. The forward
+//    runs online_softmax_step (kernels/math.h) over key/value tiles in shared memory, in fp32 one
+//    thread per query row, in bf16 the same recurrence a tile at a time with the two products on
+//    the tensor cores (WMMA); for training it also saves each row's log-sum-exp (att [B,NH,T]).
+//    The backward recomputes the probabilities from it (FlashAttention-2's scheme): D = rowsum(dy
+//    * y) per row, then one kernel per query row for dq and one per key row for dk and dv, so no
+//    atomics, each with attn_prob and attn_dscore of kernels/math.h, in fp32 under either
+//    precision;
+//  - materialising (training below that size, IGPT_CUDA_ATTENTION=materialise, and head sizes
+//    without a flash kernel): the on-GPU reference. q, k, v split into [B,NH,T,hd] so that S = q k^T / sqrt(hd) and y = P v
+//    are each one strided batch of cuBLASLt products over every (example, head), a row softmax
+//    between (masked entries written 0, as the CPU's), and the backward of
+//    kernels/cpu/attention.c as products and one elementwise kernel.
 // qkv [B,T,3C] (q | k | v, head h at channels h*hd..), out [B,T,C]. See kernels/ops.h.
 #include "kernels/cuda/cuda.cuh"
 #include <cuda_bf16.h>
 #include <mma.h>
 #include <string.h>
 
-size_t cuda_attention_floats(int B, int NH, int T, bool keep) {
-  return keep ? (size_t)B * NH * T * T : 0;
+static bool flash_train(int B, int NH, int T, int hd);
+
+size_t cuda_attention_floats(int B, int NH, int T, int hd, bool keep) {
+  if (!keep) return 0;
+  return flash_train(B, NH, T, hd) ? (size_t)B * NH * T : (size_t)B * NH * T * T;
 }
 
 // P = softmax of each row of S (rows of T, NH*T rows an example), the causal mask zeroing j > i
@@ -56,7 +64,7 @@ __global__ static void softmax_backward_rows_kernel(float *datt, const float *at
 
 template <int HD>
 __global__ static void __launch_bounds__(FLASH_ROWS)
-flash_forward_kernel(float *out, const float *qkv, int T, int C, int NH, int causal, float scale) {
+flash_forward_kernel(float *out, float *lse, const float *qkv, int T, int C, int NH, int causal, float scale) {
   __shared__ float ks[FLASH_KEYS][HD], vs[FLASH_KEYS][HD];
   const int b = blockIdx.z, h = blockIdx.y, i0 = blockIdx.x * FLASH_ROWS, i = i0 + threadIdx.x;
   const size_t C3 = 3 * (size_t)C;
@@ -94,6 +102,7 @@ flash_forward_kernel(float *out, const float *qkv, int T, int C, int NH, int cau
   float *y = out + ((size_t)b * T + i) * C + h * HD;
 #pragma unroll
   for (int e = 0; e < HD; e++) y[e] = acc[e] * inv;
+  if (lse) lse[((size_t)b * NH + h) * T + i] = softmax_lse(mx, sum);
 }
 
 // The same flash-style forward on the tensor cores, for bf16 precision: a block of 4 warps takes
@@ -113,7 +122,7 @@ struct tc_smem {
 
 template <int HD>
 __global__ static void __launch_bounds__(128)
-flash_tc_kernel(float *out, const float *qkv, int T, int C, int causal, float scale) {
+flash_tc_kernel(float *out, float *lse, const float *qkv, int T, int C, int causal, float scale) {
   using namespace nvcuda;
   extern __shared__ __align__(128) unsigned char smem[];
   typedef tc_smem<HD> L;
@@ -199,10 +208,11 @@ flash_tc_kernel(float *out, const float *qkv, int T, int C, int causal, float sc
   float inv = 1.0f / sum, *y = out + ((size_t)b * T + i) * C + (size_t)h * HD + half * (HD / 2);
   const float *orow = Ow + r * HD + half * (HD / 2);
   for (int e = 0; e < HD / 2; e++) y[e] = orow[e] * inv;
+  if (lse && !half) lse[((size_t)b * gridDim.y + h) * T + i] = softmax_lse(mx, sum);  // gridDim.y = NH
 }
 
 template <int HD>
-static void flash_tc(float *out, const float *qkv, int B, int T, int C, int NH, int causal, float scale) {
+static void flash_tc(float *out, float *lse, const float *qkv, int B, int T, int C, int NH, int causal, float scale) {
   static bool raised;
   if (!raised) {  // over the default 48 KB of dynamic shared memory
     CUDA_CHECK(cudaFuncSetAttribute(flash_tc_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -210,42 +220,191 @@ static void flash_tc(float *out, const float *qkv, int B, int T, int C, int NH, 
     raised = true;
   }
   dim3 grid(ceil_div(T, TC_ROWS), NH, B);
-  flash_tc_kernel<HD><<<grid, 128, tc_smem<HD>::bytes>>>(out, qkv, T, C, causal, scale);
+  flash_tc_kernel<HD><<<grid, 128, tc_smem<HD>::bytes>>>(out, lse, qkv, T, C, causal, scale);
 }
 
-// IGPT_CUDA_ATTENTION=simt|tc|materialise picks the inference path (default: tc under bf16, simt
-// under fp32), for comparing them on a GPU.
-static int inference_path(void) {
+// IGPT_CUDA_ATTENTION picks a path, for comparing them on a GPU: simt or tc the flash forward's
+// kernel (default: tc under bf16, simt under fp32), materialise the materialising path for
+// inference and training, flash the flash path for training at every size.
+static int attention_path(void) {
   static int path = -1;
   if (path < 0) {
     const char *e = getenv("IGPT_CUDA_ATTENTION");
-    path = !e ? 0 : !strcmp(e, "simt") ? 1 : !strcmp(e, "tc") ? 2 : !strcmp(e, "materialise") ? 3 : 0;
+    path = !e ? 0 : !strcmp(e, "simt") ? 1 : !strcmp(e, "tc") ? 2 : !strcmp(e, "materialise") ? 3
+                  : !strcmp(e, "flash") ? 4 : 0;
   }
   return path;
 }
 
-static bool flash_forward(float *out, const float *qkv, int B, int T, int C, int NH, int causal) {
-  int hd = C / NH, path = inference_path();
+static bool flash_head(int hd) { return hd == 16 || hd == 32 || hd == 64 || hd == 96 || hd == 128; }
+
+// Training: the materialising path's products run on the tensor cores, so it should be the faster
+// while its probabilities fit (not yet measured on a GPU); the flash backward (fp32, a thread a
+// row) keeps only [B,NH,T] and takes over when one layer's [B,NH,T,T] would pass 1 GiB: iGPT-S at
+// batch 32 keeps 1 GiB a layer (24 GiB in all, materialised), iGPT-L at batch 32 would keep 96 GiB
+// over its 48 layers (flash). A pure function of the shape, so forward, backward and the buffer
+// sizes agree.
+static bool flash_train(int B, int NH, int T, int hd) {
+  const int path = attention_path();
+  if (path == 3 || !flash_head(hd)) return false;
+  return path == 4 || (double)B * NH * T * T * sizeof(float) > (double)(1u << 30);
+}
+
+// The flash forward; lse [B,NH,T] (NULL at inference) gets each row's log-sum-exp for the backward.
+static bool flash_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH, int causal) {
+  int hd = C / NH, path = attention_path();
   float scale = 1.0f / sqrtf((float)hd);
-  if (path == 3) return false;
+  if (path == 3 || !flash_head(hd)) return false;
   if ((path == 2 || (path == 0 && cuda_g.bf16)) && (hd == 64 || hd == 96 || hd == 128)) {
-    if (hd == 64) flash_tc<64>(out, qkv, B, T, C, NH, causal, scale);
-    else if (hd == 96) flash_tc<96>(out, qkv, B, T, C, NH, causal, scale);
-    else flash_tc<128>(out, qkv, B, T, C, NH, causal, scale);
+    if (hd == 64) flash_tc<64>(out, lse, qkv, B, T, C, NH, causal, scale);
+    else if (hd == 96) flash_tc<96>(out, lse, qkv, B, T, C, NH, causal, scale);
+    else flash_tc<128>(out, lse, qkv, B, T, C, NH, causal, scale);
     LAUNCH_CHECK();
     return true;
   }
   dim3 grid(ceil_div(T, FLASH_ROWS), NH, B);
   switch (hd) {
-    case 16: flash_forward_kernel<16><<<grid, FLASH_ROWS>>>(out, qkv, T, C, NH, causal, scale); break;
-    case 32: flash_forward_kernel<32><<<grid, FLASH_ROWS>>>(out, qkv, T, C, NH, causal, scale); break;
-    case 64: flash_forward_kernel<64><<<grid, FLASH_ROWS>>>(out, qkv, T, C, NH, causal, scale); break;
-    case 96: flash_forward_kernel<96><<<grid, FLASH_ROWS>>>(out, qkv, T, C, NH, causal, scale); break;
-    case 128: flash_forward_kernel<128><<<grid, FLASH_ROWS>>>(out, qkv, T, C, NH, causal, scale); break;
-    default: return false;  // other head sizes take the materialising path
+    case 16: flash_forward_kernel<16><<<grid, FLASH_ROWS>>>(out, lse, qkv, T, C, NH, causal, scale); break;
+    case 32: flash_forward_kernel<32><<<grid, FLASH_ROWS>>>(out, lse, qkv, T, C, NH, causal, scale); break;
+    case 64: flash_forward_kernel<64><<<grid, FLASH_ROWS>>>(out, lse, qkv, T, C, NH, causal, scale); break;
+    case 96: flash_forward_kernel<96><<<grid, FLASH_ROWS>>>(out, lse, qkv, T, C, NH, causal, scale); break;
+    default: flash_forward_kernel<128><<<grid, FLASH_ROWS>>>(out, lse, qkv, T, C, NH, causal, scale); break;
   }
   LAUNCH_CHECK();
   return true;
+}
+
+// D [B,NH,T] = rowsum(dy * y) over each head's channels: a warp per row.
+__global__ static void flash_rowdot_kernel(float *D, const float *dout, const float *out, int B, int T, int C,
+                                           int NH) {
+  size_t r = (size_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  int lane = threadIdx.x % 32, hd = C / NH;
+  if (r >= (size_t)B * NH * T) return;
+  int i = (int)(r % T), h = (int)(r / T % NH);
+  size_t b = r / T / NH, at = (b * T + i) * C + (size_t)h * hd;
+  float s = 0.0f;
+  for (int e = lane; e < hd; e += 32) s += dout[at + e] * out[at + e];
+  for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+  if (!lane) D[r] = s;
+}
+
+// dq: one thread per query row i, over key/value tiles in shared memory (causal: keys j <= i).
+// dq_i = scale * sum_j dS_ij k_j, dS_ij = attn_dscore(P_ij, dy_i . v_j, D_i), P_ij = attn_prob(s, lse_i).
+template <int HD>
+__global__ static void __launch_bounds__(FLASH_ROWS)
+flash_backward_dq_kernel(float *dqkv, const float *dout, const float *qkv, const float *lse, const float *D, int T,
+                         int C, int NH, int causal, float scale) {
+  __shared__ float ks[FLASH_KEYS][HD], vs[FLASH_KEYS][HD];
+  const int b = blockIdx.z, h = blockIdx.y, i0 = blockIdx.x * FLASH_ROWS, i = i0 + threadIdx.x;
+  const size_t C3 = 3 * (size_t)C, row = ((size_t)b * NH + h) * T + i;
+  const float *base = qkv + (size_t)b * T * C3 + h * HD, *dy = dout + (size_t)b * T * C + h * HD;
+  const bool live = i < T;
+  float q[HD], g[HD], dq[HD];
+#pragma unroll
+  for (int e = 0; e < HD; e++) {
+    q[e] = live ? base[(size_t)i * C3 + e] * scale : 0.0f;
+    g[e] = live ? dy[(size_t)i * C + e] : 0.0f;
+    dq[e] = 0.0f;
+  }
+  const float l = live ? lse[row] : 0.0f, d = live ? D[row] : 0.0f;
+  const int last = causal ? min(T, i0 + FLASH_ROWS) : T;
+  for (int j0 = 0; j0 < last; j0 += FLASH_KEYS) {
+    __syncthreads();
+    for (int x = threadIdx.x; x < FLASH_KEYS * HD; x += FLASH_ROWS) {
+      int j = j0 + x / HD, e = x % HD;
+      ks[x / HD][e] = j < T ? base[(size_t)j * C3 + C + e] : 0.0f;
+      vs[x / HD][e] = j < T ? base[(size_t)j * C3 + 2 * C + e] : 0.0f;
+    }
+    __syncthreads();
+    int nj = min(FLASH_KEYS, (causal ? i + 1 : T) - j0);
+    if (!live) continue;
+    for (int jj = 0; jj < nj; jj++) {
+      float s = 0.0f, dp = 0.0f;
+#pragma unroll
+      for (int e = 0; e < HD; e++) s += q[e] * ks[jj][e], dp += g[e] * vs[jj][e];
+      float ds = attn_dscore(attn_prob(s, l), dp, d);
+#pragma unroll
+      for (int e = 0; e < HD; e++) dq[e] += ds * ks[jj][e];
+    }
+  }
+  if (!live) return;
+  float *o = dqkv + ((size_t)b * T + i) * C3 + h * HD;
+#pragma unroll
+  for (int e = 0; e < HD; e++) o[e] += dq[e] * scale;  // accumulate, as every backward does
+}
+
+// dk, dv: one thread per key row j, over tiles of queries (q pre-scaled), dy, lse and D in shared
+// memory (causal: queries i >= j). dv_j = sum_i P_ij dy_i, dk_j = sum_i dS_ij (scale q_i).
+template <int HD>
+__global__ static void __launch_bounds__(FLASH_ROWS)
+flash_backward_dkdv_kernel(float *dqkv, const float *dout, const float *qkv, const float *lse, const float *D,
+                           int T, int C, int NH, int causal, float scale) {
+  __shared__ float qs[FLASH_KEYS][HD], gs[FLASH_KEYS][HD], ls[FLASH_KEYS], ds_[FLASH_KEYS];
+  const int b = blockIdx.z, h = blockIdx.y, j0 = blockIdx.x * FLASH_ROWS, j = j0 + threadIdx.x;
+  const size_t C3 = 3 * (size_t)C, rows = ((size_t)b * NH + h) * T;
+  const float *base = qkv + (size_t)b * T * C3 + h * HD, *dy = dout + (size_t)b * T * C + h * HD;
+  const bool live = j < T;
+  float k[HD], v[HD], dk[HD], dv[HD];
+#pragma unroll
+  for (int e = 0; e < HD; e++) {
+    k[e] = live ? base[(size_t)j * C3 + C + e] : 0.0f;
+    v[e] = live ? base[(size_t)j * C3 + 2 * C + e] : 0.0f;
+    dk[e] = dv[e] = 0.0f;
+  }
+  for (int i0 = causal ? j0 : 0; i0 < T; i0 += FLASH_KEYS) {  // causal: no query below j0 sees this block
+    __syncthreads();
+    for (int x = threadIdx.x; x < FLASH_KEYS * HD; x += FLASH_ROWS) {
+      int i = i0 + x / HD, e = x % HD;
+      qs[x / HD][e] = i < T ? base[(size_t)i * C3 + e] * scale : 0.0f;
+      gs[x / HD][e] = i < T ? dy[(size_t)i * C + e] : 0.0f;
+    }
+    for (int x = threadIdx.x; x < FLASH_KEYS; x += FLASH_ROWS) {
+      ls[x] = i0 + x < T ? lse[rows + i0 + x] : 0.0f;
+      ds_[x] = i0 + x < T ? D[rows + i0 + x] : 0.0f;
+    }
+    __syncthreads();
+    if (!live) continue;
+    int ni = min(FLASH_KEYS, T - i0);
+    for (int ii = causal ? max(0, j - i0) : 0; ii < ni; ii++) {
+      float s = 0.0f, dp = 0.0f;
+#pragma unroll
+      for (int e = 0; e < HD; e++) s += qs[ii][e] * k[e], dp += gs[ii][e] * v[e];
+      float p = attn_prob(s, ls[ii]), ds = attn_dscore(p, dp, ds_[ii]);
+#pragma unroll
+      for (int e = 0; e < HD; e++) dv[e] += p * gs[ii][e], dk[e] += ds * qs[ii][e];
+    }
+  }
+  if (!live) return;
+  float *o = dqkv + ((size_t)b * T + j) * C3 + h * HD;
+#pragma unroll
+  for (int e = 0; e < HD; e++) o[C + e] += dk[e], o[2 * C + e] += dv[e];
+}
+
+template <int HD>
+static void flash_backward_heads(float *dqkv, const float *dout, const float *qkv, const float *lse, const float *D,
+                                 int B, int T, int C, int NH, int causal, float scale) {
+  dim3 grid(ceil_div(T, FLASH_ROWS), NH, B);
+  flash_backward_dq_kernel<HD><<<grid, FLASH_ROWS>>>(dqkv, dout, qkv, lse, D, T, C, NH, causal, scale);
+  LAUNCH_CHECK();
+  flash_backward_dkdv_kernel<HD><<<grid, FLASH_ROWS>>>(dqkv, dout, qkv, lse, D, T, C, NH, causal, scale);
+  LAUNCH_CHECK();
+}
+
+// The flash backward from the forward's output and log-sum-exp; D goes into the datt scratch.
+static void flash_backward(float *dqkv, float *D, const float *dout, const float *out, const float *qkv,
+                           const float *lse, int B, int T, int C, int NH, int causal) {
+  const int hd = C / NH;
+  const float scale = 1.0f / sqrtf((float)hd);
+  const size_t rows = (size_t)B * NH * T;
+  flash_rowdot_kernel<<<ceil_div(rows, 8), 256>>>(D, dout, out, B, T, C, NH);
+  LAUNCH_CHECK();
+  switch (hd) {
+    case 16: flash_backward_heads<16>(dqkv, dout, qkv, lse, D, B, T, C, NH, causal, scale); break;
+    case 32: flash_backward_heads<32>(dqkv, dout, qkv, lse, D, B, T, C, NH, causal, scale); break;
+    case 64: flash_backward_heads<64>(dqkv, dout, qkv, lse, D, B, T, C, NH, causal, scale); break;
+    case 96: flash_backward_heads<96>(dqkv, dout, qkv, lse, D, B, T, C, NH, causal, scale); break;
+    default: flash_backward_heads<128>(dqkv, dout, qkv, lse, D, B, T, C, NH, causal, scale); break;
+  }
 }
 
 // qkv [B,T,3C] -> q, k, v, each [B,NH,T,hd] contiguous, so one strided batch covers every head of
@@ -280,7 +439,10 @@ static float *scratch_heads(int slot, size_t n) {
 }
 
 void cuda_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH, int causal) {
-  if (!att && flash_forward(out, qkv, B, T, C, NH, causal)) return;
+  // training on the flash path: att holds the rows' log-sum-exp (cuda_attention_floats)
+  if (att ? flash_train(B, NH, T, C / NH) && flash_forward(out, att, qkv, B, T, C, NH, causal)
+          : flash_forward(out, NULL, qkv, B, T, C, NH, causal))
+    return;
   const int hd = C / NH, BH = B * NH;
   const float scale = 1.0f / sqrtf((float)hd);
   const size_t TT = (size_t)T * T, BTC = (size_t)B * T * C, th = (size_t)T * hd;
@@ -303,9 +465,13 @@ void cuda_attention_forward(float *out, float *att, const float *qkv, int B, int
   LAUNCH_CHECK();
 }
 
-void cuda_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att,
-                             int B, int T, int C, int NH, int causal) {
-  (void)causal;  // masked entries have P = 0, so their gradient is 0 through dS = P (...)
+void cuda_attention_backward(float *dqkv, float *datt, const float *dout, const float *out, const float *qkv,
+                             const float *att, int B, int T, int C, int NH, int causal) {
+  if (flash_train(B, NH, T, C / NH)) {
+    flash_backward(dqkv, datt, dout, out, qkv, att, B, T, C, NH, causal);
+    return;
+  }
+  // materialising: masked entries have P = 0, so their gradient is 0 through dS = P (...)
   const int hd = C / NH, BH = B * NH;
   const float scale = 1.0f / sqrtf((float)hd);
   const size_t TT = (size_t)T * T, BTC = (size_t)B * T * C, th = (size_t)T * hd;

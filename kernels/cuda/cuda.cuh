@@ -62,11 +62,11 @@ void cuda_matmul_forward(float *out, const float *inp, const float *w, const flo
                          int C, int OC);
 void cuda_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout,
                           const float *inp, const float *w, int N, int C, int OC);
-size_t cuda_attention_floats(int B, int NH, int T, bool keep);
+size_t cuda_attention_floats(int B, int NH, int T, int hd, bool keep);
 void cuda_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH,
                             int causal);
-void cuda_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
-                             const float *att, int B, int T, int C, int NH, int causal);
+void cuda_attention_backward(float *dqkv, float *datt, const float *dout, const float *out,
+                             const float *qkv, const float *att, int B, int T, int C, int NH, int causal);
 void cuda_gelu2_forward(float *out, const float *inp, size_t N);
 void cuda_gelu2_backward(float *dinp, const float *inp, const float *dout, size_t N);
 void cuda_residual_forward(float *out, const float *a, const float *b, size_t N);

@@ -12,8 +12,8 @@ static void *host_alloc(size_t bytes) { return xmalloc(bytes ? bytes : 1); }
 static void host_zero(void *p, size_t bytes) { memset(p, 0, bytes); }
 static void host_copy(void *dst, const void *src, size_t bytes) { memmove(dst, src, bytes); }
 // the probabilities [B,NH,T,T] are both the forward's softmax buffer and the backward's input
-static size_t cpu_attention_floats(int B, int NH, int T, bool keep) {
-  (void)keep;
+static size_t cpu_attention_floats(int B, int NH, int T, int hd, bool keep) {
+  (void)hd, (void)keep;
   return (size_t)B * NH * T * T;
 }
 

@@ -182,7 +182,7 @@ void model_bert_mask(rng_t *rng, uint8_t *mask, int B, int T, double p) {
 static int acts_alloc(model *m, int B, int T, int Lk, bool keep) {
   size_t C = m->cfg.n_embd, V = m->cfg.n_vocab, K = m->cfg.n_classes, L = m->cfg.n_layer,
          BT = (size_t)B * T;
-  m->att_floats = m->be->attention_floats(B, m->cfg.n_head, T, keep);
+  m->att_floats = m->be->attention_floats(B, m->cfg.n_head, T, m->cfg.n_embd / m->cfg.n_head, keep);
   model_acts *a = &m->acts;
   struct { float **p; size_t n; } s[] = {
       {&a->encoded, BT * C},         {&a->ln1, Lk * BT * C},       {&a->ln1_rstd, Lk * BT},
@@ -395,7 +395,7 @@ int model_backward(model *m) {
   model_acts *a = &m->acts;
 
   // gradient buffers of the activations, one layer's worth, reused going down the layers
-  size_t datt_n = be->attention_floats(B, NH, T, true);  // scratch the attention backward overwrites
+  size_t datt_n = be->attention_floats(B, NH, T, C / NH, true);  // scratch the attention backward overwrites
   size_t need = BTC /*dres*/ + BTC /*dlnf*/ + (b->head ? BT * V : 0) + B * C + B * K + 4 * BTC * 2 +
                 3 * BTC + BTC * 3 + datt_n;
   if (need > m->grad_acts_cap) {
@@ -455,7 +455,7 @@ int model_backward(model *m) {
     // res2 = h + attn(norm(h))
     be->matmul_backward(datty, DW(P_ATTPROJ_W, l), DW(P_ATTPROJ_B, l), dres, atty, W(P_ATTPROJ_W, l), BT,
                         C, C);
-    be->attention_backward(dqkv, datt, datty, qkv, att, B, T, C, NH, !bert);
+    be->attention_backward(dqkv, datt, datty, atty, qkv, att, B, T, C, NH, !bert);
     be->matmul_backward(dln1, DW(P_QKV_W, l), DW(P_QKV_B, l), dqkv, ln1, W(P_QKV_W, l), BT, C, 3 * C);
     be->rmsnorm_backward(dres, DW(P_LN1_G, l), dln1, h, W(P_LN1_G, l), ln1_rstd, BT, C);
   }
