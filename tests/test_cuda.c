@@ -143,7 +143,9 @@ static void ops_against_cpu(bool bf16) {
   expect_match(g, "matmul dw", gdw, dw, (size_t)OC * C, tol);
   expect_match(g, "matmul dbias", gdb, db, OC, TOL32);
 
-  // attention: materialising (att kept for the backward) and flash (att NULL), causal and not
+  // attention, causal and not: the training path (att kept for the backward: the flash path's
+  // log-sum-exp per row, or the probabilities under IGPT_CUDA_ATTENTION=materialise, which
+  // gpu-check.sh also runs) and the inference path (att NULL: flash)
   size_t nq = 3 * BTC, na = (size_t)B * NH * T * T;
   float *qkv = randn(nq, 16, 1), *att = xmalloc(na * 4), *datt = xmalloc(na * 4), *dqkv = randn(nq, 17, 1);
   float *gqkv = to_dev(g, qkv, nq * 4), *gatt = g->alloc(na * 4), *gdatt = g->alloc(na * 4);
@@ -161,14 +163,21 @@ static void ops_against_cpu(bool bf16) {
   }
   if (!g->host_memory) {  // head size 96 (iGPT-L's), the other flash instantiation the suite uses
     enum { C2 = 192, NH2 = 2 };
-    size_t n2 = (size_t)B * T * C2, q2 = 3 * n2;
-    float *qkv2 = randn(q2, 29, 1), *o2 = xmalloc(n2 * 4), *att2 = xmalloc((size_t)B * NH2 * T * T * 4);
-    float *gq2 = to_dev(g, qkv2, q2 * 4), *go2 = g->alloc(n2 * 4);
+    size_t n2 = (size_t)B * T * C2, q2 = 3 * n2, a2 = (size_t)B * NH2 * T * T;
+    size_t ga2 = g->attention_floats(B, NH2, T, C2 / NH2, true);
+    float *qkv2 = randn(q2, 29, 1), *o2 = xmalloc(n2 * 4), *att2 = xmalloc(a2 * 4), *datt2 = xmalloc(a2 * 4);
+    float *dy2 = randn(n2, 30, 1), *dq2 = xcalloc(q2, 4);
+    float *gq2 = to_dev(g, qkv2, q2 * 4), *go2 = g->alloc(n2 * 4), *gdy2 = to_dev(g, dy2, n2 * 4);
+    float *gatt2 = g->alloc(ga2 * 4), *gdatt2 = g->alloc(ga2 * 4), *gdq2 = to_dev(g, dq2, q2 * 4);
     attention_forward(o2, att2, qkv2, B, T, C2, NH2, 1);
     g->attention_forward(go2, NULL, gq2, B, T, C2, NH2, 1);
     expect_match(g, "flash attention (head size 96)", go2, o2, n2, tol);
-    g->release(gq2), g->release(go2);
-    free(qkv2), free(o2), free(att2);
+    attention_backward(dq2, datt2, dy2, o2, qkv2, att2, B, T, C2, NH2, 1);
+    g->attention_forward(go2, gatt2, gq2, B, T, C2, NH2, 1);
+    g->attention_backward(gdq2, gdatt2, gdy2, go2, gq2, gatt2, B, T, C2, NH2, 1);
+    expect_match(g, "attention dqkv (head size 96)", gdq2, dq2, q2, tol);
+    g->release(gq2), g->release(go2), g->release(gdy2), g->release(gatt2), g->release(gdatt2), g->release(gdq2);
+    free(qkv2), free(o2), free(att2), free(datt2), free(dy2), free(dq2);
   }
 
   // gelu2, residual, mean pooling

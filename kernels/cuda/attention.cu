@@ -1,16 +1,16 @@
 // attention: multi-head scaled dot-product attention on the GPU, causal (AR) or bidirectional
 // (BERT). Two paths:
-//  - flash (inference always; training when one layer's probabilities would pass 1 GiB, see
-//    flash_train): kernels that never form T x T. The forward
+//  - flash (the default, for inference and training): kernels that never form T x T. The forward
 //    runs online_softmax_step (kernels/math.h) over key/value tiles in shared memory, in fp32 one
 //    thread per query row, in bf16 the same recurrence a tile at a time with the two products on
-//    the tensor cores (WMMA); for training it also saves each row's log-sum-exp (att [B,NH,T]).
+//    the tensor cores (WMMA); for training, the fp32 kernel under either precision, which also
+//    saves each row's log-sum-exp (att [B,NH,T]).
 //    The backward recomputes the probabilities from it (FlashAttention-2's scheme): D = rowsum(dy
 //    * y) per row, then one kernel per query row for dq and one per key row for dk and dv, so no
 //    atomics, each with attn_prob and attn_dscore of kernels/math.h, in fp32 under either
 //    precision;
-//  - materialising (training below that size, IGPT_CUDA_ATTENTION=materialise, and head sizes
-//    without a flash kernel): the on-GPU reference. q, k, v split into [B,NH,T,hd] so that S = q k^T / sqrt(hd) and y = P v
+//  - materialising (IGPT_CUDA_ATTENTION=materialise, and head sizes without a flash kernel): the
+//    on-GPU reference. q, k, v split into [B,NH,T,hd] so that S = q k^T / sqrt(hd) and y = P v
 //    are each one strided batch of cuBLASLt products over every (example, head), a row softmax
 //    between (masked entries written 0, as the CPU's), and the backward of
 //    kernels/cpu/attention.c as products and one elementwise kernel.
@@ -122,7 +122,7 @@ struct tc_smem {
 
 template <int HD>
 __global__ static void __launch_bounds__(128)
-flash_tc_kernel(float *out, float *lse, const float *qkv, int T, int C, int causal, float scale) {
+flash_tc_kernel(float *out, const float *qkv, int T, int C, int causal, float scale) {
   using namespace nvcuda;
   extern __shared__ __align__(128) unsigned char smem[];
   typedef tc_smem<HD> L;
@@ -208,11 +208,10 @@ flash_tc_kernel(float *out, float *lse, const float *qkv, int T, int C, int caus
   float inv = 1.0f / sum, *y = out + ((size_t)b * T + i) * C + (size_t)h * HD + half * (HD / 2);
   const float *orow = Ow + r * HD + half * (HD / 2);
   for (int e = 0; e < HD / 2; e++) y[e] = orow[e] * inv;
-  if (lse && !half) lse[((size_t)b * gridDim.y + h) * T + i] = softmax_lse(mx, sum);  // gridDim.y = NH
 }
 
 template <int HD>
-static void flash_tc(float *out, float *lse, const float *qkv, int B, int T, int C, int NH, int causal, float scale) {
+static void flash_tc(float *out, const float *qkv, int B, int T, int C, int NH, int causal, float scale) {
   static bool raised;
   if (!raised) {  // over the default 48 KB of dynamic shared memory
     CUDA_CHECK(cudaFuncSetAttribute(flash_tc_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -220,45 +219,44 @@ static void flash_tc(float *out, float *lse, const float *qkv, int B, int T, int
     raised = true;
   }
   dim3 grid(ceil_div(T, TC_ROWS), NH, B);
-  flash_tc_kernel<HD><<<grid, 128, tc_smem<HD>::bytes>>>(out, lse, qkv, T, C, causal, scale);
+  flash_tc_kernel<HD><<<grid, 128, tc_smem<HD>::bytes>>>(out, qkv, T, C, causal, scale);
 }
 
 // IGPT_CUDA_ATTENTION picks a path, for comparing them on a GPU: simt or tc the flash forward's
 // kernel (default: tc under bf16, simt under fp32), materialise the materialising path for
-// inference and training, flash the flash path for training at every size.
+// inference and training.
 static int attention_path(void) {
   static int path = -1;
   if (path < 0) {
     const char *e = getenv("IGPT_CUDA_ATTENTION");
-    path = !e ? 0 : !strcmp(e, "simt") ? 1 : !strcmp(e, "tc") ? 2 : !strcmp(e, "materialise") ? 3
-                  : !strcmp(e, "flash") ? 4 : 0;
+    path = !e ? 0 : !strcmp(e, "simt") ? 1 : !strcmp(e, "tc") ? 2 : !strcmp(e, "materialise") ? 3 : 0;
   }
   return path;
 }
 
 static bool flash_head(int hd) { return hd == 16 || hd == 32 || hd == 64 || hd == 96 || hd == 128; }
 
-// Training: the materialising path's products run on the tensor cores, so it should be the faster
-// while its probabilities fit (not yet measured on a GPU); the flash backward (fp32, a thread a
-// row) keeps only [B,NH,T] and takes over when one layer's [B,NH,T,T] would pass 1 GiB: iGPT-S at
-// batch 32 keeps 1 GiB a layer (24 GiB in all, materialised), iGPT-L at batch 32 would keep 96 GiB
-// over its 48 layers (flash). A pure function of the shape, so forward, backward and the buffer
-// sizes agree.
+// Training takes the flash path too: it keeps [B,NH,T] a layer where materialising keeps
+// [B,NH,T,T] (iGPT-S at batch 32: 24 GiB over its 24 layers; iGPT-L: 96 GiB over 48). Which is
+// the faster at small shapes (the materialising products run on the tensor cores, the flash
+// backward is fp32 SIMT) is for a GPU to measure: gpu-check.sh times the step both ways. A pure
+// function of the shape and the environment, so forward, backward and the buffer sizes agree.
 static bool flash_train(int B, int NH, int T, int hd) {
-  const int path = attention_path();
-  if (path == 3 || !flash_head(hd)) return false;
-  return path == 4 || (double)B * NH * T * T * sizeof(float) > (double)(1u << 30);
+  (void)B, (void)NH, (void)T;
+  return attention_path() != 3 && flash_head(hd);
 }
 
 // The flash forward; lse [B,NH,T] (NULL at inference) gets each row's log-sum-exp for the backward.
+// Training runs the fp32 kernel under either precision: the backward recomputes the scores in
+// fp32, and a log-sum-exp from bf16 scores would leave its probabilities off by bf16's rounding.
 static bool flash_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH, int causal) {
   int hd = C / NH, path = attention_path();
   float scale = 1.0f / sqrtf((float)hd);
   if (path == 3 || !flash_head(hd)) return false;
-  if ((path == 2 || (path == 0 && cuda_g.bf16)) && (hd == 64 || hd == 96 || hd == 128)) {
-    if (hd == 64) flash_tc<64>(out, lse, qkv, B, T, C, NH, causal, scale);
-    else if (hd == 96) flash_tc<96>(out, lse, qkv, B, T, C, NH, causal, scale);
-    else flash_tc<128>(out, lse, qkv, B, T, C, NH, causal, scale);
+  if (!lse && (path == 2 || (path == 0 && cuda_g.bf16)) && (hd == 64 || hd == 96 || hd == 128)) {
+    if (hd == 64) flash_tc<64>(out, qkv, B, T, C, NH, causal, scale);
+    else if (hd == 96) flash_tc<96>(out, qkv, B, T, C, NH, causal, scale);
+    else flash_tc<128>(out, qkv, B, T, C, NH, causal, scale);
     LAUNCH_CHECK();
     return true;
   }
