@@ -20,11 +20,11 @@
 #include <mma.h>
 #include <string.h>
 
-static bool flash_train(int B, int NH, int T, int hd);
+static bool flash_train(int hd);
 
 size_t cuda_attention_floats(int B, int NH, int T, int hd, bool keep) {
   if (!keep) return 0;
-  return flash_train(B, NH, T, hd) ? (size_t)B * NH * T : (size_t)B * NH * T * T;
+  return flash_train(hd) ? (size_t)B * NH * T : (size_t)B * NH * T * T;
 }
 
 // P = softmax of each row of S (rows of T, NH*T rows an example), the causal mask zeroing j > i
@@ -62,6 +62,20 @@ __global__ static void softmax_backward_rows_kernel(float *datt, const float *at
 #define FLASH_ROWS 64  // query rows (threads) per block
 #define FLASH_KEYS 32  // keys per shared-memory tile
 
+// Keys and values j0 .. j0 + FLASH_KEYS of one head into shared memory (zeros past T), by the
+// block's FLASH_ROWS threads, between barriers: the tile loop of the flash forward and of dq.
+template <int HD>
+__device__ static void load_kv_tile(float (*ks)[HD], float (*vs)[HD], const float *base, int j0, int T, int C) {
+  const size_t C3 = 3 * (size_t)C;
+  __syncthreads();  // the previous tile is no longer read
+  for (int x = threadIdx.x; x < FLASH_KEYS * HD; x += FLASH_ROWS) {
+    int j = j0 + x / HD, e = x % HD;
+    ks[x / HD][e] = j < T ? base[(size_t)j * C3 + C + e] : 0.0f;
+    vs[x / HD][e] = j < T ? base[(size_t)j * C3 + 2 * C + e] : 0.0f;
+  }
+  __syncthreads();
+}
+
 template <int HD>
 __global__ static void __launch_bounds__(FLASH_ROWS)
 flash_forward_kernel(float *out, float *lse, const float *qkv, int T, int C, int NH, int causal, float scale) {
@@ -79,13 +93,7 @@ flash_forward_kernel(float *out, float *lse, const float *qkv, int T, int C, int
   float mx = -INFINITY, sum = 0.0f;
   int last = causal ? min(T, i0 + FLASH_ROWS) : T;  // keys this block can see
   for (int j0 = 0; j0 < last; j0 += FLASH_KEYS) {
-    __syncthreads();
-    for (int x = threadIdx.x; x < FLASH_KEYS * HD; x += FLASH_ROWS) {
-      int j = j0 + x / HD, e = x % HD;
-      ks[x / HD][e] = j < T ? base[(size_t)j * C3 + C + e] : 0.0f;
-      vs[x / HD][e] = j < T ? base[(size_t)j * C3 + 2 * C + e] : 0.0f;
-    }
-    __syncthreads();
+    load_kv_tile<HD>(ks, vs, base, j0, T, C);
     int nj = min(FLASH_KEYS, (causal ? i + 1 : T) - j0);
     if (!live) continue;
     for (int jj = 0; jj < nj; jj++) {
@@ -240,11 +248,8 @@ static bool flash_head(int hd) { return hd == 16 || hd == 32 || hd == 64 || hd =
 // [B,NH,T,T] (iGPT-S at batch 32: 24 GiB over its 24 layers; iGPT-L: 96 GiB over 48). Which is
 // the faster at small shapes (the materialising products run on the tensor cores, the flash
 // backward is fp32 SIMT) is for a GPU to measure: gpu-check.sh times the step both ways. A pure
-// function of the shape and the environment, so forward, backward and the buffer sizes agree.
-static bool flash_train(int B, int NH, int T, int hd) {
-  (void)B, (void)NH, (void)T;
-  return attention_path() != 3 && flash_head(hd);
-}
+// function of the head size and the environment, so forward, backward and the buffer sizes agree.
+static bool flash_train(int hd) { return attention_path() != 3 && flash_head(hd); }
 
 // The flash forward; lse [B,NH,T] (NULL at inference) gets each row's log-sum-exp for the backward.
 // Training runs the fp32 kernel under either precision: the backward recomputes the scores in
@@ -307,13 +312,7 @@ flash_backward_dq_kernel(float *dqkv, const float *dout, const float *qkv, const
   const float l = live ? lse[row] : 0.0f, d = live ? D[row] : 0.0f;
   const int last = causal ? min(T, i0 + FLASH_ROWS) : T;
   for (int j0 = 0; j0 < last; j0 += FLASH_KEYS) {
-    __syncthreads();
-    for (int x = threadIdx.x; x < FLASH_KEYS * HD; x += FLASH_ROWS) {
-      int j = j0 + x / HD, e = x % HD;
-      ks[x / HD][e] = j < T ? base[(size_t)j * C3 + C + e] : 0.0f;
-      vs[x / HD][e] = j < T ? base[(size_t)j * C3 + 2 * C + e] : 0.0f;
-    }
-    __syncthreads();
+    load_kv_tile<HD>(ks, vs, base, j0, T, C);
     int nj = min(FLASH_KEYS, (causal ? i + 1 : T) - j0);
     if (!live) continue;
     for (int jj = 0; jj < nj; jj++) {
@@ -438,7 +437,7 @@ static float *scratch_heads(int slot, size_t n) {
 
 void cuda_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH, int causal) {
   // training on the flash path: att holds the rows' log-sum-exp (cuda_attention_floats)
-  if (att ? flash_train(B, NH, T, C / NH) && flash_forward(out, att, qkv, B, T, C, NH, causal)
+  if (att ? flash_train(C / NH) && flash_forward(out, att, qkv, B, T, C, NH, causal)
           : flash_forward(out, NULL, qkv, B, T, C, NH, causal))
     return;
   const int hd = C / NH, BH = B * NH;
@@ -465,7 +464,7 @@ void cuda_attention_forward(float *out, float *att, const float *qkv, int B, int
 
 void cuda_attention_backward(float *dqkv, float *datt, const float *dout, const float *out, const float *qkv,
                              const float *att, int B, int T, int C, int NH, int causal) {
-  if (flash_train(B, NH, T, C / NH)) {
+  if (flash_train(C / NH)) {
     flash_backward(dqkv, datt, dout, out, qkv, att, B, T, C, NH, causal);
     return;
   }

@@ -23,6 +23,17 @@ static int env_int(const char *name) {
   return *end || v < 0 || v > 1 << 24 ? -1 : (int)v;
 }
 
+#if defined IGPT_HAVE_MPI || defined IGPT_HAVE_NCCL
+// A world of `size` ranks, this one `rank`, as its launcher told it.
+static void world_set(int rank, int size, int local, const char *launcher) {
+  world.rank = rank;
+  world.size = size;
+  world.local_rank = local < 0 ? 0 : local;
+  world.launcher = launcher;
+  world.init = true;
+}
+#endif
+
 int comm_init(void) {
   if (world.init) return 0;
   // mpirun first: under a Slurm allocation mpirun's ranks also see SLURM_*. srun's ranks are
@@ -51,19 +62,11 @@ int comm_init(void) {
     return igpt_err("MPI says rank %d of %d, the %s environment rank %d of %d", r, s, launcher, rank, size);
   }
   world.mpi = true;
-  world.rank = rank;
-  world.size = size;
-  world.local_rank = local < 0 ? 0 : local;
-  world.launcher = launcher;
-  world.init = true;
+  world_set(rank, size, local, launcher);
   return 0;
 #elif defined IGPT_HAVE_NCCL
   // NCCL alone: GPU buffers only, the unique id through a file (comm_nccl_init)
-  world.rank = rank;
-  world.size = size;
-  world.local_rank = local < 0 ? 0 : local;
-  world.launcher = launcher;
-  world.init = true;
+  world_set(rank, size, local, launcher);
   return 0;
 #else
   (void)local;
