@@ -172,6 +172,36 @@ Test(jobs, keys_stable_and_change_with_any_input) {
   free(fx);
 }
 
+// The scale's probe.concat_layers (the cpu scale's): in the model's probe, the untrained
+// baseline's and the checkpoints', not in the raw pixels' (one layer), and the row's note says the
+// number is a concatenation.
+Test(jobs, scale_concat_reaches_model_probes_not_pixels) {
+  char *dir = repo_path("suite");
+  suite_t s;
+  cr_assert_eq(suite_load(&s, dir), 0, "%s", igpt_errmsg());
+  json_t *k = json_object_get(json_object_get(json_object_get(s.scales, "cpu"), "probe"), "concat_layers");
+  cr_assert(json_is_integer(k), "the cpu scale concatenates layers");
+  char *want = xasprintf("\"concat_layers\":%lld", (long long)json_integer_value(k));
+  graph_t g;
+  graph_init(&g, &s);
+  cr_assert_eq(graph_expand(&g, "linear-probe", "cpu"), 0, "%s", igpt_errmsg());
+  int model_probes = 0, pixel_probes = 0;
+  for (int i = 0; i < g.n; i++) {
+    if (strcmp(g.jobs[i]->verb, "probe")) continue;
+    bool pixels = strstr(g.jobs[i]->label, "raw pixels") != NULL;
+    bool concat = strstr(g.jobs[i]->spec, want) != NULL;
+    cr_assert(pixels ? !concat : concat, "%s: %s", g.jobs[i]->label, g.jobs[i]->spec);
+    pixels ? pixel_probes++ : model_probes++;
+  }
+  cr_assert(model_probes >= 3 && pixel_probes == 1, "%d model, %d pixel probes", model_probes, pixel_probes);
+  const char *note = json_string_value(json_object_get(json_array_get(g.rows, 0), "note"));
+  cr_assert(note && strstr(note, "layers concatenated"), "%s", note ? note : "(no note)");
+  graph_free(&g);
+  suite_free(&s);
+  free(want);
+  free(dir);
+}
+
 Test(jobs, shared_jobs_run_once_and_rerun_does_no_work) {
   env_t e = env_new("jobs-share");
   cr_assert_eq(run_tables(&e, NULL, "alpha"), 0);

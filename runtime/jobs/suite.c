@@ -326,7 +326,7 @@ static int check_scales(const jp *root, json_t *models) {
   static const char *const ft_keys[] = {"steps", "batch", "lr", "head_lr", "head_init", "augment", "eval_every", NULL};
   static const char *const head_inits[] = {"zero", "probe", NULL};
   static const char *const feat_keys[] = {"batch", NULL};
-  static const char *const probe_keys[] = {"max_labels_per_class", NULL};
+  static const char *const probe_keys[] = {"max_labels_per_class", "concat_layers", NULL};
   if (jp_keys(root, top)) return -1;
   jp c = jp_key(root, "scales");
   json_t *scales = jp_value(&c, JP_OBJECT, JP_REQUIRED);
@@ -400,6 +400,7 @@ static int check_scales(const jp *root, json_t *models) {
     jp_enum(&ft, "head_init", JP_OPTIONAL, head_inits);
     jp_get(&ft, "augment", JP_BOOL, JP_OPTIONAL);
     jp_int(&probe, "max_labels_per_class", JP_OPTIONAL, 1, 1000000);
+    jp_int(&probe, "concat_layers", JP_OPTIONAL, 1, 64);
     jp_int(&feat, "batch", JP_REQUIRED, 1, 1 << 20);
     if (jp_failed(&sc)) return -1;
   }
