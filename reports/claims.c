@@ -134,12 +134,15 @@ static const char *not_run_reason(const json_t *res, const char *id) {
 
 static bool is_probe(const json_t *row) { const char *e = str(row, "eval"); return !e || !strcmp(e, "probe"); }
 
+// Each row of the claim's kind ("eval": probe rows by default, or fine-tune rows) against its
+// baseline of that name in the same run.
 static void claim_baseline(json_t *out, const json_t *def, const json_t *res) {
-  const char *which = str(def, "baseline");
+  const char *which = str(def, "baseline"), *eval = str(def, "eval") ?: "probe";
+  bool ft = !strcmp(eval, "finetune");
   size_t i; json_t *row;
   int n = 0;
   json_array_foreach(json_object_get(res, "rows"), i, row) {
-    if (!is_probe(row)) continue;
+    if (ft ? is_probe(row) || strcmp(str(row, "eval") ?: "", "finetune") : !is_probe(row)) continue;
     n++;
     json_t *o = item(def, str(row, "id"));
     json_t *b = json_object_get(json_object_get(row, "baselines"), which);
@@ -150,9 +153,12 @@ static void claim_baseline(json_t *out, const json_t *def, const json_t *res) {
     side_t sa, sb;
     side_from_runs(&sa, json_object_get(row, "runs"));
     side_from_runs(&sb, json_object_get(b, "runs"));
-    json_array_append_new(out, compare(o, &sa, &sb, REL_ABOVE, 0, "features", str(b, "label"), str(row, "unit")));
+    json_array_append_new(out, compare(o, &sa, &sb, REL_ABOVE, 0, ft ? "the fine-tune" : "features", str(b, "label"),
+                                       str(row, "unit")));
   }
-  if (!n) json_array_append_new(out, verdict(item(def, NULL), "cannot-test", "no probe row ran in this table"));
+  if (!n)
+    json_array_append_new(out, verdict(item(def, NULL), "cannot-test", ft ? "no fine-tune row ran in this table"
+                                                                          : "no probe row ran in this table"));
 }
 
 static void claim_best_layer(json_t *out, const json_t *def, const json_t *res) {

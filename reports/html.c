@@ -56,7 +56,7 @@ static double dbl(const json_t *o, const char *key) {
 
 static void esc_or(FILE *o, const char *s, const char *dflt) { html_escape(o, s ? s : dflt); }
 
-static void render_row(FILE *o, const json_t *row) {
+static void render_row(FILE *o, const json_t *row, bool probe_column) {
   const json_t *pub = json_object_get(row, "published"), *ours = json_object_get(row, "ours");
   const char *unit = str(row, "unit");
   bool pct = unit && !strcmp(unit, "%");
@@ -94,8 +94,8 @@ static void render_row(FILE *o, const json_t *row) {
   fputs("</td><td class=\"ours\">", o);
   esc_or(o, str(row, "model"), "");
   fputs("</td>", o);
-  static const char *const bnames[] = {"pixels", "untrained"};
-  for (int k = 0; k < 2; k++) {  // the baselines of this row, in the same run, and our gain over each
+  static const char *const bnames[] = {"pixels", "untrained", "probe"};
+  for (int k = 0; k < 2 + probe_column; k++) {  // the baselines of this row, in the same run, and our gain over each
     const json_t *b = json_object_get(json_object_get(row, "baselines"), bnames[k]);
     fputs("<td class=\"base num\">", o);
     if (b && isfinite(dbl(b, "mean"))) {
@@ -426,17 +426,23 @@ int html_render(const json_t *rep, const char *dir, char **html, size_t *len) {
     html_escape(o, k);
     fputs("</span>", o);
   }
-  fputs("</p>\n<h2>The paper's numbers and ours</h2>\n<table class=\"results\">\n"
-        "<tr><th rowspan=\"2\">row</th><th class=\"paper\" colspan=\"2\">paper (published)</th>"
-        "<th class=\"ours\" colspan=\"4\">this run (", o);
+  size_t i;
+  const json_t *row;
+  // a fine-tune table's rows have the probe of their model as a baseline: one more column
+  bool probe_column = false;
+  json_array_foreach(json_object_get(rep, "rows"), i, row)
+    probe_column |= json_object_get(json_object_get(row, "baselines"), "probe") != NULL;
+  fprintf(o, "</p>\n<h2>The paper's numbers and ours</h2>\n<table class=\"results\">\n"
+          "<tr><th rowspan=\"2\">row</th><th class=\"paper\" colspan=\"2\">paper (published)</th>"
+          "<th class=\"ours\" colspan=\"%d\">this run (", 4 + probe_column);
   html_escape(o, sname);
   fputs(" scale)</th><th rowspan=\"2\">difference</th><th rowspan=\"2\">rule</th><th rowspan=\"2\">verdict</th></tr>\n"
         "<tr><th class=\"paper\">value</th><th class=\"paper\">model, source</th>"
         "<th class=\"ours\">mean ± std</th><th class=\"ours\">model</th>"
-        "<th class=\"base\">raw pixels</th><th class=\"base\">untrained</th></tr>\n", o);
-  size_t i;
-  const json_t *row;
-  json_array_foreach(json_object_get(rep, "rows"), i, row) render_row(o, row);
+        "<th class=\"base\">raw pixels</th><th class=\"base\">untrained</th>", o);
+  if (probe_column) fputs("<th class=\"base\">linear probe</th>", o);
+  fputs("</tr>\n", o);
+  json_array_foreach(json_object_get(rep, "rows"), i, row) render_row(o, row, probe_column);
   fputs("</table>\n", o);
   render_not_run(o, json_object_get(rep, "not_run"));
   render_claims(o, json_object_get(rep, "claims"));

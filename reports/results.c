@@ -119,7 +119,7 @@ static int check_claim(const jp *c) {
   if (!jp_value(c, JP_OBJECT, JP_REQUIRED)) return -1;
   jp_string(c, "id", JP_REQUIRED | JP_NONEMPTY);
   jp_string(c, "test", JP_REQUIRED | JP_NONEMPTY);
-  const char *opt[] = {"claim", "source", "baseline", "a", "b", "relation"};
+  const char *opt[] = {"claim", "source", "baseline", "eval", "a", "b", "relation"};
   for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) jp_string(c, opt[i], JP_OPTIONAL);
   jp rows = jp_key(c, "rows");
   jp_value(&rows, JP_ARRAY, JP_OPTIONAL);

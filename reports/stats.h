@@ -4,16 +4,11 @@
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
+#include "base/outcomes.h"  // correct_bit, correct_hex: the per-image outcomes compared
 
 // Mean and sample standard deviation (n-1; 0 for n = 1) of n values; NAN mean for n = 0.
 void stats_mean_std(const double *x, int n, double *mean, double *std);
 
-// Per-image correctness as the probe writes it ("test_correct"): hex digits, image i is bit
-// 3 - i % 4 of digit i / 4 (the first image is the high bit of the first digit).
-// 1 when image i is right, 0 when wrong, -1 when i is past the string.
-int correct_bit(const char *hex, int64_t i);
-// Fills hex (4 * strlen >= n, NUL-terminated, (n + 3) / 4 + 1 bytes) from right[n].
-void correct_hex(const uint8_t *right, int64_t n, char *hex);
 
 typedef struct {
   int64_t n;      // images compared

@@ -103,6 +103,29 @@ Test(claims, verdicts_follow_the_evidence) {
   json_decref(ev); json_decref(r);
 }
 
+// A fine-tune row against its "probe" baseline (the linear probe of the same model), by McNemar on
+// the same test images; probe rows are not judged by a fine-tune claim, nor fine-tune rows by a
+// probe claim.
+Test(claims, finetune_beats_probe_is_judged_on_finetune_rows) {
+  uint8_t a[40] = {0}, b[40] = {0};
+  for (int i = 0; i < 36; i++) a[i] = 1;
+  for (int i = 0; i < 20; i++) b[i] = 1;
+  char ha[16], hb[16];
+  correct_hex(a, 40, ha);
+  correct_hex(b, 40, hb);
+  json_t *ft = json_pack("{s:s, s:s, s:s, s:[{s:i, s:f, s:s, s:i}], s:{s:{s:s, s:[{s:i, s:f, s:s, s:i}]}}}", "id", "ft",
+                         "eval", "finetune", "unit", "%", "runs", "seed", 0, "value", 90.0, "test_correct", ha, "n_test", 40,
+                         "baselines", "probe", "label", "linear probe of the same model", "runs", "seed", 0, "value", 50.0,
+                         "test_correct", hb, "n_test", 40);
+  json_t *claims = json_pack("[{s:s, s:s, s:s, s:s}, {s:s, s:s, s:s}]", "id", "ftp", "test", "baseline", "baseline", "probe",
+                             "eval", "finetune", "id", "px", "test", "baseline", "baseline", "pixels");
+  json_t *r = json_pack("{s:s, s:[o], s:o}", "table", "t", "rows", ft, "claims", claims), *ev = claims_evaluate(r);
+  cr_assert_str_eq(verdict_of(ev, "ftp"), "holds", "36 of 40 against 20 of 40, the 16 extra all the fine-tune's");
+  cr_assert_str_eq(verdict_of(ev, "px"), "cannot-test", "a probe claim in a table of fine-tune rows");
+  json_decref(ev);
+  json_decref(r);
+}
+
 // A baseline can require a claim only where it holds; then a change that breaks it is a regression
 // of igpt check even though no number has a baseline entry that moved past its tolerance.
 #include "reports/check.h"

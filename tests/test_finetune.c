@@ -2,6 +2,7 @@
 // a run killed at a checkpoint or mid-step and resumed ends exactly as the straight run; the
 // augmentation (reflect-pad, crop, flip) is the paper's.
 #include "testutil.h"
+#include "base/outcomes.h"
 #include "engine/augment.h"
 #include "engine/model.h"
 #include "base/safetensors.h"
@@ -116,6 +117,15 @@ Test(finetune, validation_accuracy_rises_above_chance) {
   cr_assert_geq(best, 0.9, "best validation accuracy %.3f", best);
   cr_assert_geq(json_real_value(json_object_get(r, "test_acc")), 0.8);
   cr_assert_eq(json_integer_value(json_object_get(r, "steps_done")), 60);
+  // each test image's outcome at the best step, for McNemar against the probe: as many right as
+  // the accuracy says
+  const char *tc = json_string_value(json_object_get(r, "test_correct"));
+  int64_t n_test = json_integer_value(json_object_get(r, "n_test"));
+  cr_assert(tc && n_test > 0 && (int64_t)strlen(tc) == (n_test + 3) / 4, "test_correct %s for %lld images",
+            tc ? tc : "(absent)", (long long)n_test);
+  int64_t right = 0;
+  for (int64_t i = 0; i < n_test; i++) right += correct_bit(tc, i) == 1;
+  cr_assert_float_eq((double)right / n_test, json_real_value(json_object_get(r, "test_acc")), 1e-12);
   char *bp = xasprintf("%s/a/best.safetensors", dir);
   model *m = model_load(bp);
   cr_assert_not_null(m, "%s", igpt_errmsg());
@@ -136,8 +146,8 @@ static void killed_and_resumed(const char *at) {
   cr_assert_eq(rc, 128 + 9, "expected death by SIGKILL at %s, exit %d", at, rc);
   cr_assert_eq(finetune(dir, "killed", "", "", NULL), 1, "without --resume the checkpoint is kept");
   cr_assert_eq(finetune(dir, "killed", "", "--resume", &b), 0, "see %s/killed.err", dir);
-  const char *keys[] = {"best_step", "best_val_acc", "test_acc", "steps_done", "evaluations"};
-  for (int i = 0; i < 5; i++)
+  const char *keys[] = {"best_step", "best_val_acc", "test_acc", "test_correct", "steps_done", "evaluations"};
+  for (int i = 0; i < 6; i++)
     cr_assert(json_equal(json_object_get(a, keys[i]), json_object_get(b, keys[i])), "%s differs", keys[i]);
   char *p1 = xasprintf("%s/straight/model.safetensors", dir), *p2 = xasprintf("%s/killed/model.safetensors", dir);
   assert_same_file(p1, p2);

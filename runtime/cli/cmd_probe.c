@@ -1,7 +1,7 @@
 // igpt probe: the linear probe (probe.h) from features files to the paper's numbers.
 #include "cli/cli.h"
 #include "eval/probe.h"
-#include "reports/stats.h"
+#include "base/outcomes.h"
 #include "base/util.h"
 #include <getopt.h>
 #include <math.h>

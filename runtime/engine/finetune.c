@@ -13,6 +13,7 @@
 #include "engine/schedule.h"
 #include "engine/train.h"
 #include "base/fault.h"
+#include "base/outcomes.h"
 #include "base/util.h"
 #include <inttypes.h>
 #include <math.h>
@@ -86,8 +87,10 @@ static model *with_head(model *src, int K) {
 }
 
 // Classifier accuracy on a labelled set (BERT: evaluation mask 0 of features_mask, seeded). Data
-// parallel: each rank counts its slice of the rows, the counts are summed.
-static double accuracy(model *m, const labelled *d, int eval_batch, uint64_t seed, const dp_shard *sh) {
+// parallel: each rank counts its slice of the rows, the counts are summed. right_out (N entries, or
+// NULL): each image's outcome, for paired tests against another classifier on the same images.
+static double accuracy(model *m, const labelled *d, int eval_batch, uint64_t seed, const dp_shard *sh,
+                       uint8_t *right_out) {
   const int T = (int)d->T, K = m->cfg.n_classes;
   const bool bert = m->cfg.objective == OBJ_BERT;
   uint8_t *mask = bert ? xmalloc((size_t)eval_batch * T) : NULL;
@@ -105,12 +108,32 @@ static double accuracy(model *m, const labelled *d, int eval_batch, uint64_t see
       for (int k = 1; k < K; k++)
         if (lg[(size_t)b * K + k] > lg[(size_t)b * K + best]) best = k;
       right += best == d->labels[i0 + b];
+      if (right_out) right_out[i0 + b] = best == d->labels[i0 + b];
     }
   }
   free(mask);
   double sum = (double)right;  // counts are exact in a double
   if (comm_allreduce_sum_f64(&sum, 1)) igpt_die("finetune: evaluation: %s", igpt_errmsg());
+  if (right_out && sh->size > 1) {  // every rank gets all outcomes: 0 outside its slice, summed
+    double *r = xcalloc((size_t)d->N, sizeof(double));
+    for (int64_t i = lo; i < hi; i++) r[i] = right_out[i];
+    if (comm_allreduce_sum_f64(r, (size_t)d->N)) igpt_die("finetune: evaluation: %s", igpt_errmsg());
+    for (int64_t i = 0; i < d->N; i++) right_out[i] = r[i] > 0.5;
+    free(r);
+  }
   return sum / (double)d->N;
+}
+
+// The test accuracy, and each test image's outcome as hex into *test_correct (replaced).
+static double test_accuracy(model *m, const labelled *te, int eval_batch, uint64_t seed, const dp_shard *sh,
+                            char **test_correct) {
+  uint8_t *right = xcalloc((size_t)te->N, 1);
+  double acc = accuracy(m, te, eval_batch, seed, sh, right);
+  free(*test_correct);
+  *test_correct = xmalloc((size_t)(te->N + 3) / 4 + 1);
+  correct_hex(right, te->N, *test_correct);
+  free(right);
+  return acc;
 }
 
 static json_t *rng_json(const rng_t *r) {
@@ -138,15 +161,17 @@ typedef struct {
   rng_t aug_rng;
   int64_t best_step;
   double best_val, test_acc;
+  char *test_correct;  // each test image's outcome at the best step, hex (base/outcomes.h), owned
   int since_best;
   bool stopped_early;
   json_t *evals;   // [{step, val_acc}], owned
 } ft_progress;
 
 static json_t *progress_json(const ft_progress *p) {
-  return json_pack("{s:o,s:I,s:f,s:f,s:i,s:b,s:O}", "aug_rng", rng_json(&p->aug_rng), "best_step",
+  return json_pack("{s:o,s:I,s:f,s:f,s:s?,s:i,s:b,s:O}", "aug_rng", rng_json(&p->aug_rng), "best_step",
                    (json_int_t)p->best_step, "best_val_acc", p->best_val, "test_acc", p->test_acc,
-                   "since_best", p->since_best, "stopped_early", p->stopped_early, "evals", p->evals);
+                   "test_correct", p->test_correct, "since_best", p->since_best, "stopped_early",
+                   p->stopped_early, "evals", p->evals);
 }
 
 static int progress_from_json(const json_t *j, ft_progress *p, const char *dir) {
@@ -157,6 +182,9 @@ static int progress_from_json(const json_t *j, ft_progress *p, const char *dir) 
   p->best_step = json_integer_value(json_object_get(j, "best_step"));
   p->best_val = json_real_value(json_object_get(j, "best_val_acc"));
   p->test_acc = json_real_value(json_object_get(j, "test_acc"));
+  const char *tc = json_string_value(json_object_get(j, "test_correct"));
+  free(p->test_correct);
+  p->test_correct = tc ? xstrdup(tc) : NULL;
   p->since_best = (int)json_integer_value(json_object_get(j, "since_best"));
   p->stopped_early = json_is_true(json_object_get(j, "stopped_early"));
   json_decref(p->evals);
@@ -330,11 +358,11 @@ int finetune_run(const finetune_opts *o, json_t **result) {
     // the head before any step as the baseline, recorded as step 0: chance level for a zero head,
     // the probe's accuracy for one started from the probe. It is the best so far, so a fine-tune
     // that only loses accuracy reports the start, not its first (worse) evaluation.
-    double acc0 = accuracy(m, &va, o->eval_batch, o->seed, &sh);
+    double acc0 = accuracy(m, &va, o->eval_batch, o->seed, &sh, NULL);
     json_array_append_new(pr.evals, json_pack("{s:i,s:f}", "step", 0, "val_acc", acc0));
     pr.best_val = acc0;
     pr.best_step = 0;
-    pr.test_acc = accuracy(m, &te, o->eval_batch, o->seed, &sh);
+    pr.test_acc = test_accuracy(m, &te, o->eval_batch, o->seed, &sh, &pr.test_correct);
     if (lead && model_save(m, best_path)) goto out;
     if (lead && o->progress) log_info("finetune: step 0 (the head's start)  val %.4f  test %.4f", acc0, pr.test_acc);
   }
@@ -374,14 +402,14 @@ int finetune_run(const finetune_opts *o, json_t **result) {
     optim_step(&opt, s + 1, lr, o->weight_decay, &ao);
     bool eval = (s + 1) % o->eval_every == 0 || s + 1 == o->steps;
     if (eval) {
-      double acc = accuracy(m, &va, o->eval_batch, o->seed, &sh);
+      double acc = accuracy(m, &va, o->eval_batch, o->seed, &sh, NULL);
       json_array_append_new(pr.evals, json_pack("{s:I,s:f,s:f}", "step", (json_int_t)(s + 1), "val_acc",
                                                 acc, "loss", loss));
       if (acc > pr.best_val) {
         pr.best_val = acc;
         pr.best_step = s + 1;
         pr.since_best = 0;
-        pr.test_acc = accuracy(m, &te, o->eval_batch, o->seed, &sh);
+        pr.test_acc = test_accuracy(m, &te, o->eval_batch, o->seed, &sh, &pr.test_correct);
         if (lead && model_save(m, best_path)) goto out;
       } else if (++pr.since_best >= o->patience) {
         pr.stopped_early = true;
@@ -406,8 +434,9 @@ int finetune_run(const finetune_opts *o, json_t **result) {
     }
   }
   if (result)
-    *result = json_pack("{s:I,s:f,s:f,s:I,s:b,s:O,s:i,s:s,s:f,s:i}", "best_step", (json_int_t)pr.best_step,
-                        "best_val_acc", pr.best_val, "test_acc", pr.test_acc, "steps_done",
+    *result = json_pack("{s:I,s:f,s:f,s:s?,s:I,s:I,s:b,s:O,s:i,s:s,s:f,s:i}", "best_step", (json_int_t)pr.best_step,
+                        "best_val_acc", pr.best_val, "test_acc", pr.test_acc, "test_correct", pr.test_correct,
+                        "n_test", (json_int_t)te.N, "steps_done",
                         (json_int_t)st.step, "stopped_early", pr.stopped_early, "evaluations", pr.evals,
                         "classes", K, "best_model", best_path, "seconds", now_seconds() - t_start,
                         "world_size", sh.size);
@@ -418,6 +447,7 @@ out:
   if (q) palette_quantizer_free(q);
   json_decref(fixed);
   json_decref(pr.evals);
+  free(pr.test_correct);
   optim_release(&opt);
   train_state_free(&st);
   model_free(m);

@@ -7,7 +7,9 @@
 // Every probe row also gets the baselines its scale lists ("baselines": pixels, untrained) as jobs
 // of the graph, on the same splits with the same probe: raw pixels (features --pixels of the
 // prepared images) and the untrained model (pretraining for 0 steps: the same architecture and
-// seed at initialisation). Shared by key like any job, so the seeds and rows that can share one do.
+// seed at initialisation). A fine-tune row gets "probe": the linear probe of the same model, on the
+// same splits (fine-tuning should beat it). Shared by key like any job, so the seeds and rows that
+// can share one do.
 #include "jobs/jobs.h"
 #include "datasets/registry.h"
 #include "base/util.h"
@@ -414,7 +416,7 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
         json_object_set_new(r, "note", json_string(n));
         free(n);
       }
-      json_t *bl = json_pack("{s:[], s:[]}", "pixels", "untrained"), *model_keys = json_array();
+      json_t *bl = json_pack("{s:[], s:[], s:[]}", "pixels", "untrained", "probe"), *model_keys = json_array();
       json_object_set_new(r, "prepare_job", json_string(prepare_job(&c, ds_run, c.image_size)->key));
       for (int seed = 0; seed < seeds; seed++) {
         const char *objective = json_string_value(jget(row, "objective"));
@@ -426,7 +428,7 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
           break;
         }
         json_array_append_new(model_keys, json_string(model->key));
-        job_t *e[3] = {eval_job(&c, row, ds_run, model, seed), NULL, NULL};
+        job_t *e[4] = {eval_job(&c, row, ds_run, model, seed), NULL, NULL, NULL};
         json_array_append_new(jget(r, "jobs"), json_string(e[0]->key));
         if (probe_row) {  // the baselines; the untrained one where a model is trained here (not imported)
           if (wants_baseline(s, "pixels")) {
@@ -455,8 +457,16 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
             else json_decref(points);
           }
         }
-        static const char *const what[3] = {"", ".pixels", ".untrained"};
-        for (int k = 0; k < 3; k++) {
+        if (!probe_row && wants_baseline(s, "probe")) {  // a fine-tune row: the linear probe of its model
+          json_t *as_probe = json_deep_copy(row);
+          json_object_set_new(as_probe, "eval", json_string("probe"));
+          json_object_del(as_probe, "masks");  // igpt finetune evaluates with one mask
+          e[3] = eval_job(&c, as_probe, ds_run, model, seed);
+          json_decref(as_probe);
+          json_array_append_new(jget(bl, "probe"), json_string(e[3]->key));
+        }
+        static const char *const what[4] = {"", ".pixels", ".untrained", ".probe"};
+        for (int k = 0; k < 4; k++) {
           if (!e[k]) continue;
           evals = xrealloc(evals, (size_t)(n_evals + 1) * sizeof *evals);
           names = xrealloc(names, (size_t)(n_evals + 1) * sizeof *names);
@@ -465,7 +475,7 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
         }
       }
       json_object_set_new(r, "model_jobs", model_keys);
-      if (probe_row) json_object_set_new(r, "baseline_jobs", bl);
+      if (probe_row || json_array_size(jget(bl, "probe"))) json_object_set_new(r, "baseline_jobs", bl);
       else json_decref(bl);
     }
     json_array_append_new(g->rows, r);

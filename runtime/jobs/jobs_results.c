@@ -344,10 +344,11 @@ static json_t *row_of_group(const graph_t *g, json_t *const *group, int n, const
     json_object_set_new(o, "checkpoints", pts);
   }
   json_t *bl = json_object_get(rr, "baseline_jobs");
-  if (bl) {  // the same probe on raw pixels and on the untrained model, seed by seed
+  if (bl) {  // the same probe on raw pixels and on the untrained model (a fine-tune row: the probe), seed by seed
     json_t *b = json_object();
-    static const char *const names[][2] = {{"pixels", "raw pixels"}, {"untrained", "untrained model (step 0)"}};
-    for (int k = 0; k < 2; k++) {
+    static const char *const names[][2] = {{"pixels", "raw pixels"}, {"untrained", "untrained model (step 0)"},
+                                           {"probe", "linear probe of the same model"}};
+    for (int k = 0; k < 3; k++) {
       json_t *keys = json_object_get(bl, names[k][0]);
       if (json_array_size(keys))
         json_object_set_new(b, names[k][0], json_pack("{s:s, s:o}", "label", names[k][1], "runs", runs_of(g, keys, metric)));
