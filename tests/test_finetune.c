@@ -246,6 +246,41 @@ Test(finetune, progress_line_shows_the_loss_parts) {
   free(ep); free(cmd); free(bin); free(dir);
 }
 
+// --loss clf trains on L_clf alone: the generative head gets no gradient (its weights stay as
+// pretrained), the run still learns, the progress line says so, and a resume must keep it.
+Test(finetune, clf_only_loss_leaves_the_generative_head_and_learns) {
+  char *dir = setup();
+  json_t *r;
+  cr_assert_eq(finetune(dir, "c", "", "--loss clf", &r), 0, "see %s/c.err", dir);
+  cr_assert_geq(json_real_value(json_object_get(r, "best_val_acc")), 0.9, "L_clf alone learns the colours");
+  char *pp = xasprintf("%s/pre.safetensors", dir), *cp = xasprintf("%s/c/model.safetensors", dir);
+  model *pre = model_load(pp), *ft = model_load(cp);
+  cr_assert(pre && ft, "%s", igpt_errmsg());
+  size_t n = pre->info[P_WTET].numel;
+  cr_assert_gt(n, 0);
+  cr_assert(!memcmp(pre->param[P_WTET], ft->param[P_WTET], n * sizeof(float)),
+            "the generative head moved without a generative loss");
+  model_free(pre); model_free(ft);
+  char *bin = igpt_bin();
+  char *cmd = xasprintf("OMP_NUM_THREADS=1 %s finetune --model %s/pre.safetensors --train %s/train.safetensors "
+                        "--val %s/val.safetensors --test %s/test.safetensors --out %s/c --steps 60 --batch 8 --lr 0.003 "
+                        "--eval-every 10 --patience 100 --quiet --resume 2>%s/c2.err", bin, dir, dir, dir, dir, dir, dir);
+  cr_assert_neq(run_cmd(cmd), 0, "a resume without --loss clf was accepted");
+  char *log = xasprintf("grep -q -- '--loss differs' %s/c2.err", dir);
+  cr_assert_eq(run_cmd(log), 0, "the refusal does not name loss (see %s/c2.err)", dir);
+  free(cmd);
+  cmd = xasprintf("IGPT_PLAIN=1 OMP_NUM_THREADS=1 %s finetune --model %s/pre.safetensors --train %s/train.safetensors "
+                  "--val %s/val.safetensors --test %s/test.safetensors --out %s/c3 --steps 10 --batch 8 --lr 0.003 "
+                  "--eval-every 10 --loss clf > /dev/null 2>%s/c3.err", bin, dir, dir, dir, dir, dir, dir);
+  cr_assert_eq(run_cmd(cmd), 0, "see %s/c3.err", dir);
+  free(log);
+  log = xasprintf("grep -q 'step 10/10  loss [0-9.]* (L_clf only)' %s/c3.err", dir);
+  cr_assert_eq(run_cmd(log), 0, "the progress line does not say L_clf only (see %s/c3.err)", dir);
+  json_decref(r);
+  rm_rf(dir);
+  free(log); free(cmd); free(bin); free(pp); free(cp); free(dir);
+}
+
 // --head-lr is part of what a resume must not change (it changes the numbers).
 Test(finetune, head_lr_is_fixed_for_a_resume) {
   char *dir = setup();

@@ -194,6 +194,20 @@ Test(jobs, scale_concat_reaches_model_probes_not_pixels) {
     pixels ? pixel_probes++ : model_probes++;
   }
   cr_assert(model_probes >= 3 && pixel_probes == 1, "%d model, %d pixel probes", model_probes, pixel_probes);
+  // probe.checkpoint_every: only the checkpoints at its multiples are probed
+  json_t *pce = json_object_get(json_object_get(json_object_get(s.scales, "cpu"), "probe"), "checkpoint_every");
+  json_t *ke = json_object_get(json_object_get(json_object_get(s.scales, "cpu"), "pretrain"), "keep_every");
+  if (pce && ke && json_integer_value(pce) > json_integer_value(ke)) {
+    char *kept = xasprintf("probe fashion-mnist at step %lld", (long long)json_integer_value(ke));
+    char *probed = xasprintf("probe fashion-mnist at step %lld", (long long)json_integer_value(pce));
+    bool seen_kept = false, seen_probed = false;
+    for (int i = 0; i < g.n; i++) {
+      seen_kept |= !strcmp(g.jobs[i]->label, kept);
+      seen_probed |= !strcmp(g.jobs[i]->label, probed);
+    }
+    cr_assert(!seen_kept && seen_probed, "%s: %d, %s: %d", kept, seen_kept, probed, seen_probed);
+    free(kept); free(probed);
+  }
   const char *note = json_string_value(json_object_get(json_array_get(g.rows, 0), "note"));
   cr_assert(note && strstr(note, "layers concatenated"), "%s", note ? note : "(no note)");
   graph_free(&g);
@@ -462,6 +476,11 @@ Test(jobs, suite_is_validated_completely_when_it_loads) {
   // a scale's prepare options are prepare's
   expect_error("scales.json", "\"seeds\": 1", "\"seeds\": 1, \"prepare\": {\"set-a\": {\"n_trian\": 5}}",
                "$.scales.smoke.prepare.set-a.n_trian", "not a prepare option");
+  // the checkpoints probed are some of those kept; a fine-tune's loss is one of two
+  expect_error("scales.json", "\"checkpoint_every\": 1}", "\"checkpoint_every\": 1, \"keep_every\": 2}, "
+               "\"probe\": {\"checkpoint_every\": 3}", "$.scales.smoke.probe.checkpoint_every", "multiple of pretrain.keep_every");
+  expect_error("scales.json", "\"lr\": 0.001}", "\"lr\": 0.001, \"loss\": \"gen\"}", "$.scales.smoke.finetune.loss",
+               "\"gen\"");
 }
 
 // The real suite runs igpt's own fetch and prepare: its data sets are the registry's and its image

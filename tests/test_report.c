@@ -83,6 +83,35 @@ Test(report, fixture_renders_and_validates) {
   free(dir);
 }
 
+// A fine-tune row's "probe" baseline (the linear probe of the same model) gets its own column, with
+// our gain over it; a table without one keeps the two baseline columns.
+Test(report, finetune_rows_show_the_probe_baseline) {
+  json_t *res = fixture();
+  char *dir0 = write_results("rep-noprobe", res);
+  cr_assert_eq(report_render_dir(dir0, NULL), 0, "%s", igpt_errmsg());
+  char *html0 = slurp(dir0, "report.html");
+  cr_assert_null(strstr(html0, ">linear probe</th>"), "a probe column without a probe baseline");
+  json_t *row0 = json_array_get(json_object_get(res, "rows"), 0);
+  json_object_set_new(row0, "eval", json_string("finetune"));
+  json_object_set_new(row0, "baselines", json_pack("{s:{s:s, s:[{s:i, s:f, s:s, s:s}]}}", "probe", "label",
+                                                   "linear probe of the same model", "runs", "seed", 0, "value", 30.0,
+                                                   "status", "done", "job", "probejob"));
+  char *dir = write_results("rep-probe", res);
+  json_t *rep = NULL;
+  cr_assert_eq(report_render_dir(dir, &rep), 0, "%s", igpt_errmsg());
+  json_t *b = json_object_get(json_object_get(json_array_get(json_object_get(rep, "rows"), 0), "baselines"), "probe");
+  cr_assert_not_null(b, "the probe baseline is not in report.json");
+  cr_assert_float_eq(json_number_value(json_object_get(b, "mean")), 30.0, 1e-12);
+  char *html = slurp(dir, "report.html");
+  cr_assert_not_null(strstr(html, ">linear probe</th>"), "no probe column");
+  cr_assert_not_null(strstr(html, "30.00 %"), "the probe baseline's value is not shown");
+  free(html); free(html0);
+  json_decref(rep);
+  json_decref(res);
+  rm_rf(dir); rm_rf(dir0);
+  free(dir); free(dir0);
+}
+
 Test(report, strings_from_data_are_escaped) {
   json_t *res = fixture();
   const char *evil = "<script>alert('x')</script>&\"";

@@ -16,7 +16,7 @@ static void usage(FILE *out, const finetune_opts *d) {
     "usage: igpt finetune --model M --train T --val T --test T --out DIR [options]\n"
     "Fine-tunes a pretrained model with the classifier head on the mean-pooled final norm\n"
     "(zero-initialised and added when the model has none; step 0 records the untrained head's\n"
-    "validation accuracy), loss = L_gen + L_clf, AdamW (b1 0.9,\n"
+    "validation accuracy), loss = L_gen + L_clf (--loss clf: L_clf alone), AdamW (b1 0.9,\n"
     "b2 0.95), linear warmup then cosine decay. Every --eval-every steps: validation accuracy and\n"
     "a checkpoint; the test accuracy is measured at each new best validation step and the best model\n"
     "kept as DIR/best.safetensors; training stops after --patience evaluations without improvement.\n"
@@ -33,10 +33,14 @@ static void usage(FILE *out, const finetune_opts *d) {
     "  --head-init zero|probe  the head's start: zeros (default, as the official code) or the linear\n"
     "                       probe's solution on the final norm's pooled features (C swept on --val,\n"
     "                       no bias), so step 0 already scores the probe's accuracy\n"
+    "  --loss joint|clf     joint (default, the paper's L_gen + L_clf) or L_clf alone (the paper's\n"
+    "                       alternative; from the probe's head the generative term moves the body\n"
+    "                       away from what the head reads)\n"
     "  --warmup N (5%% of steps)  --weight-decay X (0)  --clip X (0: off)\n"
     "  --eval-every N (%d)  --patience N (%d)  --eval-batch N (%d)  --seed N (0)\n"
     "  --resume             continue the checkpoint in DIR\n"
-    "  --json               the result on stdout: best_step, best_val_acc, test_acc, evaluations\n"
+    "  --json               the result on stdout: best_step, best_val_acc, test_acc, test_correct\n"
+    "                       (each test image's outcome at the best step, hex), n_test, evaluations\n"
     "  --quiet              no progress\n"
     DEVICE_HELP,
     (long long)d->steps, d->batch, d->lr, d->eval_every, d->patience, d->eval_batch);
@@ -48,7 +52,7 @@ int cmd_finetune(int argc, char **argv) {
     {"out", 1, 0, 'o'}, {"train-images", 1, 0, 'I'}, {"palette", 1, 0, 'P'}, {"steps", 1, 0, 's'},
     {"batch", 1, 0, 'b'}, {"lr", 1, 0, 'l'}, {"warmup", 1, 0, 'w'}, {"weight-decay", 1, 0, 'W'},
     {"clip", 1, 0, 'c'}, {"eval-every", 1, 0, 'E'}, {"patience", 1, 0, 'p'}, {"eval-batch", 1, 0, 'B'},
-    {"pad", 1, 0, 'D'}, {"head-lr", 1, 0, 'H'}, {"head-init", 1, 0, 'i'}, {"seed", 1, 0, 'S'}, {"resume", 0, 0, 'r'}, {"json", 0, 0, 'j'},
+    {"pad", 1, 0, 'D'}, {"head-lr", 1, 0, 'H'}, {"head-init", 1, 0, 'i'}, {"loss", 1, 0, 'L'}, {"seed", 1, 0, 'S'}, {"resume", 0, 0, 'r'}, {"json", 0, 0, 'j'},
     {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, DEVICE_OPTIONS, {0}};
   const char *device = NULL, *precision = NULL;
   finetune_opts o;
@@ -74,6 +78,10 @@ int cmd_finetune(int argc, char **argv) {
         else if (strcmp(optarg, "zero")) return usage_error(VERB, "--head-init is zero or probe, not '%s'", optarg);
         break;
       case 'H': if (parse_double(VERB, "--head-lr", optarg, 1e-12, 10, &o.head_lr)) return EXIT_USAGE; break;
+      case 'L':
+        if (!strcmp(optarg, "clf")) o.clf_only = true;
+        else if (strcmp(optarg, "joint")) return usage_error(VERB, "--loss is joint or clf, not '%s'", optarg);
+        break;
       case 'w': if (parse_long(VERB, "--warmup", optarg, 0, 1L << 40, &v)) return EXIT_USAGE; o.warmup = v; break;
       case 'W': if (parse_double(VERB, "--weight-decay", optarg, 0, 0.999, &o.weight_decay)) return EXIT_USAGE; break;
       case 'c': if (parse_double(VERB, "--clip", optarg, 0, 1e12, &o.clip)) return EXIT_USAGE; break;

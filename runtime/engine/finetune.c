@@ -295,6 +295,7 @@ int finetune_run(const finetune_opts *o, json_t **result) {
                       "augment", o->train_images != NULL, "pad", o->pad, "classes", K);
     if (o->head_lr > 0) json_object_set_new(fixed, "head_lr", json_real(o->head_lr));  // absent: as before
     if (o->head_init) json_object_set_new(fixed, "head_init", json_string(o->head_init_name ? o->head_init_name : "custom"));
+    if (o->clf_only) json_object_set_new(fixed, "loss", json_string("clf"));  // absent: joint, as before
     free(c);
   }
   if (resuming) {
@@ -386,7 +387,7 @@ int finetune_run(const finetune_opts *o, json_t **result) {
     if (bert) model_bert_mask(&st.data.mask_rng, mask, B, T, m->cfg.mask_prob);
     model_zero_grad(m);
     model_batch mb = {.tokens = tokens, .mask = bert ? mask + (size_t)first * T : NULL, .labels = labels + first,
-                      .B = Bl, .T = T, .grad = true, .head = true};
+                      .B = Bl, .T = T, .grad = true, .head = !o->clf_only};
     if (model_forward(m, &mb) || model_backward(m)) { igpt_err_prefix("step %lld", (long long)s + 1); goto out; }
     double losses[3] = {m->loss, m->loss_gen, m->loss_clf};  // the mean over ranks, as the gradients
     if (dp_average_grads(m) || dp_average(losses, 3)) goto out;
@@ -414,10 +415,14 @@ int finetune_run(const finetune_opts *o, json_t **result) {
       } else if (++pr.since_best >= o->patience) {
         pr.stopped_early = true;
       }
-      if (lead && o->progress)
-        log_info("finetune: step %lld/%lld  loss %.4f (gen %.4f, clf %.4f)  val %.4f  best %.4f at %lld%s",
-                 (long long)s + 1, (long long)o->steps, loss, losses[1], losses[2], acc, pr.best_val,
-                 (long long)pr.best_step, pr.stopped_early ? "  (early stop)" : "");
+      if (lead && o->progress) {
+        char parts[64];
+        if (o->clf_only) snprintf(parts, sizeof parts, "L_clf only");
+        else snprintf(parts, sizeof parts, "gen %.4f, clf %.4f", losses[1], losses[2]);
+        log_info("finetune: step %lld/%lld  loss %.4f (%s)  val %.4f  best %.4f at %lld%s", (long long)s + 1,
+                 (long long)o->steps, loss, parts, acc, pr.best_val, (long long)pr.best_step,
+                 pr.stopped_early ? "  (early stop)" : "");
+      }
       st.step = s + 1;
       json_decref(st.options);
       st.options = json_pack("{s:O,s:o}", "fixed", fixed, "progress", progress_json(&pr));

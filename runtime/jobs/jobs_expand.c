@@ -225,6 +225,8 @@ static job_t *eval_job(ctx *c, json_t *row, const char *ds, job_t *model, int se
     if (jget(ft, "eval_every")) json_object_set(p, "eval_every", jget(ft, "eval_every"));
     if (jget(ft, "head_lr")) json_object_set(p, "head_lr", jget(ft, "head_lr"));
     if (jget(ft, "head_init")) json_object_set(p, "head_init", jget(ft, "head_init"));
+    if (jget(ft, "loss")) json_object_set(p, "loss", jget(ft, "loss"));
+    if (jget(ft, "warmup")) json_object_set(p, "warmup", jget(ft, "warmup"));
     if (json_is_false(jget(ft, "augment"))) json_object_set_new(p, "no_augment", json_true());  // absent: augmented
     job_t *in[4] = {model, tokenize_job(c, ds), prepare_job(c, ds, c->image_size), palette_job(c)};
     char *label = xasprintf("finetune %s from %s", ds, model->label + strcspn(model->label, " ") + 1);
@@ -296,12 +298,15 @@ static job_t *loss_job(ctx *c, job_t *model, const char *ds, const char *checkpo
 }
 
 // "Lower loss, better probe": for seed 0 of a full-data probe row, the probe and the test loss at
-// every checkpoint the pretraining keeps (scale pretrain.keep_every), at step 0 (the untrained
-// baseline's probe) and at the end. Appends {step, probe, loss} keys to points, the jobs to add.
+// every checkpoint the pretraining keeps (scale pretrain.keep_every; probe.checkpoint_every, a
+// multiple of it, probes fewer), at step 0 (the untrained baseline's probe) and at the end.
+// Appends {step, probe, loss} keys to points, the jobs to add.
 static void checkpoint_jobs(ctx *c, json_t *row, const char *ds, job_t *model, job_t *untrained, job_t *untrained_probe,
                             job_t *final_probe, json_t *points, job_t ***jobs, int *n) {
   json_t *pre = jget(c->scale, "pretrain");
   long every = jint(pre, "keep_every"), steps = jint(pre, "steps");
+  json_t *pe = jget(jget(c->scale, "probe"), "checkpoint_every");
+  if (pe) every = (long)json_integer_value(pe);  // suite.c: a multiple of keep_every
   if (every <= 0 || !untrained || !untrained_probe) return;
   for (long k = 0; k <= steps; k += every) {
     job_t *pj, *lj;

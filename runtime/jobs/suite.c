@@ -35,7 +35,7 @@ static const job_vocab vocab[] = {
     {"probe", (const char *const[]){"features", NULL},
      (const char *const[]){"seed", "labels_per_class", "subsets", "concat_layers", "masks", NULL}},
     {"finetune", (const char *const[]){"model", "tokens", "images", "palette", NULL},
-     (const char *const[]){"steps", "batch", "lr", "head_lr", "head_init", "no_augment", "seed", "eval_every", NULL}},
+     (const char *const[]){"steps", "batch", "lr", "head_lr", "head_init", "no_augment", "loss", "warmup", "seed", "eval_every", NULL}},
     {"report", (const char *const[]){NULL}, (const char *const[]){"table", "scale", "definition", "scale_definition", NULL}},
 };
 
@@ -327,10 +327,12 @@ static int check_scales(const jp *root, json_t *models) {
   static const char *const pal_keys[] = {"source", "k", "pixels", "iters", NULL};
   static const char *const pre_keys[] = {"steps", "batch", "lr", "warmup_steps", "checkpoint_every", "keep_every",
                                          NULL};
-  static const char *const ft_keys[] = {"steps", "batch", "lr", "head_lr", "head_init", "augment", "eval_every", NULL};
+  static const char *const ft_keys[] = {"steps", "batch", "lr", "head_lr", "head_init", "augment", "loss", "warmup",
+                                        "eval_every", NULL};
   static const char *const head_inits[] = {"zero", "probe", NULL};
+  static const char *const ft_losses[] = {"joint", "clf", NULL};
   static const char *const feat_keys[] = {"batch", NULL};
-  static const char *const probe_keys[] = {"max_labels_per_class", "concat_layers", NULL};
+  static const char *const probe_keys[] = {"max_labels_per_class", "concat_layers", "checkpoint_every", NULL};
   if (jp_keys(root, top)) return -1;
   jp c = jp_key(root, "scales");
   json_t *scales = jp_value(&c, JP_OBJECT, JP_REQUIRED);
@@ -402,9 +404,20 @@ static int check_scales(const jp *root, json_t *models) {
     jp_int(&ft, "eval_every", JP_OPTIONAL, 1, 1LL << 40);
     jp_get(&ft, "head_lr", JP_NUMBER, JP_OPTIONAL);
     jp_enum(&ft, "head_init", JP_OPTIONAL, head_inits);
+    jp_enum(&ft, "loss", JP_OPTIONAL, ft_losses);
+    jp_int(&ft, "warmup", JP_OPTIONAL, 0, 1LL << 40);
     jp_get(&ft, "augment", JP_BOOL, JP_OPTIONAL);
     jp_int(&probe, "max_labels_per_class", JP_OPTIONAL, 1, 1000000);
     jp_int(&probe, "concat_layers", JP_OPTIONAL, 1, 64);
+    jp_int(&probe, "checkpoint_every", JP_OPTIONAL, 1, 1LL << 40);
+    {  // the checkpoints "lower loss, better probe" probes: some of those the pretraining keeps
+      json_t *pce = json_object_get(probe.v, "checkpoint_every"), *ke = json_object_get(pre.v, "keep_every");
+      if (pce && !jp_failed(&probe) && (!ke || json_integer_value(pce) % json_integer_value(ke))) {
+        jp e = jp_key(&probe, "checkpoint_every");
+        return jp_fail(&e, "must be a multiple of pretrain.keep_every (%lld), the checkpoints that are kept",
+                       ke ? (long long)json_integer_value(ke) : 0LL);
+      }
+    }
     jp_int(&feat, "batch", JP_REQUIRED, 1, 1 << 20);
     if (jp_failed(&sc)) return -1;
   }
