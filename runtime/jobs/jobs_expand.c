@@ -412,6 +412,22 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
       }
       free(fb_note);
       bool probe_row = !strcmp(json_string_value(jget(row, "eval")), "probe");
+      if (!strcmp(json_string_value(jget(row, "eval")), "finetune")) {  // how it was fine-tuned, from the scale
+        json_t *ft = jget(s, "finetune");
+        const char *old = json_string_value(jget(r, "note")), *hi = json_string_value(jget(ft, "head_init"));
+        const char *loss = json_string_value(jget(ft, "loss"));
+        char warm[64] = "";
+        if (jget(ft, "warmup")) snprintf(warm, sizeof warm, " (warmup %ld steps)", jint(ft, "warmup"));
+        char *n = xasprintf("fine-tuned for at most %ld steps of batch %ld at lr %g%s, on %s, the head started from %s, "
+                            "%s; early stop on validation%s%s", jint(ft, "steps"), jint(ft, "batch"),
+                            json_number_value(jget(ft, "lr")), warm,
+                            loss && !strcmp(loss, "clf") ? "L_clf alone" : "L_gen + L_clf",
+                            hi && !strcmp(hi, "probe") ? "the linear probe's fit" : "zeros",
+                            json_is_false(jget(ft, "augment")) ? "unaugmented" : "with random crops and flips",
+                            old ? "; " : "", old ? old : "");
+        json_object_set_new(r, "note", json_string(n));
+        free(n);
+      }
       if (probe_row && scale_concat(&c, row, true)) {  // the number is not one layer's: say so first
         const char *old = json_string_value(jget(r, "note"));
         long k = jint(jget(s, "probe"), "concat_layers");
