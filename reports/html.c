@@ -207,9 +207,10 @@ static void render_context(FILE *o, const json_t *ctx) {
 static void render_probe_chart(FILE *o, const json_t *rows) {
   size_t i, ns = 0, nr = json_array_size(rows);
   const json_t *row;
-  svg_series *s = xcalloc(3 * nr + 1, sizeof *s);
-  double **bufs = xcalloc(4 * 3 * nr + 1, sizeof *bufs);
-  char **names = xcalloc(3 * nr + 1, sizeof *names);
+  // per row: its layers, up to three baselines and its concatenation's number
+  svg_series *s = xcalloc(5 * nr + 1, sizeof *s);
+  double **bufs = xcalloc(4 * 5 * nr + 1, sizeof *bufs);
+  char **names = xcalloc(5 * nr + 1, sizeof *names);
   int nb = 0, nn = 0;
   bool on_test = false;
   json_array_foreach(rows, i, row) {
@@ -248,6 +249,17 @@ static void render_probe_chart(FILE *o, const json_t *rows) {
       names[nn] = nr > 1 ? xasprintf("%s: %s", label, str(bl, "label")) : xstrdup(str(bl, "label"));
       s[ns++] = (svg_series){names[nn++], 2, bx, by, NULL, NULL, -1};
     }
+    json_t *cat = json_object_get(row, "concat_layers");
+    double cv = dbl(json_object_get(row, "ours"), "mean");
+    if (json_is_integer(cat) && isfinite(cv)) {  // the row's own number is not on the curve: draw it
+      double *bx = xmalloc(2 * sizeof *bx), *by = xmalloc(2 * sizeof *by);
+      bufs[nb++] = bx; bufs[nb++] = by;
+      bx[0] = 0; bx[1] = n - 1;
+      by[0] = by[1] = cv;
+      names[nn] = xasprintf("%s%s%lld layers concatenated", nr > 1 ? label : "", nr > 1 ? ": " : "",
+                            (long long)json_integer_value(cat));
+      s[ns++] = (svg_series){names[nn++], 2, bx, by, NULL, NULL, -1};
+    }
   }
   if (ns) {
     const char *yl = on_test ? "test accuracy of each layer's probe (mean over seeds)"
@@ -255,7 +267,8 @@ static void render_probe_chart(FILE *o, const json_t *rows) {
     fputs("<h2>Linear probe accuracy by layer</h2>\n<p class=\"meta\">Each layer's pooled, "
           "normalised features probed separately; the ring marks the layer chosen on validation (each layer's "
           "test accuracy is measured after that choice and never used for it). Flat lines: the baselines on the "
-          "same test images. The paper finds the best layer mid-network.</p>\n", o);
+          "same test images, and where a row's probe is a concatenation of layers, its number. The paper finds the "
+          "best layer mid-network.</p>\n", o);
     svg_line_chart(o, &(svg_chart){"Probe accuracy by layer", "layer (0 = first block's input, last = final norm)",
                                    yl, 760, 360}, s, (int)ns);
   }

@@ -189,6 +189,7 @@ static json_t *row_build(const json_t *row, const char *scale, const char *file,
   copy_if(out, row, "checkpoints");
   copy_if(out, row, "eval");
   copy_if(out, row, "labels_per_class");
+  copy_if(out, row, "concat_layers");
   json_object_set_new(out, "jobs", jobs);
   copy_if(out, row, "note");
   return out;

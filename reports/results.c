@@ -111,6 +111,7 @@ static int check_row(const jp *c) {
     }
   }
   jp_int(c, "labels_per_class", JP_OPTIONAL, 1, JP_NO_MAX);
+  jp_int(c, "concat_layers", JP_OPTIONAL, 1, JP_NO_MAX);
   return jp_failed(c) ? -1 : 0;
 }
 

@@ -112,6 +112,24 @@ Test(report, finetune_rows_show_the_probe_baseline) {
   free(dir); free(dir0);
 }
 
+// A probe row whose number is a concatenation of layers: the layer chart draws that number as a
+// flat line beside the single layers' curve, so the row's number is on the chart it explains.
+Test(report, a_concatenated_probe_is_drawn_on_the_layer_chart) {
+  json_t *res = fixture();
+  json_object_set_new(json_array_get(json_object_get(res, "rows"), 0), "concat_layers", json_integer(3));
+  char *dir = write_results("rep-concat", res);
+  json_t *rep = NULL;
+  cr_assert_eq(report_render_dir(dir, &rep), 0, "%s", igpt_errmsg());
+  cr_assert_eq(json_integer_value(json_object_get(json_array_get(json_object_get(rep, "rows"), 0), "concat_layers")), 3);
+  char *html = slurp(dir, "report.html");
+  cr_assert_not_null(strstr(html, "3 layers concatenated<"), "no concatenation line in the chart");
+  free(html);
+  json_decref(rep);
+  json_decref(res);
+  rm_rf(dir);
+  free(dir);
+}
+
 Test(report, strings_from_data_are_escaped) {
   json_t *res = fixture();
   const char *evil = "<script>alert('x')</script>&\"";

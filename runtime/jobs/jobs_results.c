@@ -265,6 +265,8 @@ static json_t *row_of_group(const graph_t *g, json_t *const *group, int n, const
   job_t *e0 = job_of(g, job0);
   json_t *lpc = e0 ? json_object_get(e0->params, "labels_per_class") : NULL;  // after the scale's cap
   if (json_is_integer(lpc)) json_object_set(o, "labels_per_class", lpc);
+  json_t *cat = e0 ? json_object_get(e0->params, "concat_layers") : NULL;  // the row's number is not one layer's
+  if (json_is_integer(cat)) json_object_set(o, "concat_layers", cat);
   if (json_object_get(row, "masks")) json_object_set(o, "masks", json_object_get(row, "masks"));
   char note[2048] = "";
   if (stand_in) {
