@@ -9,7 +9,6 @@
 // Mean and sample standard deviation (n-1; 0 for n = 1) of n values; NAN mean for n = 0.
 void stats_mean_std(const double *x, int n, double *mean, double *std);
 
-
 typedef struct {
   int64_t n;      // images compared
   int64_t b, c;   // discordant pairs: only A right, only B right

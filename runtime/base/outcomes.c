@@ -26,4 +26,3 @@ void correct_hex(const uint8_t *right, int64_t n, char *hex) {
   }
   hex[nd] = 0;
 }
-

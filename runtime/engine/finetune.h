@@ -35,9 +35,7 @@ typedef struct {
   double head_lr;                  // the classifier head's peak rate (<= 0: lr): a zero-initialised
                                    // head at the body's small rate learns too slowly at small scale
   int64_t warmup;                  // linear warmup steps
-  bool clf_only;                   // loss = L_clf alone (the paper's alternative), not L_gen + L_clf:
-                                   // from a fitted head the generative term's gradient moves the body
-                                   // away from what the head reads
+  bool clf_only;                   // loss = L_clf alone (the paper's alternative), not L_gen + L_clf
   double weight_decay, clip;
   int eval_every;                  // steps between validation evaluations (and checkpoints)
   int patience;                    // stop after this many evaluations without a better one

@@ -116,13 +116,15 @@ static int check_row(const jp *c, json_t *models, json_t *ids) {
   return rel.v ? check_relation(&rel, ids) : 0;
 }
 
+// The baselines a row can get (jobs_expand.c) and a claim can compare with.
+static const char *const baseline_kinds[] = {"pixels", "untrained", "probe", NULL};
+
 // "claims": the paper's findings the table tests (reports/claims.c evaluates them): each names its
 // test and what that test needs, rows by their ids in this table.
 static int check_claims(const jp *tc, json_t *ids) {
   static const char *const tests[] = {"baseline", "best-layer-not-last", "rows", "increasing", "checkpoints", NULL};
   static const char *const keys[] = {"id", "test", "claim", "source", "baseline", "eval", "min_blocks", "rows", "a",
                                      "b", "relation", "tolerance", NULL};
-  static const char *const baselines[] = {"pixels", "untrained", "probe", NULL};
   static const char *const evals[] = {"probe", "finetune", NULL};
   static const char *const rels[] = {"below", "above", "equal", "not_below", NULL};
   jp cl = jp_key(tc, "claims");
@@ -138,7 +140,7 @@ static int check_claims(const jp *tc, json_t *ids) {
     if (jp_failed(&c) || ti < 0) return -1;
     const char *t = tests[ti];
     if (!strcmp(t, "baseline")) {  // of the rows of one kind: probe rows (the default) or fine-tune rows
-      jp_enum(&c, "baseline", JP_REQUIRED, baselines);
+      jp_enum(&c, "baseline", JP_REQUIRED, baseline_kinds);
       jp_enum(&c, "eval", JP_OPTIONAL, evals);
     }
     if (!strcmp(t, "best-layer-not-last")) jp_int(&c, "min_blocks", JP_REQUIRED, 1, 1000);
@@ -391,11 +393,10 @@ static int check_scales(const jp *root, json_t *models) {
     jp bl = jp_key(&sc, "baselines");  // the baselines every probe (fine-tune: probe) row gets (jobs_expand.c)
     jp_value(&bl, JP_ARRAY, JP_OPTIONAL);
     for (size_t b = 0; b < json_array_size(bl.v) && !jp_failed(&sc); b++) {
-      static const char *const kinds[] = {"pixels", "untrained", "probe", NULL};
       jp e = jp_index(&bl, b);
       const char *k = json_string_value(e.v);
       bool known = false;
-      for (int q = 0; k && kinds[q]; q++) known |= !strcmp(k, kinds[q]);
+      for (int q = 0; k && baseline_kinds[q]; q++) known |= !strcmp(k, baseline_kinds[q]);
       if (!known) return jp_expected(&e, "\"pixels\", \"untrained\" or \"probe\"");
     }
     jp_int(&ft, "steps", JP_REQUIRED, 1, 1LL << 40);
