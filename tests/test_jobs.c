@@ -172,28 +172,33 @@ Test(jobs, keys_stable_and_change_with_any_input) {
   free(fx);
 }
 
-// The scale's probe.concat_layers (the cpu scale's): in the model's probe, the untrained
-// baseline's and the checkpoints', not in the raw pixels' (one layer), and the row's note says the
-// number is a concatenation.
+// The scale's probe.concat_blocks (the cpu scale's): every block concatenated in the model's probe,
+// the untrained baseline's and the checkpoints', not in the raw pixels' (no blocks); only the
+// model's probe sweeps the layers one by one (the depth curve), the others probe the concatenation
+// alone; and the row's note says the number is a concatenation.
 Test(jobs, scale_concat_reaches_model_probes_not_pixels) {
   char *dir = repo_path("suite");
   suite_t s;
   cr_assert_eq(suite_load(&s, dir), 0, "%s", igpt_errmsg());
-  json_t *k = json_object_get(json_object_get(json_object_get(s.scales, "cpu"), "probe"), "concat_layers");
-  cr_assert(json_is_integer(k), "the cpu scale concatenates layers");
-  char *want = xasprintf("\"concat_layers\":%lld", (long long)json_integer_value(k));
+  json_t *k = json_object_get(json_object_get(json_object_get(s.scales, "cpu"), "probe"), "concat_blocks");
+  cr_assert(json_is_true(k), "the cpu scale concatenates the blocks");
+  const char *want = "\"concat\":\"blocks\"", *alone = "\"layers\":\"none\"";
   graph_t g;
   graph_init(&g, &s);
   cr_assert_eq(graph_expand(&g, "linear-probe", "cpu"), 0, "%s", igpt_errmsg());
-  int model_probes = 0, pixel_probes = 0;
+  int model_probes = 0, pixel_probes = 0, sweeps = 0;
   for (int i = 0; i < g.n; i++) {
     if (strcmp(g.jobs[i]->verb, "probe")) continue;
-    bool pixels = strstr(g.jobs[i]->label, "raw pixels") != NULL;
-    bool concat = strstr(g.jobs[i]->spec, want) != NULL;
-    cr_assert(pixels ? !concat : concat, "%s: %s", g.jobs[i]->label, g.jobs[i]->spec);
+    const char *l = g.jobs[i]->label;
+    bool pixels = strstr(l, "raw pixels") != NULL, baseline = strstr(l, "untrained") || strstr(l, " at step ");
+    bool concat = strstr(g.jobs[i]->spec, want) != NULL, concat_only = strstr(g.jobs[i]->spec, alone) != NULL;
+    cr_assert(pixels ? !concat : concat, "%s: %s", l, g.jobs[i]->spec);
+    cr_assert_eq(concat_only, baseline, "%s: %s", l, g.jobs[i]->spec);
     pixels ? pixel_probes++ : model_probes++;
+    sweeps += concat && !concat_only;
   }
   cr_assert(model_probes >= 3 && pixel_probes == 1, "%d model, %d pixel probes", model_probes, pixel_probes);
+  cr_assert_eq(sweeps, 1, "only the pretrained model's probe sweeps each layer");
   // probe.checkpoint_every: only the checkpoints at its multiples are probed
   json_t *pce = json_object_get(json_object_get(json_object_get(s.scales, "cpu"), "probe"), "checkpoint_every");
   json_t *ke = json_object_get(json_object_get(json_object_get(s.scales, "cpu"), "pretrain"), "keep_every");
@@ -209,10 +214,9 @@ Test(jobs, scale_concat_reaches_model_probes_not_pixels) {
     free(kept); free(probed);
   }
   const char *note = json_string_value(json_object_get(json_array_get(g.rows, 0), "note"));
-  cr_assert(note && strstr(note, "layers concatenated"), "%s", note ? note : "(no note)");
+  cr_assert(note && strstr(note, "concatenated"), "%s", note ? note : "(no note)");
   graph_free(&g);
   suite_free(&s);
-  free(want);
   free(dir);
 }
 

@@ -216,6 +216,40 @@ Test(probe, verb_picks_the_informative_layer_and_concatenates) {
   free(dir);
 }
 
+// --concat blocks is layers 1..L (the embedding, layer 0, left out); with --layers none it is the
+// only probe, and its number is the one the full probe gives for the same layers (same sweep, same
+// refit), so a baseline can skip the layer-by-layer sweep. --layers none without fixed layers is refused.
+Test(probe, verb_probes_the_blocks_alone) {
+  char *dir = make_files(1);
+  json_t *full = run_probe(dir, "--concat 1..2"), *alone = run_probe(dir, "--layers none --concat blocks");
+  json_t *cf = json_object_get(full, "concat"), *ca = json_object_get(alone, "concat");
+  cr_assert(json_equal(json_object_get(ca, "layers"), json_pack("[i,i]", 1, 2)), "blocks = 1..L");
+  cr_assert_eq(json_array_size(json_object_get(alone, "layers")), 0, "no layer probed alone");
+  cr_assert_null(json_object_get(alone, "best"));
+  cr_assert_float_eq(json_real_value(json_object_get(ca, "test_acc")), json_real_value(json_object_get(cf, "test_acc")), 1e-12);
+  cr_assert_str_eq(json_string_value(json_object_get(ca, "test_correct")), json_string_value(json_object_get(cf, "test_correct")));
+  json_decref(full);
+  json_decref(alone);
+  char *bin = igpt_bin();
+  const char *bad[] = {"--layers none", "--layers none --concat 2", "--layers none --labels-per-class 5"};
+  for (int i = 0; i < 3; i++) {
+    char *cmd = xasprintf("%s probe --train %s/tr.st --val %s/va.st --test %s/te.st %s 2>%s/err.txt", bin, dir, dir, dir,
+                          bad[i], dir);
+    cr_assert_eq(run_cmd(cmd), 2, "%s", bad[i]);
+    char *err = xasprintf("%s/err.txt", dir);
+    uint8_t *msg = NULL;
+    size_t len = 0;
+    cr_assert_eq(file_read_all(err, &msg, &len), 0);
+    msg = xrealloc(msg, len + 1);
+    msg[len] = 0;
+    cr_assert(strstr((char *)msg, "--layers none"), "%s: %s", bad[i], (char *)msg);
+    free(msg); free(err); free(cmd);
+  }
+  free(bin);
+  rm_rf(dir);
+  free(dir);
+}
+
 Test(probe, verb_low_data_is_reproducible) {
   char *dir = make_files(1);
   json_t *a = run_probe(dir, "--labels-per-class 10 --subsets 3 --seed 4 --layers 1,2");

@@ -20,9 +20,11 @@ static void usage(FILE *out) {
     "the best); the best layer and C by validation accuracy (a tie goes to the lowest layer); refit\n"
     "on train+val; accuracy on test.\n\n"
     "  --train F, --val F, --test F  features files (same layers and widths)\n"
-    "  --layers all|l,m,...          layers to probe (default all)\n"
-    "  --concat K | a..b              also probe a concatenation: K layers centred on the best\n"
-    "                                 (the paper: 5), or the layers a..b\n"
+    "  --layers all|none|l,m,...     layers to probe one by one (default all; none: only the\n"
+    "                                 --concat layers, given as a..b or blocks)\n"
+    "  --concat K | a..b | blocks     also probe a concatenation: K layers centred on the best\n"
+    "                                 (the paper: 5), the layers a..b, or every block's output\n"
+    "                                 (layers 1..L: all but the embedding, layer 0)\n"
     "  --C c                          fit at this C only (no sweep)\n"
     "  --c-min c, --c-max c           the sweep's bounds (default 1e-5 .. 1e2): the decades between\n"
     "                                 them, refined inside them\n"
@@ -185,6 +187,7 @@ static int parse_layers(const char *s, int n_layers, int **out, int *n) {
     for (int l = 0; l < n_layers; l++) (*out)[(*n)++] = l;
     return 0;
   }
+  if (!strcmp(s, "none")) return 0;  // the concatenation alone (checked by the caller)
   char *dup = xstrdup(s), *save = NULL;
   for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
     char *end;
@@ -308,10 +311,12 @@ int cmd_probe(int argc, char **argv) {
   if (!paths[0] || !paths[1] || !paths[2]) return usage_error(VERB, "--train, --val and --test are required");
   if (c.so.c_min > c.so.c_max) return usage_error(VERB, "--c-min is above --c-max");
   if (per_class && concat_s) return usage_error(VERB, "--concat and --labels-per-class do not combine");
-  int concat_k = 0, concat_a = -1, concat_b = -1;
+  int concat_k = 0, concat_a = -1, concat_b = -1, concat_blocks = 0;
   if (concat_s) {
     char *end;
-    if (strstr(concat_s, "..")) {
+    if (!strcmp(concat_s, "blocks")) {
+      concat_blocks = 1;  // 1..L once the files say L
+    } else if (strstr(concat_s, "..")) {
       concat_a = (int)strtol(concat_s, &end, 10);
       if (end == concat_s || strncmp(end, "..", 2)) return usage_error(VERB, "--concat wants K or a..b, got '%s'", concat_s);
       const char *b = end + 2;
@@ -321,9 +326,14 @@ int cmd_probe(int argc, char **argv) {
     } else {
       concat_k = (int)strtol(concat_s, &end, 10);
       if (end == concat_s || *end || concat_k < 1 || concat_k > 1000)
-        return usage_error(VERB, "--concat wants K or a..b, got '%s'", concat_s);
+        return usage_error(VERB, "--concat wants K, a..b or blocks, got '%s'", concat_s);
     }
   }
+  bool no_layers = !strcmp(layers_s, "none");
+  if (no_layers && (per_class || !concat_s || concat_k))
+    return usage_error(VERB, "--layers none probes only a concatenation of known layers: it needs --concat a..b or "
+                             "--concat blocks (K layers centred on the best need the layers one by one), and no "
+                             "--labels-per-class");
   if (C > 0 && n_Cs) return usage_error(VERB, "--C and --Cs exclude each other");
   c.so.fixed_C = C;
   c.so.Cs = Cs;
@@ -343,6 +353,14 @@ int cmd_probe(int argc, char **argv) {
     if (strstr(igpt_errmsg(), "--layers")) { rc = usage_error(VERB, "%s", igpt_errmsg()); goto done; }
     fail(VERB);
     goto done;
+  }
+  if (concat_blocks) {
+    if (c.tr.n_layers < 2) {
+      rc = usage_error(VERB, "--concat blocks: %s has only layer 0 (no block outputs)", paths[0]);
+      goto done;
+    }
+    concat_a = 1;
+    concat_b = c.tr.n_layers - 1;
   }
   if (concat_a >= 0 && concat_b >= c.tr.n_layers) {
     rc = usage_error(VERB, "--concat %s: the files have layers 0..%d", concat_s, c.tr.n_layers - 1);
@@ -408,24 +426,26 @@ int cmd_probe(int argc, char **argv) {
                       subsets, 100 * mean, 100 * sd);
   } else {
     json_t *lj = json_array();
-    int bi;
+    int bi, best_layer = -1, trc;
     sweep_result best;
     json_object_set_new(res, "layers", lj);
-    if (probe_each_layer(&c, ls, nl, NULL, 0, lj, &bi, &best, &iters)) { fail(VERB); goto done; }
-    json_t *bj = json_pack("{s:i,s:f,s:f,s:b}", "layer", ls[bi], "C", best.best_C, "val_acc",
-                           best.best_val_acc, "refit", c.refit);
-    json_object_set_new(res, "best", bj);
-    json_object_set_new(res, "layer_choice",
-                        json_string("the highest validation accuracy; a tie goes to the lowest layer. Each "
-                                    "layer's test_acc is measured after the choice and never used for it"));
-    int trc = test_layers(&c, &ls[bi], 1, NULL, 0, best.best_C, best.best_theta, c.refit, bj);
-    int best_layer = ls[bi];
-    sweep_result_free(&best);
-    if (trc) { fail(VERB); goto done; }
-    if (!json) printf("best layer %d: C=%.4g, val %.2f, test %.2f%s\n", best_layer,
-                      json_real_value(json_object_get(bj, "C")),
-                      100 * json_real_value(json_object_get(bj, "val_acc")),
-                      100 * json_real_value(json_object_get(bj, "test_acc")), c.refit ? " (refit on train+val)" : "");
+    if (nl) {  // --layers none: the concatenation alone
+      if (probe_each_layer(&c, ls, nl, NULL, 0, lj, &bi, &best, &iters)) { fail(VERB); goto done; }
+      json_t *bj = json_pack("{s:i,s:f,s:f,s:b}", "layer", ls[bi], "C", best.best_C, "val_acc",
+                             best.best_val_acc, "refit", c.refit);
+      json_object_set_new(res, "best", bj);
+      json_object_set_new(res, "layer_choice",
+                          json_string("the highest validation accuracy; a tie goes to the lowest layer. Each "
+                                      "layer's test_acc is measured after the choice and never used for it"));
+      trc = test_layers(&c, &ls[bi], 1, NULL, 0, best.best_C, best.best_theta, c.refit, bj);
+      best_layer = ls[bi];
+      sweep_result_free(&best);
+      if (trc) { fail(VERB); goto done; }
+      if (!json) printf("best layer %d: C=%.4g, val %.2f, test %.2f%s\n", best_layer,
+                        json_real_value(json_object_get(bj, "C")),
+                        100 * json_real_value(json_object_get(bj, "val_acc")),
+                        100 * json_real_value(json_object_get(bj, "test_acc")), c.refit ? " (refit on train+val)" : "");
+    }
     if (concat_s) {
       if (concat_k) {
         // K layers centred on the best, shifted to stay inside 0..L

@@ -197,19 +197,23 @@ static job_t *pretrain_job(ctx *c, const char *model, const char *objective, int
   return j;
 }
 
-// Does the scale's probe.concat_layers apply to this row? A full-data row without probe settings
-// of its own, on a model's features (the pixels have one layer to concatenate).
+// Does the scale's probe.concat_blocks apply to this row? A full-data row without probe settings
+// of its own, on a model's features (the pixels have no blocks).
 static bool scale_concat(const ctx *c, json_t *row, bool model) {
   json_t *rp = jget(row, "probe");
-  return model && jget(jget(c->scale, "probe"), "concat_layers") && !jget(rp, "labels_per_class") &&
+  return model && json_is_true(jget(jget(c->scale, "probe"), "concat_blocks")) && !jget(rp, "labels_per_class") &&
          !jget(rp, "concat_layers");
 }
 
 // A probe job's params: the seed, the scale's concatenation where it applies, the row's probe.
-static json_t *probe_params(const ctx *c, json_t *row, bool model, int seed) {
+// The concatenation is of fixed layers (every block), so a probe whose only use is that number,
+// the untrained baseline's or a checkpoint's (concat_only), skips the layer-by-layer sweep.
+static json_t *probe_params(const ctx *c, json_t *row, bool model, bool concat_only, int seed) {
   json_t *pp = json_pack("{s:i}", "seed", seed);
-  if (scale_concat(c, row, model))
-    json_object_set(pp, "concat_layers", jget(jget(c->scale, "probe"), "concat_layers"));
+  if (scale_concat(c, row, model)) {
+    json_object_set_new(pp, "concat", json_string("blocks"));
+    if (concat_only) json_object_set_new(pp, "layers", json_string("none"));
+  }
   if (jget(row, "probe")) json_object_update(pp, jget(row, "probe"));
   return pp;
 }
@@ -258,7 +262,7 @@ static job_t *eval_job(ctx *c, json_t *row, const char *ds, job_t *model, int se
     bert = false;
   }
   free(label);
-  json_t *pp = probe_params(c, row, model != NULL, seed);
+  json_t *pp = probe_params(c, row, model != NULL, model && !strncmp(model->label, "untrained", 9), seed);
   json_t *cap = jget(jget(c->scale, "probe"), "max_labels_per_class");
   if (cap && jget(pp, "labels_per_class") && jint(pp, "labels_per_class") > json_integer_value(cap))
     json_object_set(pp, "labels_per_class", cap);
@@ -325,7 +329,7 @@ static void checkpoint_jobs(ctx *c, json_t *row, const char *ds, job_t *model, j
       char *label = xasprintf("features %s at step %ld", ds, k);
       job_t *feat = graph_add(c->g, "features", fp, 2, (const char *[]){"model", "tokens"}, in, label);
       free(label);
-      json_t *pp = probe_params(c, row, true, 0);
+      json_t *pp = probe_params(c, row, true, true, 0);
       label = xasprintf("probe %s at step %ld", ds, k);
       pj = graph_add(c->g, "probe", pp, 1, (const char *[]){"features"}, &feat, label);
       free(label);
@@ -430,10 +434,13 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
       }
       if (probe_row && scale_concat(&c, row, true)) {  // the number is not one layer's: say so first
         const char *old = json_string_value(jget(r, "note"));
-        long k = jint(jget(s, "probe"), "concat_layers");
-        char *n = xasprintf("a probe of %ld layers concatenated, centred on the best by validation (the %s scale's "
-                            "probe.concat_layers, as the paper's Table 3 concatenation), and so are the untrained "
-                            "baseline's and the checkpoints'; the raw pixels are one layer%s%s", k, scale, old ? "; " : "", old ? old : "");
+        json_t *cfg = model_config(&c, json_string_value(m), json_string_value(jget(row, "objective")));
+        long L = jint(cfg, "n_layer");
+        json_decref(cfg);
+        char *n = xasprintf("a probe of every block's output concatenated (layers 1..%ld, %ld layers; the %s scale's "
+                            "probe.concat_blocks, as the paper's Table 3 concatenates layers), and so are the untrained "
+                            "baseline's and the checkpoints'; the raw pixels are one layer%s%s", L, L, scale,
+                            old ? "; " : "", old ? old : "");
         json_object_set_new(r, "note", json_string(n));
         free(n);
       }

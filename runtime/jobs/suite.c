@@ -33,7 +33,7 @@ static const job_vocab vocab[] = {
     {"features", (const char *const[]){"model", "tokens", NULL},
      (const char *const[]){"batch", "seed", "masks", "checkpoint", NULL}},
     {"probe", (const char *const[]){"features", NULL},
-     (const char *const[]){"seed", "labels_per_class", "subsets", "concat_layers", "masks", NULL}},
+     (const char *const[]){"seed", "labels_per_class", "subsets", "concat_layers", "concat", "layers", "masks", NULL}},
     {"finetune", (const char *const[]){"model", "tokens", "images", "palette", NULL},
      (const char *const[]){"steps", "batch", "lr", "head_lr", "head_init", "no_augment", "loss", "warmup", "seed", "eval_every", NULL}},
     {"report", (const char *const[]){NULL}, (const char *const[]){"table", "scale", "definition", "scale_definition", NULL}},
@@ -334,7 +334,7 @@ static int check_scales(const jp *root, json_t *models) {
   static const char *const head_inits[] = {"zero", "probe", NULL};
   static const char *const ft_losses[] = {"joint", "clf", NULL};
   static const char *const feat_keys[] = {"batch", NULL};
-  static const char *const probe_keys[] = {"max_labels_per_class", "concat_layers", "checkpoint_every", NULL};
+  static const char *const probe_keys[] = {"max_labels_per_class", "concat_blocks", "checkpoint_every", NULL};
   if (jp_keys(root, top)) return -1;
   jp c = jp_key(root, "scales");
   json_t *scales = jp_value(&c, JP_OBJECT, JP_REQUIRED);
@@ -409,7 +409,7 @@ static int check_scales(const jp *root, json_t *models) {
     jp_int(&ft, "warmup", JP_OPTIONAL, 0, 1LL << 40);
     jp_get(&ft, "augment", JP_BOOL, JP_OPTIONAL);
     jp_int(&probe, "max_labels_per_class", JP_OPTIONAL, 1, 1000000);
-    jp_int(&probe, "concat_layers", JP_OPTIONAL, 1, 64);
+    jp_get(&probe, "concat_blocks", JP_BOOL, JP_OPTIONAL);
     jp_int(&probe, "checkpoint_every", JP_OPTIONAL, 1, 1LL << 40);
     {  // the checkpoints "lower loss, better probe" probes: some of those the pretraining keeps
       json_t *pce = json_object_get(probe.v, "checkpoint_every"), *ke = json_object_get(pre.v, "keep_every");
