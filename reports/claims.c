@@ -6,11 +6,12 @@
 #include <stdbool.h>
 #include <string.h>
 
-// One side of a comparison: a number per seed and, where the probe wrote them, per-image outcomes.
+// One side of a comparison: a number per seed (and label subset, for low-data rows: -1 when none)
+// and, where the probe wrote them, per-image outcomes.
 #define SIDE_MAX 64
 typedef struct {
   int n;
-  int seed[SIDE_MAX];
+  int seed[SIDE_MAX], subset[SIDE_MAX];
   double value[SIDE_MAX];
   const char *hex[SIDE_MAX];  // NULL when absent
   long long n_test[SIDE_MAX];
@@ -25,6 +26,8 @@ static void side_from_runs(side_t *s, const json_t *runs) {
     json_t *v = json_object_get(run, "value");
     if (!json_is_number(v) || s->n == SIDE_MAX) continue;
     s->seed[s->n] = (int)json_integer_value(json_object_get(run, "seed"));
+    json_t *sub = json_object_get(run, "subset");
+    s->subset[s->n] = json_is_integer(sub) ? (int)json_integer_value(sub) : -1;
     s->value[s->n] = json_number_value(v);
     s->hex[s->n] = str(run, "test_correct");
     s->n_test[s->n] = json_integer_value(json_object_get(run, "n_test"));
@@ -61,7 +64,7 @@ static json_t *compare(json_t *o, const side_t *a, const side_t *b, relation rel
   int np = 0, first_a = -1, first_b = -1;
   for (int i = 0; i < a->n; i++)
     for (int j = 0; j < b->n; j++)
-      if (a->seed[i] == b->seed[j]) {
+      if (a->seed[i] == b->seed[j] && a->subset[i] == b->subset[j]) {  // the same seed's same labels
         va[np] = a->value[i];
         vb[np] = b->value[j];
         d[np++] = a->value[i] - b->value[j];
@@ -81,9 +84,11 @@ static json_t *compare(json_t *o, const side_t *a, const side_t *b, relation rel
   if (np >= 3) {
     double t;
     p = stats_paired_t(d, np, &t);
-    test = json_pack("{s:s, s:f, s:f, s:i, s:f}", "name", "paired t over seeds", "p", p, "alpha", CLAIMS_ALPHA, "n", np,
-                     "t", isfinite(t) ? t : (t > 0 ? 1e300 : -1e300));
-    snprintf(how, sizeof how, "paired t over %d seeds, difference %+.2f ± %.2f, p = %.2g", np, md, sd, p);
+    bool subsets = a->subset[first_a] >= 0;  // low-data: pairs are (seed, label subset)
+    test = json_pack("{s:s, s:f, s:f, s:i, s:f}", "name", subsets ? "paired t over seeds and label subsets" : "paired t over seeds",
+                     "p", p, "alpha", CLAIMS_ALPHA, "n", np, "t", isfinite(t) ? t : (t > 0 ? 1e300 : -1e300));
+    snprintf(how, sizeof how, "paired t over %d %s, difference %+.2f ± %.2f, p = %.2g", np,
+             subsets ? "label subsets (seeds x subsets, the same labels on both sides)" : "seeds", md, sd, p);
   } else if (a->hex[first_a] && b->hex[first_b] && a->n_test[first_a] > 0 && a->n_test[first_a] == b->n_test[first_b]) {
     mcnemar_result m;
     if (stats_mcnemar(a->hex[first_a], b->hex[first_b], a->n_test[first_a], &m) == 0) {
@@ -185,6 +190,7 @@ static void claim_best_layer(json_t *out, const json_t *def, const json_t *res) 
       int s = (int)json_integer_value(json_object_get(run, "seed"));
       long long nt = json_integer_value(json_object_get(run, "n_test"));
       sa.seed[sa.n] = sb.seed[sb.n] = s;
+      sa.subset[sa.n] = sb.subset[sb.n] = -1;
       sa.value[sa.n] = json_number_value(json_array_get(lt, bl));
       sb.value[sb.n] = json_number_value(json_array_get(lt, L));
       sa.hex[sa.n] = json_string_value(json_array_get(lc, bl));

@@ -87,7 +87,12 @@ static void render_row(FILE *o, const json_t *row, bool probe_column) {
     int dec = fabs(mean) >= 10 ? 2 : 4;  // the same decimals for mean and std
     fprintf(o, "%.*f ± %.*f", dec, mean, dec, sd);
     if (pct) fputs(" %", o);
-    fprintf(o, "<span class=\"note\">n = %lld seed%s", (long long)n, n == 1 ? "" : "s");
+    json_int_t subsets = json_integer_value(json_object_get(ours, "subsets"));
+    if (subsets > 0 && n % subsets == 0)  // low-data: each seed's probe fits several label subsets
+      fprintf(o, "<span class=\"note\">n = %lld: %lld seed%s × %lld label subsets", (long long)n, (long long)(n / subsets),
+              n / subsets == 1 ? "" : "s", (long long)subsets);
+    else
+      fprintf(o, "<span class=\"note\">n = %lld seed%s", (long long)n, n == 1 ? "" : "s");
     if (failed) fprintf(o, ", %lld failed", (long long)failed);
     fputs("</span>", o);
   } else fprintf(o, "—<span class=\"note\">%lld failed or missing</span>", (long long)failed);
@@ -156,7 +161,7 @@ static void render_claims(FILE *o, const json_t *claims) {
   if (!json_is_array(claims)) return;
   fputs("<h2>The paper's claims</h2>\n<p class=\"meta\">Each finding of the paper this table can test, from this "
         "run's numbers: <b>holds</b> or <b>does not hold</b> when the difference is significant at 5% (two-sided; "
-        "paired t over 3 or more seeds, else McNemar's exact test on the same test images), <b>inconclusive</b> "
+        "paired t over 3 or more seeds, or label subsets of the same seeds, else McNemar's exact test on the same test images), <b>inconclusive</b> "
         "when it is not, <b>cannot test</b> when this run lacks the evidence.</p>\n", o);
   if (!json_array_size(claims)) { fputs("<p>This table lists no claims.</p>\n", o); return; }
   fputs("<table class=\"claims\"><tr><th>claim</th><th>row</th><th>evidence (this run)</th><th>verdict</th></tr>\n", o);

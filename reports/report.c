@@ -117,13 +117,15 @@ static json_t *row_build(const json_t *row, const char *scale, const char *file,
   size_t nr = json_array_size(runs), i;
   double *vals = xmalloc((nr + 1) * sizeof *vals);
   json_t *values = json_array(), *seeds = json_array();
-  int n = 0, failed = 0;
+  int n = 0, failed = 0, subsets = 0;
   json_array_foreach(runs, i, run) {
     json_t *v = json_object_get(run, "value");
     if (json_is_number(v)) {
       vals[n++] = json_number_value(v);
       json_array_append_new(values, json_real(json_number_value(v)));
       json_array_append(seeds, json_object_get(run, "seed"));
+      json_t *sub = json_object_get(run, "subset");  // low-data: runs are seeds x label subsets
+      if (json_is_integer(sub) && json_integer_value(sub) + 1 > subsets) subsets = (int)json_integer_value(sub) + 1;
     } else {
       failed++;
     }
@@ -136,6 +138,7 @@ static json_t *row_build(const json_t *row, const char *scale, const char *file,
   json_object_set_new(out, "ours", json_pack("{s:o, s:o, s:i, s:o, s:o, s:i}", "mean",
                                              num_or_null(mean), "std", n ? json_real(std) : json_null(),
                                              "n", n, "values", values, "seeds", seeds, "failed", failed));
+  if (subsets) json_object_set_new(json_object_get(out, "ours"), "subsets", json_integer(subsets));
   double ref = json_is_object(pub) ? json_number_value(json_object_get(pub, "value")) : NAN;
   json_t *rs = json_object_get(pub, "std");
   double ref_std = json_is_number(rs) ? json_number_value(rs) : 0;

@@ -126,6 +126,32 @@ Test(claims, finetune_beats_probe_is_judged_on_finetune_rows) {
   json_decref(r);
 }
 
+// A low-data row's runs are one seed's label subsets: the row and its baseline pair by (seed,
+// subset), the same labels on both sides, and the evidence says subsets, not seeds. A baseline
+// subset with no counterpart in the row is not paired with another.
+Test(claims, low_data_runs_pair_by_label_subset) {
+  json_t *runs = json_array(), *pix = json_array();
+  double ours[4] = {60, 62, 58, 61}, px[4] = {55, 58, 54, 57};
+  for (int i = 0; i < 4; i++) {
+    json_array_append_new(runs, json_pack("{s:i, s:i, s:f}", "seed", 0, "subset", i, "value", ours[i]));
+    json_array_append_new(pix, json_pack("{s:i, s:i, s:f}", "seed", 0, "subset", i, "value", px[i]));
+  }
+  json_array_append_new(pix, json_pack("{s:i, s:i, s:f}", "seed", 0, "subset", 9, "value", 99.0));  // no partner
+  json_t *row = json_pack("{s:s, s:s, s:i, s:o, s:{s:{s:s, s:o}}}", "id", "ld", "unit", "%", "labels_per_class", 4, "runs", runs,
+                          "baselines", "pixels", "label", "raw pixels", "runs", pix);
+  json_t *claims = json_pack("[{s:s, s:s, s:s}]", "id", "px", "test", "baseline", "baseline", "pixels");
+  json_t *r = json_pack("{s:s, s:[o], s:o}", "table", "t", "rows", row, "claims", claims), *ev = claims_evaluate(r);
+  json_t *c = json_array_get(ev, 0), *test = json_object_get(c, "test");
+  cr_assert_str_eq(json_string_value(json_object_get(c, "verdict")), "holds", "ours ahead by 4 on each of the 4 subsets");
+  cr_assert_eq(json_integer_value(json_object_get(test, "n")), 4, "4 pairs: the unpartnered subset left out");
+  cr_assert_str_eq(json_string_value(json_object_get(test, "name")), "paired t over seeds and label subsets");
+  const char *evd = json_string_value(json_object_get(c, "evidence"));
+  cr_assert(evd && strstr(evd, "label subsets") && !strstr(evd, "4 seeds"), "%s", evd ? evd : "(none)");
+  cr_assert_float_eq(json_real_value(json_object_get(c, "difference")), 4.25, 1e-9);
+  json_decref(ev);
+  json_decref(r);
+}
+
 // A baseline can require a claim only where it holds; then a change that breaks it is a regression
 // of igpt check even though no number has a baseline entry that moved past its tolerance.
 #include "reports/check.h"

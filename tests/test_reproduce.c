@@ -48,12 +48,19 @@ Test(reproduce, all_tables_at_tiny_smoke_then_rerun_does_no_work, .timeout = 300
         cr_assert(json_is_number(json_object_get(run, "value")), "%s row %zu has a run without a value", p, i);
         double v = json_number_value(json_object_get(run, "value"));
         cr_assert(v >= 0 && v <= 100, "%s: accuracy %g outside [0, 100]", p, v);
+        // a low-data row's runs are label subsets of the seed, said as such (not as seeds)
+        if (t == 2) cr_assert(json_is_integer(json_object_get(run, "subset")), "%s row %zu: a run without its subset", p, i);
         runs++;
       }
     }
     cr_assert_gt(runs, 0, "%s: no row ran", p);
     json_decref(r);
     free(p);
+  }
+  {
+    char *html = xasprintf("grep -q 'label subsets' %s/results/low-data-cifar/smoke/report.html", dir);
+    cr_assert_eq(run_cmd(html), 0, "the low-data report does not say its runs are label subsets");
+    free(html);
   }
   // the second run: everything cached, nothing started
   free(cmd);

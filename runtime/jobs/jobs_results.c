@@ -56,10 +56,10 @@ static void add_runs(json_t *runs, const graph_t *g, const job_t *j, const char 
     return;
   }
   if (json_is_array(v)) {
-    size_t n = json_array_size(v), i;
+    size_t i;
     json_t *e;
     json_array_foreach(v, i, e)
-      json_array_append_new(runs, json_pack("{s:I, s:f, s:s, s:s}", "seed", (json_int_t)(seed * (int)n + (int)i), "value",
+      json_array_append_new(runs, json_pack("{s:i, s:I, s:f, s:s, s:s}", "seed", seed, "subset", (json_int_t)i, "value",
                                             mul * json_number_value(e), "status", "done", "job", j->key));
     return;
   }
