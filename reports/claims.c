@@ -87,8 +87,16 @@ static json_t *compare(json_t *o, const side_t *a, const side_t *b, relation rel
     bool subsets = a->subset[first_a] >= 0;  // low-data: pairs are (seed, label subset)
     test = json_pack("{s:s, s:f, s:f, s:i, s:f}", "name", subsets ? "paired t over seeds and label subsets" : "paired t over seeds",
                      "p", p, "alpha", CLAIMS_ALPHA, "n", np, "t", isfinite(t) ? t : (t > 0 ? 1e300 : -1e300));
-    snprintf(how, sizeof how, "paired t over %d %s, difference %+.2f ± %.2f, p = %.2g", np,
-             subsets ? "label subsets (seeds x subsets, the same labels on both sides)" : "seeds", md, sd, p);
+    int nseeds = 0;  // the distinct seeds among a's runs
+    for (int i = 0; i < a->n; i++) {
+      bool seen = false;
+      for (int j = 0; j < i; j++) seen |= a->seed[j] == a->seed[i];
+      nseeds += !seen;
+    }
+    char over[96];
+    if (subsets) snprintf(over, sizeof over, "label subsets of %d seed%s, the same labels on both sides", nseeds, nseeds == 1 ? "" : "s");
+    else snprintf(over, sizeof over, "seeds");
+    snprintf(how, sizeof how, "paired t over %d %s, difference %+.2f ± %.2f, p = %.2g", np, over, md, sd, p);
   } else if (a->hex[first_a] && b->hex[first_b] && a->n_test[first_a] > 0 && a->n_test[first_a] == b->n_test[first_b]) {
     mcnemar_result m;
     if (stats_mcnemar(a->hex[first_a], b->hex[first_b], a->n_test[first_a], &m) == 0) {
