@@ -330,10 +330,9 @@ int cmd_probe(int argc, char **argv) {
     }
   }
   bool no_layers = !strcmp(layers_s, "none");
-  if (no_layers && (per_class || !concat_s || concat_k))
+  if (no_layers && (!concat_s || concat_k))  // (--concat already excludes --labels-per-class)
     return usage_error(VERB, "--layers none probes only a concatenation of known layers: it needs --concat a..b or "
-                             "--concat blocks (K layers centred on the best need the layers one by one), and no "
-                             "--labels-per-class");
+                             "--concat blocks (K layers centred on the best need the layers one by one)");
   if (C > 0 && n_Cs) return usage_error(VERB, "--C and --Cs exclude each other");
   c.so.fixed_C = C;
   c.so.Cs = Cs;
@@ -429,7 +428,7 @@ int cmd_probe(int argc, char **argv) {
     int bi, best_layer = -1, trc;
     sweep_result best;
     json_object_set_new(res, "layers", lj);
-    if (nl) {  // --layers none: the concatenation alone
+    if (nl) {  // each layer alone, then the best (none with --layers none: the concatenation alone)
       if (probe_each_layer(&c, ls, nl, NULL, 0, lj, &bi, &best, &iters)) { fail(VERB); goto done; }
       json_t *bj = json_pack("{s:i,s:f,s:f,s:b}", "layer", ls[bi], "C", best.best_C, "val_acc",
                              best.best_val_acc, "refit", c.refit);

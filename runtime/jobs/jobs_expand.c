@@ -248,11 +248,12 @@ static job_t *eval_job(ctx *c, json_t *row, const char *ds, job_t *model, int se
   }
   job_t *feat;
   char *label;
+  bool untrained = model && !strncmp(model->label, "untrained", 9);  // the step-0 baseline's model
   if (model) {
     json_t *fp = json_pack("{s:O, s:i}", "batch", jget(jget(c->scale, "features"), "batch"), "seed", seed);
     if (bert) json_object_set_new(fp, "masks", json_integer(masks));
     job_t *in[2] = {model, tokenize_job(c, ds)};
-    label = xasprintf("features %s%s%s", ds, masks > 1 ? " ensemble" : "", strncmp(model->label, "untrained", 9) ? "" : " untrained");
+    label = xasprintf("features %s%s%s", ds, masks > 1 ? " ensemble" : "", untrained ? " untrained" : "");
     feat = graph_add(c->g, "features", fp, 2, (const char *[]){"model", "tokens"}, in, label);
   } else {  // the raw-pixel baseline: the prepared images are the features
     job_t *img = prepare_job(c, ds, c->image_size);
@@ -262,14 +263,14 @@ static job_t *eval_job(ctx *c, json_t *row, const char *ds, job_t *model, int se
     bert = false;
   }
   free(label);
-  json_t *pp = probe_params(c, row, model != NULL, model && !strncmp(model->label, "untrained", 9), seed);
+  json_t *pp = probe_params(c, row, model != NULL, untrained, seed);
   json_t *cap = jget(jget(c->scale, "probe"), "max_labels_per_class");
   if (cap && jget(pp, "labels_per_class") && jint(pp, "labels_per_class") > json_integer_value(cap))
     json_object_set(pp, "labels_per_class", cap);
   if (bert) json_object_set_new(pp, "masks", json_integer(masks));
   // the pixel baseline is deterministic but for the subsets a low-data probe draws from its seed
   if (!model && !jget(pp, "labels_per_class")) json_object_set_new(pp, "seed", json_integer(0));
-  const char *of = !model ? " (raw pixels)" : !strncmp(model->label, "untrained", 9) ? " (untrained)" : "";
+  const char *of = !model ? " (raw pixels)" : untrained ? " (untrained)" : "";
   label = xasprintf("probe %s%s%s%s", ds, jget(pp, "labels_per_class") ? " low-data" : "", masks > 1 ? " ensemble" : "", of);
   if (jget(pp, "labels_per_class")) {
     free(label);

@@ -265,11 +265,10 @@ static json_t *row_of_group(const graph_t *g, json_t *const *group, int n, const
   job_t *e0 = job_of(g, job0);
   json_t *lpc = e0 ? json_object_get(e0->params, "labels_per_class") : NULL;  // after the scale's cap
   if (json_is_integer(lpc)) json_object_set(o, "labels_per_class", lpc);
-  json_t *cat = e0 ? json_object_get(e0->params, "concat_layers") : NULL;  // the row's number is not one layer's
-  if (json_is_integer(cat)) json_object_set(o, "concat_layers", cat);
-  json_t *cat_run = e0 && e0->done ? at_path(json_object_get(e0->done, "metrics"), "concat.layers") : NULL;
-  if (!cat && json_array_size(cat_run))  // a concatenation of fixed layers (probe.concat_blocks): as many as ran
-    json_object_set_new(o, "concat_layers", json_integer((json_int_t)json_array_size(cat_run)));
+  // the row's number is not one layer's: as many layers as its probe concatenated (the row's
+  // probe.concat_layers or the scale's probe.concat_blocks)
+  json_t *cat = e0 && e0->done ? at_path(json_object_get(e0->done, "metrics"), "concat.layers") : NULL;
+  if (json_array_size(cat)) json_object_set_new(o, "concat_layers", json_integer((json_int_t)json_array_size(cat)));
   if (json_object_get(row, "masks")) json_object_set(o, "masks", json_object_get(row, "masks"));
   char note[2048] = "";
   if (stand_in) {
