@@ -342,3 +342,39 @@ Test(finetune, head_from_the_probe_starts_at_the_probe_accuracy) {
   rm_rf(dir);
   free(dir);
 }
+
+// --head-features: the probe's start read from igpt features files of the same model (what a
+// table's features job writes) is the start the fine-tune computes itself: at the same batch
+// (--eval-batch, 32) the same run to the bit, results and best model. (A table's features job
+// has its own batch, 64 at cpu, where OpenBLAS's blocking can round differently in the last bit.)
+// Files of other rows are refused by name, and the option needs --head-init probe.
+Test(finetune, head_from_features_files_is_the_same_start) {
+  char *dir = setup(), *bin = igpt_bin();
+  char *cmd = xasprintf("cd %s && mkdir -p feat bad && for s in train val test; do OMP_NUM_THREADS=1 %s features "
+                        "--model pre.safetensors --tokens $s.safetensors --out feat/$s.safetensors --batch 32 --quiet "
+                        "|| exit 1; done && cp feat/train.safetensors bad/ && cp feat/test.safetensors bad/val.safetensors",
+                        dir, bin);
+  cr_assert_eq(run_cmd(cmd), 0, "igpt features failed");
+  json_t *a, *b;
+  cr_assert_eq(finetune(dir, "own", "", "--head-init probe", &a), 0, "see %s/own.err", dir);
+  char *extra = xasprintf("--head-init probe --head-features %s/feat", dir);
+  cr_assert_eq(finetune(dir, "read", "", extra, &b), 0, "see %s/read.err", dir);
+  // the runs' summaries differ only in their paths
+  const char *keys[] = {"best_step", "best_val_acc", "test_acc", "test_correct", "evaluations"};
+  for (int k = 0; k < 5; k++)
+    cr_assert(json_equal(json_object_get(a, keys[k]), json_object_get(b, keys[k])), "%s differs", keys[k]);
+  char *pa = xasprintf("%s/own/best.safetensors", dir), *pb = xasprintf("%s/read/best.safetensors", dir);
+  assert_same_file(pa, pb);
+  free(extra);
+  extra = xasprintf("--head-init probe --head-features %s/bad", dir);
+  cr_assert_eq(finetune(dir, "bad", "", extra, NULL), 1);
+  char *grep = xasprintf("grep -q 'bad/val.safetensors: its first 32 rows differ' %s/bad.err", dir);
+  cr_assert_eq(run_cmd(grep), 0, "features of the wrong rows were not refused by file (see %s/bad.err)", dir);
+  free(extra);
+  extra = xasprintf("--head-features %s/feat", dir);
+  cr_assert_eq(finetune(dir, "noprobe", "", extra, NULL), 2, "--head-features without --head-init probe");
+  json_decref(a); json_decref(b);
+  free(extra); free(grep); free(pa); free(pb); free(cmd); free(bin);
+  rm_rf(dir);
+  free(dir);
+}

@@ -677,3 +677,46 @@ Test(jobs, slurm_resources_from_the_scale_and_srun_for_ranks) {
   rm_rf(dir);
   free(dir);
 }
+
+// One forward pass per model and split serves several jobs: a fine-tune whose head starts from the
+// probe reads the final norm's features from the very features job its probe baseline reads
+// (igpt finetune --head-features), and the linear-probe table's checkpoint points take their test
+// loss from their probes' features jobs (igpt features --loss), so no loss job runs there.
+Test(jobs, finetune_head_and_checkpoint_losses_share_the_features_pass) {
+  char *dir = repo_path("suite");
+  suite_t s;
+  cr_assert_eq(suite_load(&s, dir), 0, "%s", igpt_errmsg());
+  const char *scales[] = {"smoke", "cpu"};
+  for (int q = 0; q < 2; q++) {
+    graph_t g;
+    graph_init(&g, &s);
+    cr_assert_eq(graph_expand(&g, "fine-tune", scales[q]), 0, "%s", igpt_errmsg());
+    int finetunes = 0;
+    for (int i = 0; i < g.n; i++) {
+      job_t *f = g.jobs[i];
+      if (strcmp(f->verb, "finetune")) continue;
+      finetunes++;
+      job_t *feat = NULL, *model = NULL;
+      for (int k = 0; k < f->n_inputs; k++) {
+        if (!strcmp(f->input_names[k], "features")) feat = f->inputs[k];
+        if (!strcmp(f->input_names[k], "model")) model = f->inputs[k];
+      }
+      cr_assert_not_null(feat, "%s at %s: a head from the probe without the probe's features", f->label, scales[q]);
+      cr_assert_str_eq(feat->verb, "features");
+      cr_assert_eq(feat->inputs[0], model, "%s: the features are of another model", f->label);
+      bool shared = false;  // a probe of the same graph reads that job
+      for (int j = 0; j < g.n; j++)
+        shared |= !strcmp(g.jobs[j]->verb, "probe") && g.jobs[j]->inputs[0] == feat;
+      cr_assert(shared, "%s at %s: no probe reads its features job", f->label, scales[q]);
+    }
+    cr_assert_geq(finetunes, 1, "the fine-tune table at %s has no fine-tune", scales[q]);
+    graph_free(&g);
+    graph_init(&g, &s);
+    cr_assert_eq(graph_expand(&g, "linear-probe", scales[q]), 0, "%s", igpt_errmsg());
+    for (int i = 0; i < g.n; i++)
+      cr_assert_str_neq(g.jobs[i]->verb, "loss", "%s at %s: a second pass for a loss", g.jobs[i]->label, scales[q]);
+    graph_free(&g);
+  }
+  suite_free(&s);
+  free(dir);
+}

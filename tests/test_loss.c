@@ -1,7 +1,10 @@
 // igpt loss: on the HF oracle's sequences it reproduces HF's loss (1e-5 relative, the oracle's
 // float32 bound), independent of the batch size; bits = nats / ln 2; bad input is an error.
+// igpt features --loss measures the same loss in its forward pass (BERT: over the masked positions
+// of the features' own masks).
 #include "testutil.h"
 #include "interop/hf.h"
+#include "engine/featurize.h"
 #include "engine/model.h"
 #include "base/safetensors.h"
 #include <jansson.h>
@@ -54,6 +57,18 @@ Test(loss, reproduces_hf_oracle_loss) {
     cr_expect(fabs(nats - ref) / ref < 1e-5, "batch %d: %.8f nats/token, HF %.8f", batch, nats, ref);
     cr_expect(fabs(bits - nats / log(2.0)) < 1e-9);
     cr_expect_eq(json_integer_value(json_object_get(r, "n_tokens")), B * T);
+    json_decref(r);
+    free(cmd);
+    // the features pass's loss (--loss: what a table's checkpoints report) is the same number,
+    // from the same forward; the features file still appears
+    cmd = xasprintf("%s features --model %s --tokens %s --out %s/f.safetensors --batch %d --loss --json --quiet "
+                    "2>/dev/null", bin, mp, tp, tmp, batch);
+    r = run_json(cmd);
+    cr_assert_not_null(r, "%s failed", cmd);
+    nats = json_number_value(json_object_get(r, "nats_per_token"));
+    cr_expect(fabs(nats - ref) / ref < 1e-5, "features --loss, batch %d: %.8f nats/token, HF %.8f", batch, nats, ref);
+    cr_expect_eq(json_integer_value(json_object_get(r, "n_tokens")), B * T);
+    cr_expect_str_eq(json_string_value(json_object_get(r, "objective")), "ar");
     json_decref(r);
     free(cmd);
   }
@@ -134,5 +149,60 @@ Test(loss, refuses_mismatched_labels_nonfinite_weights_and_outputs) {
   free(err);
   rm_rf(dir);
   free(cmd); free(ep); free(bin); free(mp); free(tp); free(dir);
+  model_free(m);
+}
+
+// BERT under features --loss: only the masked positions count, the masks are the features' own
+// (seeded per image, so the batch size changes nothing but float summation order: 1e-6 relative,
+// float32 losses summed in double), and --pixels refuses --loss.
+Test(loss, features_loss_of_bert_counts_the_masked_positions) {
+  model_config c;
+  model_config_default(&c);
+  c.n_layer = 2, c.n_embd = 16, c.n_head = 2, c.n_ctx = 16, c.n_vocab = 9, c.objective = OBJ_BERT;
+  model *m = model_new(&c);
+  cr_assert_not_null(m, "%s", igpt_errmsg());
+  model_init(m, 5);
+  for (size_t i = 0; i < m->info[P_WTET].numel; i++) m->param[P_WTET][i] = 0.01f * (float)(i % 7);  // not all-zero logits
+  char *dir = test_tmpdir("loss-bert");
+  char *mp = xasprintf("%s/m.safetensors", dir), *tp = xasprintf("%s/t.safetensors", dir);
+  enum { N = 12, T = 16 };
+  uint16_t tok[N * T];
+  for (int i = 0; i < N * T; i++) tok[i] = (uint16_t)((i * 5 + i / 7) % 9);
+  st_writer *w = st_writer_new();
+  st_writer_add(w, "tokens", ST_U16, 2, (int64_t[]){N, T}, tok);
+  cr_assert_eq(st_writer_save(w, tp), 0);
+  st_writer_free(w);
+  cr_assert_eq(model_save(m, mp), 0, "%s", igpt_errmsg());
+  char *bin = igpt_bin();
+  double first = 0;
+  for (int batch = 1; batch <= 5; batch += 4) {
+    char *cmd = xasprintf("%s features --model %s --tokens %s --out %s/f.safetensors --batch %d --masks 2 --loss "
+                          "--json --quiet 2>/dev/null", bin, mp, tp, dir, batch);
+    json_t *r = run_json(cmd);
+    cr_assert_not_null(r, "%s failed", cmd);
+    json_int_t counted = json_integer_value(json_object_get(r, "n_tokens"));
+    int64_t masked = 0;  // the positions the features' two masks mask: what the loss counts
+    uint8_t mask[T];
+    for (int k = 0; k < 2; k++)
+      for (int i = 0; i < N; i++) {
+        features_mask(0, k, i, c.mask_prob, mask, T);
+        for (int t = 0; t < T; t++) masked += mask[t];
+      }
+    cr_expect_eq(counted, masked, "batch %d: %lld tokens counted, %lld masked", batch, (long long)counted,
+                 (long long)masked);
+    cr_expect(masked > 0 && masked < 2 * N * T);
+    cr_expect_str_eq(json_string_value(json_object_get(r, "objective")), "bert");
+    double nats = json_number_value(json_object_get(r, "nats_per_token"));
+    cr_expect(isfinite(nats) && nats > 0);
+    if (batch == 1) first = nats;
+    else cr_expect(fabs(nats - first) <= 1e-6 * first, "batch %d: %.9f, batch 1: %.9f", batch, nats, first);
+    json_decref(r);
+    free(cmd);
+  }
+  char *cmd = xasprintf("%s features --pixels %s --out %s/p.safetensors --loss 2>&1 | grep -q -- '--loss'", bin, tp, dir);
+  cr_expect_eq(run_cmd(cmd), 0, "--pixels --loss was not refused by name");
+  free(cmd);
+  rm_rf(dir);
+  free(bin); free(mp); free(tp); free(dir);
   model_free(m);
 }

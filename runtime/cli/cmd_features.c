@@ -33,6 +33,10 @@ static void usage(FILE *out) {
     "  --masks K      BERT models: K evaluation masks per image (default 1); layer_<l> is then\n"
     "                 [K, N, C] (the probe ensembles them by the modal prediction)\n"
     "  --seed S       BERT masks' seed (default 0); image i under mask k always gets the same mask\n"
+    "  --loss         also the generative loss of the same forward pass (what igpt loss measures:\n"
+    "                 nats per token over every position, BERT over the positions its masks mask),\n"
+    "                 in --json as nats_per_token, bits_per_dim and n_tokens, so a table needs no\n"
+    "                 second pass over its test set\n"
     "  --pixels I     no model: the raw-pixel baseline, layer_0 F32 [N, H*W*3] = the images of I\n"
     "                 (images U8 [N,H,W,3], labels I32 [N]) scaled to [-1, 1], for the same probe;\n"
     "                 [N, H*W] for a grey set (all three channels equal everywhere)\n"
@@ -82,11 +86,11 @@ int cmd_features(int argc, char **argv) {
   static const struct option opts[] = {
     {"model", 1, 0, 'm'}, {"tokens", 1, 0, 't'}, {"out", 1, 0, 'o'}, {"raw", 0, 0, 'r'},
     {"batch", 1, 0, 'b'}, {"masks", 1, 0, 'k'}, {"seed", 1, 0, 's'}, {"json", 0, 0, 'j'},
-    {"quiet", 0, 0, 'q'}, {"pixels", 1, 0, 'p'}, {"help", 0, 0, 'h'}, DEVICE_OPTIONS, {0}};
+    {"quiet", 0, 0, 'q'}, {"pixels", 1, 0, 'p'}, {"loss", 0, 0, 'l'}, {"help", 0, 0, 'h'}, DEVICE_OPTIONS, {0}};
   const char *model_path = NULL, *tok_path = NULL, *out_path = NULL, *pixels = NULL, *device = NULL,
              *precision = NULL;
   long batch = 32, masks = 1, seed = 0;
-  int raw = 0, json = 0, quiet = 0, o;
+  int raw = 0, json = 0, quiet = 0, with_loss = 0, o;
   optind = 1;
   while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (o) {
@@ -100,6 +104,7 @@ int cmd_features(int argc, char **argv) {
       case 'j': json = 1; break;
       case 'q': quiet = 1; break;
       case 'p': pixels = optarg; break;
+      case 'l': with_loss = 1; break;
       case 'h': usage(stdout); return 0;
       case OPT_DEVICE: device = optarg; break;
       case OPT_PRECISION: precision = optarg; break;
@@ -108,7 +113,8 @@ int cmd_features(int argc, char **argv) {
   }
   if (optind < argc) return usage_error(VERB, "unexpected argument '%s'", argv[optind]);
   if (pixels) {
-    if (model_path || tok_path || raw || masks > 1) return usage_error(VERB, "--pixels takes no model, tokens, --raw or --masks");
+    if (model_path || tok_path || raw || masks > 1 || with_loss)
+      return usage_error(VERB, "--pixels takes no model, tokens, --raw, --masks or --loss");
     if (!out_path) return usage_error(VERB, "--out is required");
     return pixel_features(pixels, out_path, json);
   }
@@ -156,8 +162,9 @@ int cmd_features(int argc, char **argv) {
     log_warn("%s has no labels: the features get -1 (fine for features, not for a probe)", tok_path);
     for (int64_t i = 0; i < N; i++) labels[i] = -1;
   }
+  features_loss loss = {0};
   features_opts fo = {.batch = (int)batch, .masks = (int)masks, .seed = (uint64_t)seed, .raw = raw,
-                      .progress = !quiet};
+                      .progress = !quiet, .loss = with_loss ? &loss : NULL};
   double t0 = now_seconds();
   // under mpirun or srun each rank extracts a slice of the images; rank 0 writes the file
   if (features_extract_ranks(m, tok, N, (int)T, &fo, &feat, raw ? &rawf : NULL)) {
@@ -179,6 +186,12 @@ int cmd_features(int argc, char **argv) {
       fail(VERB);
       goto done;
     }
+  }
+  if (with_loss && !loss.tokens) {
+    igpt_err("%s on %s: --loss counted no token (BERT masks all empty?); nothing written to %s", mpath, tok_path,
+             out_path);
+    fail(VERB);
+    goto done;
   }
   if (comm_rank() != 0) { rc = 0; goto done; }
   st_writer *w = st_writer_new();
@@ -206,10 +219,22 @@ int cmd_features(int argc, char **argv) {
   if (wrc) { fail(VERB); goto done; }
   if (!quiet) log_info("features: %lld images x %ld masks, %d layers of %d in %.1f s -> %s", (long long)N,
                        masks, L + 1, C, secs, out_path);
-  if (json)
-    print_json(json_pack("{s:s,s:I,s:i,s:i,s:i,s:b,s:f,s:f,s:i}", "out", out_path, "n", (json_int_t)N,
-                         "layers", L + 1, "d", C, "masks", (int)masks, "raw", raw, "seconds", secs,
-                         "images_per_s", N * masks / (secs > 0 ? secs : 1e-9), "world_size", comm_size()));
+  if (with_loss && !quiet)
+    log_info("features: generative loss %.6f nats/token over %lld tokens", loss.nats / (double)loss.tokens,
+             (long long)loss.tokens);
+  if (json) {
+    json_t *js = json_pack("{s:s,s:I,s:i,s:i,s:i,s:b,s:f,s:f,s:i}", "out", out_path, "n", (json_int_t)N,
+                           "layers", L + 1, "d", C, "masks", (int)masks, "raw", raw, "seconds", secs,
+                           "images_per_s", N * masks / (secs > 0 ? secs : 1e-9), "world_size", comm_size());
+    if (with_loss) {
+      double npt = loss.nats / (double)loss.tokens;
+      json_object_set_new(js, "nats_per_token", json_real(npt));
+      json_object_set_new(js, "bits_per_dim", json_real(npt / log(2.0)));
+      json_object_set_new(js, "n_tokens", json_integer((json_int_t)loss.tokens));
+      json_object_set_new(js, "objective", json_string(m->cfg.objective == OBJ_BERT ? "bert" : "ar"));
+    }
+    print_json(js);
+  }
   rc = 0;
 done:
   if (feat) for (int l = 0; l <= m->cfg.n_layer; l++) free(feat[l]);

@@ -33,6 +33,9 @@ static void usage(FILE *out, const finetune_opts *d) {
     "  --head-init zero|probe  the head's start: zeros (default, as the official code) or the linear\n"
     "                       probe's solution on the final norm's pooled features (C swept on --val,\n"
     "                       no bias), so step 0 already scores the probe's accuracy\n"
+    "  --head-features DIR  with --head-init probe: those features read from DIR/train.safetensors\n"
+    "                       and DIR/val.safetensors (igpt features of this model on --train and --val;\n"
+    "                       rows, labels and width checked) instead of a forward pass over both\n"
     "  --loss joint|clf     joint (default, the paper's L_gen + L_clf) or L_clf alone (the paper's\n"
     "                       alternative; the generative head is then left as pretrained)\n"
     "  --warmup N (5%% of steps)  --weight-decay X (0)  --clip X (0: off)\n"
@@ -51,7 +54,7 @@ int cmd_finetune(int argc, char **argv) {
     {"out", 1, 0, 'o'}, {"train-images", 1, 0, 'I'}, {"palette", 1, 0, 'P'}, {"steps", 1, 0, 's'},
     {"batch", 1, 0, 'b'}, {"lr", 1, 0, 'l'}, {"warmup", 1, 0, 'w'}, {"weight-decay", 1, 0, 'W'},
     {"clip", 1, 0, 'c'}, {"eval-every", 1, 0, 'E'}, {"patience", 1, 0, 'p'}, {"eval-batch", 1, 0, 'B'},
-    {"pad", 1, 0, 'D'}, {"head-lr", 1, 0, 'H'}, {"head-init", 1, 0, 'i'}, {"loss", 1, 0, 'L'}, {"seed", 1, 0, 'S'}, {"resume", 0, 0, 'r'}, {"json", 0, 0, 'j'},
+    {"pad", 1, 0, 'D'}, {"head-lr", 1, 0, 'H'}, {"head-init", 1, 0, 'i'}, {"head-features", 1, 0, 'F'}, {"loss", 1, 0, 'L'}, {"seed", 1, 0, 'S'}, {"resume", 0, 0, 'r'}, {"json", 0, 0, 'j'},
     {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, DEVICE_OPTIONS, {0}};
   const char *device = NULL, *precision = NULL;
   finetune_opts o;
@@ -59,6 +62,7 @@ int cmd_finetune(int argc, char **argv) {
   o.progress = true;
   long v;
   int json = 0, c, head_probe = 0;
+  const char *head_features = NULL;
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {
@@ -76,6 +80,7 @@ int cmd_finetune(int argc, char **argv) {
         if (!strcmp(optarg, "probe")) head_probe = 1;
         else if (strcmp(optarg, "zero")) return usage_error(VERB, "--head-init is zero or probe, not '%s'", optarg);
         break;
+      case 'F': head_features = optarg; break;
       case 'H': if (parse_double(VERB, "--head-lr", optarg, 1e-12, 10, &o.head_lr)) return EXIT_USAGE; break;
       case 'L':
         if (!strcmp(optarg, "clf")) o.clf_only = true;
@@ -102,13 +107,14 @@ int cmd_finetune(int argc, char **argv) {
   if (!o.model_path || !o.train || !o.val || !o.test || !o.out_dir)
     return usage_error(VERB, "--model, --train, --val, --test and --out are required");
   if (!!o.train_images != !!o.palette) return usage_error(VERB, "--train-images and --palette go together");
+  if (head_features && !head_probe) return usage_error(VERB, "--head-features is for --head-init probe");
   int dr = device_flags(VERB, device, precision);
   if (dr) return dr;
   struct stat sb;
   char *mpath = (!stat(o.model_path, &sb) && S_ISDIR(sb.st_mode)) ? xasprintf("%s/model.safetensors", o.model_path)
                                                                    : xstrdup(o.model_path);
   o.model_path = mpath;
-  probe_head_opts ph = {.batch = o.eval_batch, .seed = o.seed, .progress = o.progress};
+  probe_head_opts ph = {.batch = o.eval_batch, .seed = o.seed, .progress = o.progress, .features_dir = head_features};
   if (head_probe) o.head_init = probe_head_init, o.head_init_ctx = &ph, o.head_init_name = "probe";
   json_t *res = NULL;
   int rc = finetune_run(&o, &res);

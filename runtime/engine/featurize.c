@@ -2,6 +2,7 @@
 #include "engine/featurize.h"
 #include "engine/comm.h"
 #include "base/util.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +23,20 @@ static void mean_positions(float *out, const float *x, int B, int T, int C) {
     }
 }
 
+// Adds a batch's per-position losses (those the objective weighs) to l; a non-finite one is an
+// error naming the image and position, as igpt loss says it.
+static int add_loss(features_loss *l, const model *m, int B, int T, int64_t row0) {
+  const float *w = model_loss_weights(m), *loss = model_losses(m);
+  for (size_t k = 0; k < (size_t)B * T; k++) {
+    if (w[k] == 0.0f) continue;
+    if (!isfinite(loss[k]))
+      return igpt_err("the loss of image %lld at position %lld is %g: the model's outputs are not finite on it",
+                      (long long)(row0 + (int64_t)(k / (size_t)T)), (long long)(k % (size_t)T), (double)loss[k]);
+    l->nats += loss[k], l->tokens++;
+  }
+  return 0;
+}
+
 int features_extract(model *m, const uint16_t *tokens, int64_t N, int T, const features_opts *o,
                      float ***out, float ***raw) {
   const model_config *c = &m->cfg;
@@ -40,6 +55,7 @@ int features_extract(model *m, const uint16_t *tokens, int64_t N, int T, const f
   double last = t0;
   const int64_t total = N * K;
   int rc = 0;
+  if (o->loss) *o->loss = (features_loss){0};
   for (int k = 0; k < K && !rc; k++)
     for (int64_t i0 = 0; i0 < N; i0 += Bmax) {
       int B = (int)(N - i0 < Bmax ? N - i0 : Bmax);
@@ -47,11 +63,12 @@ int features_extract(model *m, const uint16_t *tokens, int64_t N, int T, const f
         for (int b = 0; b < B; b++) features_mask(o->seed, k, o->row0 + i0 + b, c->mask_prob, mask + (size_t)b * T, T);
       // raw features need every layer's residual stream, which only a gradient forward keeps
       model_batch mb = {.tokens = tokens + i0 * T, .mask = mask, .B = B, .T = T,
-                        .grad = o->raw != 0, .head = false};
+                        .grad = o->raw != 0, .head = o->loss != NULL};
       if (model_forward(m, &mb)) {
         rc = igpt_err_prefix("images %lld..%lld", (long long)i0, (long long)(i0 + B - 1));
         break;
       }
+      if (o->loss && (rc = add_loss(o->loss, m, B, T, o->row0 + i0))) break;
       const float *pooled = model_features(m);  // [L+1, B, C]
       for (int l = 0; l <= L; l++)
         memcpy(f[l] + ((int64_t)k * N + i0) * C, pooled + (size_t)l * B * C, sizeof(float) * B * C);
@@ -98,6 +115,7 @@ int features_extract_ranks(model *m, const uint16_t *tokens, int64_t N, int T, c
   mine.progress = o->progress && rank == 0;
   float **f = NULL, **r = NULL;
   if (features_extract(m, tokens + lo * T, hi - lo, T, &mine, &f, o->raw ? &r : NULL)) return -1;
+
   const int L = m->cfg.n_layer, C = m->cfg.n_embd, K = o->masks < 1 ? 1 : o->masks;
   float **F = xcalloc(L + 1, sizeof(float *)), **R = r ? xcalloc(L + 1, sizeof(float *)) : NULL;
   int rc = 0;
@@ -117,6 +135,11 @@ int features_extract_ranks(model *m, const uint16_t *tokens, int64_t N, int T, c
     }
   free(f);
   free(r);
+  if (!rc && o->loss) {  // every rank's sums, added
+    double sums[2] = {o->loss->nats, (double)o->loss->tokens};
+    rc = comm_allreduce_sum_f64(sums, 2);
+    *o->loss = (features_loss){.nats = sums[0], .tokens = (int64_t)sums[1]};
+  }
   if (rc) {
     for (int l = 0; l <= L; l++) { free(F[l]); if (R) free(R[l]); }
     free(F); free(R);

@@ -4,6 +4,8 @@
 // Raw features (optional) are the means of h_l itself, before any norm (l = L: h after the last
 // block). For BERT models the evaluation masks are applied: K masks per image, each drawn from
 // its own stream of (seed, mask, row), so the features do not depend on the batch size.
+// The same forward can also give the generative loss (the output head on): what igpt loss
+// measures, without a second pass over the set.
 #pragma once
 #include <stdint.h>
 #include "engine/model.h"
@@ -15,7 +17,16 @@ typedef struct {
   int raw;            // also the un-normalised means (keeps every layer's activations: memory)
   int progress;       // progress lines on stderr
   int64_t row0;       // the row of tokens[0] in the whole set (a rank's slice): the BERT masks
+  struct features_loss *loss;  // non-NULL: also the generative loss of the same forward, summed here
 } features_opts;
+
+// The generative loss over the set (AR: every position; BERT: the positions each mask masks,
+// over all K masks): nats summed in double over `tokens` scored positions. Over all ranks in
+// features_extract_ranks.
+typedef struct features_loss {
+  double nats;
+  int64_t tokens;
+} features_loss;
 
 // out: [L+1] arrays of [K, N, C] floats (allocated here, caller frees each and the array);
 // raw (when o->raw): the same shape. tokens u16 [N, T]. 0, or -1 with igpt_err.

@@ -218,6 +218,18 @@ static json_t *probe_params(const ctx *c, json_t *row, bool model, bool concat_o
   return pp;
 }
 
+// The features of a model on a data set's splits (K evaluation masks for BERT): one job, shared by
+// every probe of that model and a fine-tune's head started from the probe.
+static job_t *features_job(ctx *c, const char *ds, job_t *model, int seed, bool bert, long masks, bool untrained) {
+  json_t *fp = json_pack("{s:O, s:i}", "batch", jget(jget(c->scale, "features"), "batch"), "seed", seed);
+  if (bert) json_object_set_new(fp, "masks", json_integer(masks));
+  job_t *in[2] = {model, tokenize_job(c, ds)};
+  char *label = xasprintf("features %s%s%s", ds, masks > 1 ? " ensemble" : "", untrained ? " untrained" : "");
+  job_t *feat = graph_add(c->g, "features", fp, 2, (const char *[]){"model", "tokens"}, in, label);
+  free(label);
+  return feat;
+}
+
 static job_t *eval_job(ctx *c, json_t *row, const char *ds, job_t *model, int seed) {
   const char *objective = json_string_value(jget(row, "objective"));
   long masks = jget(row, "masks") ? jint(row, "masks") : 1;
@@ -227,14 +239,20 @@ static job_t *eval_job(ctx *c, json_t *row, const char *ds, job_t *model, int se
     json_t *p = json_pack("{s:O, s:O, s:O, s:i}", "steps", jget(ft, "steps"), "batch", jget(ft, "batch"), "lr",
                           jget(ft, "lr"), "seed", seed);
     if (jget(ft, "eval_every")) json_object_set(p, "eval_every", jget(ft, "eval_every"));
+    if (jget(ft, "patience")) json_object_set(p, "patience", jget(ft, "patience"));
     if (jget(ft, "head_lr")) json_object_set(p, "head_lr", jget(ft, "head_lr"));
     if (jget(ft, "head_init")) json_object_set(p, "head_init", jget(ft, "head_init"));
     if (jget(ft, "loss")) json_object_set(p, "loss", jget(ft, "loss"));
     if (jget(ft, "warmup")) json_object_set(p, "warmup", jget(ft, "warmup"));
     if (json_is_false(jget(ft, "augment"))) json_object_set_new(p, "no_augment", json_true());  // absent: augmented
-    job_t *in[4] = {model, tokenize_job(c, ds), prepare_job(c, ds, c->image_size), palette_job(c)};
+    // a head started from the probe reads the final norm's features from the probe's features job
+    // (igpt finetune --head-features) instead of a second forward over train and val
+    bool from_probe = jget(ft, "head_init") && !strcmp(json_string_value(jget(ft, "head_init")), "probe");
+    job_t *in[5] = {model, tokenize_job(c, ds), prepare_job(c, ds, c->image_size), palette_job(c),
+                    from_probe ? features_job(c, ds, model, seed, bert, 1, false) : NULL};
     char *label = xasprintf("finetune %s from %s", ds, model->label + strcspn(model->label, " ") + 1);
-    job_t *j = graph_add(c->g, "finetune", p, 4, (const char *[]){"model", "tokens", "images", "palette"}, in, label);
+    job_t *j = graph_add(c->g, "finetune", p, from_probe ? 5 : 4,
+                         (const char *[]){"model", "tokens", "images", "palette", "features"}, in, label);
     free(label);
     return j;
   }
@@ -249,20 +267,15 @@ static job_t *eval_job(ctx *c, json_t *row, const char *ds, job_t *model, int se
   job_t *feat;
   char *label;
   bool untrained = model && !strncmp(model->label, "untrained", 9);  // the step-0 baseline's model
-  if (model) {
-    json_t *fp = json_pack("{s:O, s:i}", "batch", jget(jget(c->scale, "features"), "batch"), "seed", seed);
-    if (bert) json_object_set_new(fp, "masks", json_integer(masks));
-    job_t *in[2] = {model, tokenize_job(c, ds)};
-    label = xasprintf("features %s%s%s", ds, masks > 1 ? " ensemble" : "", untrained ? " untrained" : "");
-    feat = graph_add(c->g, "features", fp, 2, (const char *[]){"model", "tokens"}, in, label);
-  } else {  // the raw-pixel baseline: the prepared images are the features
+  if (model) feat = features_job(c, ds, model, seed, bert, masks, untrained);
+  else {  // the raw-pixel baseline: the prepared images are the features
     job_t *img = prepare_job(c, ds, c->image_size);
     label = xasprintf("pixels %s %dx%d", ds, c->image_size, c->image_size);
     feat = graph_add(c->g, "pixels", json_object(), 1, (const char *[]){"images"}, &img, label);
+    free(label);
     masks = 1;
     bert = false;
   }
-  free(label);
   json_t *pp = probe_params(c, row, model != NULL, untrained, seed);
   json_t *cap = jget(jget(c->scale, "probe"), "max_labels_per_class");
   if (cap && jget(pp, "labels_per_class") && jint(pp, "labels_per_class") > json_integer_value(cap))
@@ -290,22 +303,11 @@ static bool table_claims(const json_t *t, const char *kind) {
   return false;
 }
 
-// The test loss of a model job (its final weights, or the kept checkpoint file name).
-static job_t *loss_job(ctx *c, job_t *model, const char *ds, const char *checkpoint) {
-  job_t *in[2] = {model, tokenize_job(c, ds)};
-  json_t *p = json_pack("{s:i}", "batch", 16);
-  if (checkpoint) json_object_set_new(p, "checkpoint", json_string(checkpoint));
-  char *label = xasprintf("loss %s on %s test%s%s", model->label + strcspn(model->label, " ") + 1, ds,
-                          checkpoint ? " at " : "", checkpoint ? checkpoint : "");
-  job_t *j = graph_add(c->g, "loss", p, 2, (const char *[]){"model", "tokens"}, in, label);
-  free(label);
-  return j;
-}
-
 // "Lower loss, better probe": for seed 0 of a full-data probe row, the probe and the test loss at
 // every checkpoint the pretraining keeps (scale pretrain.keep_every; probe.checkpoint_every, a
 // multiple of it, probes fewer), at step 0 (the untrained baseline's probe) and at the end.
-// Appends {step, probe, loss} keys to points, the jobs to add.
+// The test loss comes from the probe's own features job (igpt features --loss on the test split:
+// the same forward pass). Appends {step, probe, loss} keys to points, the jobs to add.
 static void checkpoint_jobs(ctx *c, json_t *row, const char *ds, job_t *model, job_t *untrained, job_t *untrained_probe,
                             job_t *final_probe, json_t *points, job_t ***jobs, int *n) {
   json_t *pre = jget(c->scale, "pretrain");
@@ -315,13 +317,9 @@ static void checkpoint_jobs(ctx *c, json_t *row, const char *ds, job_t *model, j
   if (every <= 0 || !untrained || !untrained_probe) return;
   for (long k = 0; k <= steps; k += every) {
     job_t *pj, *lj;
-    if (k == 0) {
-      pj = untrained_probe;
-      lj = loss_job(c, untrained, ds, NULL);
-    } else if (k == steps) {
-      pj = final_probe;
-      lj = loss_job(c, model, ds, NULL);
-    } else {
+    if (k == 0) pj = untrained_probe;
+    else if (k == steps) pj = final_probe;
+    else {
       char name[64];
       snprintf(name, sizeof name, "model-step%06ld.safetensors", k);
       json_t *fp = json_pack("{s:O, s:i, s:s}", "batch", jget(jget(c->scale, "features"), "batch"), "seed", 0,
@@ -334,8 +332,8 @@ static void checkpoint_jobs(ctx *c, json_t *row, const char *ds, job_t *model, j
       label = xasprintf("probe %s at step %ld", ds, k);
       pj = graph_add(c->g, "probe", pp, 1, (const char *[]){"features"}, &feat, label);
       free(label);
-      lj = loss_job(c, model, ds, name);
     }
+    lj = pj->inputs[0];  // the probe's features, whose test pass measured the loss
     json_array_append_new(points, json_pack("{s:I, s:s, s:s}", "step", (json_int_t)k, "probe", pj->key, "loss", lj->key));
     *jobs = xrealloc(*jobs, (size_t)(*n + 2) * sizeof **jobs);
     (*jobs)[(*n)++] = pj;

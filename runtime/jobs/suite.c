@@ -34,8 +34,8 @@ static const job_vocab vocab[] = {
      (const char *const[]){"batch", "seed", "masks", "checkpoint", NULL}},
     {"probe", (const char *const[]){"features", NULL},
      (const char *const[]){"seed", "labels_per_class", "subsets", "concat_layers", "concat", "layers", "masks", NULL}},
-    {"finetune", (const char *const[]){"model", "tokens", "images", "palette", NULL},
-     (const char *const[]){"steps", "batch", "lr", "head_lr", "head_init", "no_augment", "loss", "warmup", "seed", "eval_every", NULL}},
+    {"finetune", (const char *const[]){"model", "tokens", "images", "palette", "features", NULL},
+     (const char *const[]){"steps", "batch", "lr", "head_lr", "head_init", "no_augment", "loss", "warmup", "seed", "eval_every", "patience", NULL}},
     {"report", (const char *const[]){NULL}, (const char *const[]){"table", "scale", "definition", "scale_definition", NULL}},
 };
 
@@ -330,7 +330,7 @@ static int check_scales(const jp *root, json_t *models) {
   static const char *const pre_keys[] = {"steps", "batch", "lr", "warmup_steps", "checkpoint_every", "keep_every",
                                          NULL};
   static const char *const ft_keys[] = {"steps", "batch", "lr", "head_lr", "head_init", "augment", "loss", "warmup",
-                                        "eval_every", NULL};
+                                        "eval_every", "patience", NULL};
   static const char *const head_inits[] = {"zero", "probe", NULL};
   static const char *const ft_losses[] = {"joint", "clf", NULL};
   static const char *const feat_keys[] = {"batch", NULL};
@@ -403,6 +403,7 @@ static int check_scales(const jp *root, json_t *models) {
     jp_int(&ft, "batch", JP_REQUIRED, 1, 1 << 20);
     jp_get(&ft, "lr", JP_NUMBER, JP_REQUIRED);
     jp_int(&ft, "eval_every", JP_OPTIONAL, 1, 1LL << 40);
+    jp_int(&ft, "patience", JP_OPTIONAL, 1, 1LL << 30);
     jp_get(&ft, "head_lr", JP_NUMBER, JP_OPTIONAL);
     jp_enum(&ft, "head_init", JP_OPTIONAL, head_inits);
     jp_enum(&ft, "loss", JP_OPTIONAL, ft_losses);
