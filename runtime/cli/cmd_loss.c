@@ -2,6 +2,7 @@
 // unit) and in bits (nats / ln 2), batched, without gradients.
 #include "cli/cli.h"
 #include "engine/batcher.h"
+#include "engine/featurize.h"
 #include "engine/model.h"
 #include "base/safetensors.h"
 #include "base/util.h"
@@ -84,8 +85,8 @@ int cmd_loss(int argc, char **argv) {
   rng_t rng;
   rng_seed_stream(&rng, (uint64_t)seed, 0x6d61736b /* "mask" */);
   if (bert) mask = xmalloc((size_t)batch * T);
-  double nats = 0, t0 = now_seconds(), last = t0;
-  int64_t counted = 0;
+  features_loss sum = {0};  // nats over the counted tokens
+  double t0 = now_seconds(), last = t0;
   bool tty = isatty(2);
   for (int64_t i = 0; i < N; i += batch) {
     int B = (int)(N - i < batch ? N - i : batch);
@@ -96,38 +97,31 @@ int cmd_loss(int argc, char **argv) {
       igpt_err_prefix("%s: sequences %lld..%lld", tpath, (long long)i, (long long)(i + B - 1));
       goto out;
     }
-    const float *w = model_loss_weights(m), *losses = model_losses(m);
-    for (size_t k = 0; k < (size_t)B * T; k++) {
-      if (w[k] == 0.0f) continue;
-      if (!isfinite(losses[k])) {
-        igpt_err("%s: the loss of sequence %lld at position %lld is %g: the model's outputs are not finite on "
-                 "it (%s)", tpath, (long long)(i + (int64_t)(k / (size_t)T)), (long long)(k % (size_t)T),
-                 (double)losses[k], mpath);
-        goto out;
-      }
-      nats += losses[k], counted++;
+    if (features_loss_add(&sum, m, B, (int)T, i)) {
+      igpt_err_prefix("%s (model %s)", tpath, mpath);
+      goto out;
     }
     double now = now_seconds();
     if (now - last > 1.0 || i + B == N) {
       double rate = (double)(i + B) / (now - t0);
       fprintf(stderr, "%sloss: %lld/%lld sequences, %.4f nats/token, %.1f seq/s, ETA %.0fs%s", tty ? "\r" : "",
-              (long long)(i + B), (long long)N, counted ? nats / counted : 0.0, rate, (N - i - B) / rate,
+              (long long)(i + B), (long long)N, sum.tokens ? sum.nats / (double)sum.tokens : 0.0, rate, (N - i - B) / rate,
               tty && i + B < N ? "" : "\n");
       last = now;
     }
   }
-  if (!counted) {
+  if (!sum.tokens) {
     igpt_err("%s: no token was counted (BERT masks all empty?)", tpath);
     goto out;
   }
-  double npt = nats / (double)counted;
+  double npt = sum.nats / (double)sum.tokens;
   if (json)
     print_json(json_pack("{s:f, s:f, s:I, s:I, s:s, s:s, s:s}", "nats_per_token", npt, "bits_per_dim", npt / log(2.0),
-                         "n_sequences", (json_int_t)N, "n_tokens", (json_int_t)counted, "model", mpath,
+                         "n_sequences", (json_int_t)N, "n_tokens", (json_int_t)sum.tokens, "model", mpath,
                          "tokens", tpath, "objective", bert ? "bert" : "ar"));
   else
     printf("%.6f nats/token  %.6f bits/dim  (%lld sequences, %lld tokens)\n", npt, npt / log(2.0), (long long)N,
-           (long long)counted);
+           (long long)sum.tokens);
   rc = 0;
 out:
   if (rc) fail("loss");

@@ -23,14 +23,12 @@ static void mean_positions(float *out, const float *x, int B, int T, int C) {
     }
 }
 
-// Adds a batch's per-position losses (those the objective weighs) to l; a non-finite one is an
-// error naming the image and position, as igpt loss says it.
-static int add_loss(features_loss *l, const model *m, int B, int T, int64_t row0) {
+int features_loss_add(features_loss *l, const model *m, int B, int T, int64_t row0) {
   const float *w = model_loss_weights(m), *loss = model_losses(m);
   for (size_t k = 0; k < (size_t)B * T; k++) {
     if (w[k] == 0.0f) continue;
     if (!isfinite(loss[k]))
-      return igpt_err("the loss of image %lld at position %lld is %g: the model's outputs are not finite on it",
+      return igpt_err("the loss of sequence %lld at position %lld is %g: the model's outputs are not finite on it",
                       (long long)(row0 + (int64_t)(k / (size_t)T)), (long long)(k % (size_t)T), (double)loss[k]);
     l->nats += loss[k], l->tokens++;
   }
@@ -68,7 +66,7 @@ int features_extract(model *m, const uint16_t *tokens, int64_t N, int T, const f
         rc = igpt_err_prefix("images %lld..%lld", (long long)i0, (long long)(i0 + B - 1));
         break;
       }
-      if (o->loss && (rc = add_loss(o->loss, m, B, T, o->row0 + i0))) break;
+      if (o->loss && (rc = features_loss_add(o->loss, m, B, T, o->row0 + i0))) break;
       const float *pooled = model_features(m);  // [L+1, B, C]
       for (int l = 0; l <= L; l++)
         memcpy(f[l] + ((int64_t)k * N + i0) * C, pooled + (size_t)l * B * C, sizeof(float) * B * C);
@@ -115,7 +113,6 @@ int features_extract_ranks(model *m, const uint16_t *tokens, int64_t N, int T, c
   mine.progress = o->progress && rank == 0;
   float **f = NULL, **r = NULL;
   if (features_extract(m, tokens + lo * T, hi - lo, T, &mine, &f, o->raw ? &r : NULL)) return -1;
-
   const int L = m->cfg.n_layer, C = m->cfg.n_embd, K = o->masks < 1 ? 1 : o->masks;
   float **F = xcalloc(L + 1, sizeof(float *)), **R = r ? xcalloc(L + 1, sizeof(float *)) : NULL;
   int rc = 0;

@@ -28,6 +28,11 @@ typedef struct features_loss {
   int64_t tokens;
 } features_loss;
 
+// Adds the last forward's per-position losses (those the objective weighs; the forward had its
+// head on) of B sequences of T to l: what features --loss and igpt loss both sum. A non-finite
+// loss is an error naming the sequence (row0 + its index in the batch) and the position.
+int features_loss_add(features_loss *l, const model *m, int B, int T, int64_t row0);
+
 // out: [L+1] arrays of [K, N, C] floats (allocated here, caller frees each and the array);
 // raw (when o->raw): the same shape. tokens u16 [N, T]. 0, or -1 with igpt_err.
 int features_extract(model *m, const uint16_t *tokens, int64_t N, int T, const features_opts *o,

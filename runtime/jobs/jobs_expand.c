@@ -308,13 +308,13 @@ static bool table_claims(const json_t *t, const char *kind) {
 // multiple of it, probes fewer), at step 0 (the untrained baseline's probe) and at the end.
 // The test loss comes from the probe's own features job (igpt features --loss on the test split:
 // the same forward pass). Appends {step, probe, loss} keys to points, the jobs to add.
-static void checkpoint_jobs(ctx *c, json_t *row, const char *ds, job_t *model, job_t *untrained, job_t *untrained_probe,
+static void checkpoint_jobs(ctx *c, json_t *row, const char *ds, job_t *model, job_t *untrained_probe,
                             job_t *final_probe, json_t *points, job_t ***jobs, int *n) {
   json_t *pre = jget(c->scale, "pretrain");
   long every = jint(pre, "keep_every"), steps = jint(pre, "steps");
   json_t *pe = jget(jget(c->scale, "probe"), "checkpoint_every");
   if (pe) every = (long)json_integer_value(pe);  // suite.c: a multiple of keep_every
-  if (every <= 0 || !untrained || !untrained_probe) return;
+  if (every <= 0 || !untrained_probe) return;
   for (long k = 0; k <= steps; k += every) {
     job_t *pj, *lj;
     if (k == 0) pj = untrained_probe;
@@ -472,7 +472,7 @@ int graph_expand(graph_t *g, const char *table, const char *scale) {
             json_t *points = json_array();
             job_t **cj = NULL;
             int ncj = 0;
-            checkpoint_jobs(&c, row, ds_run, model, init, e[2], e[0], points, &cj, &ncj);
+            checkpoint_jobs(&c, row, ds_run, model, e[2], e[0], points, &cj, &ncj);
             for (int q = 0; q < ncj; q++) {
               evals = xrealloc(evals, (size_t)(n_evals + 1) * sizeof *evals);
               names = xrealloc(names, (size_t)(n_evals + 1) * sizeof *names);
