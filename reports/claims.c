@@ -147,11 +147,41 @@ static const char *not_run_reason(const json_t *res, const char *id) {
 
 static bool is_probe(const json_t *row) { const char *e = str(row, "eval"); return !e || !strcmp(e, "probe"); }
 
+// The probe side at its validation-chosen single layer (the paper's probe) where the runs'
+// numbers concatenate layers: each run's best layer's own test number and outcomes. 0; -1 when a
+// run is one layer already or recorded no layer's test numbers, with why in `why`.
+static int side_best_layer(side_t *s, const json_t *runs, char *why, size_t nwhy) {
+  s->n = 0;
+  size_t i; json_t *run;
+  json_array_foreach(runs, i, run) {
+    if (!json_is_number(json_object_get(run, "value")) || s->n == SIDE_MAX) continue;
+    json_t *bl = json_object_get(run, "best_layer"), *lt = json_object_get(run, "layer_test_accuracy");
+    if (!json_is_integer(json_object_get(run, "concat_layers"))) {
+      snprintf(why, nwhy, "the probe here is one layer already, the validation-chosen one: the same claim without "
+               "one_layer tests it");
+      return -1;
+    }
+    json_t *v = json_is_integer(bl) ? json_array_get(lt, (size_t)json_integer_value(bl)) : NULL;
+    if (!json_is_number(v)) {
+      snprintf(why, nwhy, "the probe recorded no test accuracy of its best single layer");
+      return -1;
+    }
+    s->seed[s->n] = (int)json_integer_value(json_object_get(run, "seed"));
+    s->subset[s->n] = -1;
+    s->value[s->n] = json_number_value(v);
+    s->hex[s->n] = json_string_value(json_array_get(json_object_get(run, "layer_test_correct"), (size_t)json_integer_value(bl)));
+    s->n_test[s->n++] = json_integer_value(json_object_get(run, "n_test"));
+  }
+  return 0;
+}
+
 // Each row of the claim's kind ("eval": probe rows by default, or fine-tune rows) against its
-// baseline of that name in the same run.
+// baseline of that name in the same run. With "one_layer" the probe side (a probe row's features,
+// a fine-tune row's probe baseline) is its best single layer: the paper compares one layer, where
+// a scale's probe.concat_blocks makes the row's number a concatenation.
 static void claim_baseline(json_t *out, const json_t *def, const json_t *res) {
   const char *which = str(def, "baseline"), *eval = str(def, "eval") ?: "probe";
-  bool ft = !strcmp(eval, "finetune");
+  bool ft = !strcmp(eval, "finetune"), one = json_is_true(json_object_get(def, "one_layer"));
   size_t i; json_t *row;
   int n = 0;
   json_array_foreach(json_object_get(res, "rows"), i, row) {
@@ -166,7 +196,14 @@ static void claim_baseline(json_t *out, const json_t *def, const json_t *res) {
     side_t sa, sb;
     side_from_runs(&sa, json_object_get(row, "runs"));
     side_from_runs(&sb, json_object_get(b, "runs"));
-    json_array_append_new(out, compare(o, &sa, &sb, REL_ABOVE, 0, ft ? "the fine-tune" : "features", str(b, "label"),
+    char why[160], lb[96];
+    if (one && side_best_layer(ft ? &sb : &sa, json_object_get(ft ? b : row, "runs"), why, sizeof why)) {
+      json_array_append_new(out, verdict(o, "cannot-test", why));
+      continue;
+    }
+    snprintf(lb, sizeof lb, "%s%s", str(b, "label") ?: which, one && ft ? " (its best single layer)" : "");
+    json_array_append_new(out, compare(o, &sa, &sb, REL_ABOVE, 0,
+                                       ft ? "the fine-tune" : one ? "the best single layer's features" : "features", lb,
                                        str(row, "unit")));
   }
   if (!n)

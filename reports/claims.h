@@ -11,7 +11,9 @@
 // on the same test images; neither available: inconclusive. Low-data rows (independent subsets)
 // use Welch's t over their subsets.
 // Kinds ("test" in a claim): "baseline" (every probe row against its "pixels" or "untrained"
-// baseline), "best-layer-not-last" (the validation-chosen layer against the last, models of at
+// baseline, or with "eval": "finetune" every fine-tune row against its "probe"; "one_layer" takes
+// the probe side at its validation-chosen single layer where the row's probe concatenates layers),
+// "best-layer-not-last" (the validation-chosen layer against the last, models of at
 // least "min_blocks" blocks), "rows" (row "a" in "relation" above|below|equal|not_below to row
 // "b", with "tolerance" points for equal/not_below), "increasing" (the "rows" rise with labels),
 // "checkpoints" (lower generative loss, better probe: the checkpoint with the lowest test loss

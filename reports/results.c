@@ -59,6 +59,7 @@ static int check_run(const jp *c) {
   jp_int(c, "best_layer", JP_OPTIONAL, 0, JP_NO_MAX);
   jp_string(c, "test_correct", JP_OPTIONAL);
   jp_int(c, "n_test", JP_OPTIONAL, 1, JP_NO_MAX);
+  jp_int(c, "concat_layers", JP_OPTIONAL, 1, JP_NO_MAX);
   jp la = jp_key(c, "layer_accuracy");
   jp_value(&la, JP_ARRAY, JP_OPTIONAL);
   for (size_t i = 0; i < json_array_size(la.v) && !jp_failed(c); i++) {
@@ -122,6 +123,7 @@ static int check_claim(const jp *c) {
   jp_string(c, "test", JP_REQUIRED | JP_NONEMPTY);
   const char *opt[] = {"claim", "source", "baseline", "eval", "a", "b", "relation"};
   for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) jp_string(c, opt[i], JP_OPTIONAL);
+  jp_get(c, "one_layer", JP_BOOL, JP_OPTIONAL);
   jp rows = jp_key(c, "rows");
   jp_value(&rows, JP_ARRAY, JP_OPTIONAL);
   for (size_t i = 0; i < json_array_size(rows.v) && !jp_failed(c); i++) {

@@ -126,6 +126,62 @@ Test(claims, finetune_beats_probe_is_judged_on_finetune_rows) {
   json_decref(r);
 }
 
+// first `n` of 40 test images right, as the probe writes it
+static json_t *right_first(int n) {
+  uint8_t r[40] = {0};
+  for (int i = 0; i < n; i++) r[i] = 1;
+  char h[16];
+  correct_hex(r, 40, h);
+  return json_string(h);
+}
+
+// A run whose number is a probe of 6 layers concatenated (right on the first `cat` images), its
+// validation-chosen single layer 2 right on the first `one`.
+static json_t *concat_run(int cat, int one) {
+  json_t *lt = json_array(), *lc = json_array();
+  for (int l = 0; l <= 6; l++) {
+    json_array_append_new(lt, json_real(100.0 * (l == 2 ? one : 10) / 40));
+    json_array_append_new(lc, right_first(l == 2 ? one : 10));
+  }
+  return json_pack("{s:i, s:f, s:o, s:i, s:i, s:i, s:o, s:o}", "seed", 0, "value", 100.0 * cat / 40, "test_correct",
+                   right_first(cat), "n_test", 40, "concat_layers", 6, "best_layer", 2, "layer_test_accuracy", lt,
+                   "layer_test_correct", lc);
+}
+
+// "one_layer" claims take the probe side at its best single layer where the probe concatenates
+// layers (the paper compares one layer): the probe row's features against the pixels, the
+// fine-tune against its probe baseline. A probe of one layer already cannot test them apart.
+Test(claims, one_layer_claims_read_the_best_single_layer) {
+  json_t *probe = json_pack("{s:s, s:s, s:[o], s:{s:{s:s, s:[{s:i, s:f, s:o, s:i}]}}}", "id", "lp", "unit", "%", "runs",
+                            concat_run(36, 20), "baselines", "pixels", "label", "raw pixels", "runs", "seed", 0, "value",
+                            75.0, "test_correct", right_first(30), "n_test", 40);
+  json_t *ft = json_pack("{s:s, s:s, s:s, s:[{s:i, s:f, s:o, s:i}], s:{s:{s:s, s:[o]}}}", "id", "ft", "eval", "finetune",
+                         "unit", "%", "runs", "seed", 0, "value", 90.0, "test_correct", right_first(36), "n_test", 40,
+                         "baselines", "probe", "label", "linear probe of the same model", "runs", concat_run(38, 20));
+  json_t *claims = json_pack("[{s:s, s:s, s:s}, {s:s, s:s, s:s, s:b}, {s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:b}]",
+                             "id", "px", "test", "baseline", "baseline", "pixels",
+                             "id", "px1", "test", "baseline", "baseline", "pixels", "one_layer", 1,
+                             "id", "ftp", "test", "baseline", "baseline", "probe", "eval", "finetune",
+                             "id", "ftp1", "test", "baseline", "baseline", "probe", "eval", "finetune", "one_layer", 1);
+  json_t *r = json_pack("{s:s, s:[o, o], s:o}", "table", "t", "rows", probe, ft, "claims", claims), *ev = claims_evaluate(r);
+  cr_assert_str_eq(verdict_of(ev, "px"), "holds", "the concatenation 36 against the pixels' 30, 6 discordant: p = 1/32");
+  cr_assert_str_eq(verdict_of(ev, "px1"), "does-not-hold", "layer 2 alone 20 against 30, 10 discordant: p = 2^-9");
+  cr_assert_str_eq(verdict_of(ev, "ftp"), "inconclusive", "36 against the concatenation's 38: 2 discordant");
+  cr_assert_str_eq(verdict_of(ev, "ftp1"), "holds", "36 against layer 2's 20: 16 discordant");
+  json_t *c = json_array_get(ev, 3);
+  cr_assert_float_eq(json_real_value(json_object_get(c, "b")), 50.0, 1e-9, "the probe side is layer 2's number");
+  const char *evd = json_string_value(json_object_get(c, "evidence"));
+  cr_assert(evd && strstr(evd, "best single layer"), "%s", evd ? evd : "(none)");
+  json_decref(ev);
+  // a probe of one layer already: the one_layer claim is the other one, not a second test
+  json_object_del(json_array_get(json_object_get(probe, "runs"), 0), "concat_layers");
+  ev = claims_evaluate(r);
+  cr_assert_str_eq(verdict_of(ev, "px1"), "cannot-test");
+  cr_assert_str_eq(verdict_of(ev, "px"), "holds");
+  json_decref(ev);
+  json_decref(r);
+}
+
 // A low-data row's runs are one seed's label subsets: the row and its baseline pair by (seed,
 // subset), the same labels on both sides, and the evidence says subsets, not seeds. A baseline
 // subset with no counterpart in the row is not paired with another.

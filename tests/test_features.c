@@ -94,6 +94,13 @@ Test(features, bert_masks_are_seeded_per_image_and_mask) {
   cr_assert_eq(features_extract(m, tok, N, T, &o, &b, NULL), 0, "%s", igpt_errmsg());
   for (int l = 0; l <= L; l++)
     for (int i = 0; i < K * N * C; i++) cr_assert_float_eq(a[l][i], b[l][i], 1e-5);
+  free_layers(b, L);
+  // one mask is mask 0 of K (a table's ensemble computes the train split, which the probe fits on
+  // mask 0, with one mask)
+  o.masks = 1;
+  cr_assert_eq(features_extract(m, tok, N, T, &o, &b, NULL), 0, "%s", igpt_errmsg());
+  for (int l = 0; l <= L; l++)
+    for (int i = 0; i < N * C; i++) cr_assert_float_eq(a[l][i], b[l][i], 1e-5);
   // mask k of image i is features_mask(seed, k, i): a direct forward reproduces it
   uint8_t mask[12];
   features_mask(11, 2, 3, m->cfg.mask_prob, mask, T);

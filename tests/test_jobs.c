@@ -720,3 +720,57 @@ Test(jobs, finetune_head_and_checkpoint_losses_share_the_features_pass) {
   suite_free(&s);
   free(dir);
 }
+
+// The argument after `flag` in one command line of a job (NULL: absent).
+static const char *arg_after(json_t *argv, const char *flag) {
+  for (size_t i = 0; i + 1 < json_array_size(argv); i++)
+    if (!strcmp(json_string_value(json_array_get(argv, i)), flag)) return json_string_value(json_array_get(argv, i + 1));
+  return NULL;
+}
+
+// A BERT ensemble's features job computes its K masks on val and test only: igpt probe fits on
+// mask 0 of the train split, which is mask 0 of the same seed whatever K is. Single-mask jobs keep
+// the argv (and so the cache entries) they had.
+Test(jobs, ensemble_features_mask_train_once) {
+  char *dir = repo_path("suite");
+  suite_t s;
+  cr_assert_eq(suite_load(&s, dir), 0, "%s", igpt_errmsg());
+  graph_t g;
+  graph_init(&g, &s);
+  cr_assert_eq(graph_expand(&g, "bert-comparison", "cpu"), 0, "%s", igpt_errmsg());
+  runner_t r;
+  cr_assert_eq(runner_init(&r, "/tmp", 1, ""), 0);
+  int ensembles = 0, single = 0;
+  for (int i = 0; i < g.n; i++) {
+    job_t *j = g.jobs[i];
+    json_t *m = json_object_get(j->params, "masks");
+    if (strcmp(j->verb, "features") || !m) continue;
+    json_t *argv = job_argv(&r, &g, j, "/nonexistent-out", false), *cmd = json_object_get(argv, "run");
+    cr_assert_eq(json_array_size(cmd), 3, "%s: train, val and test", j->label);
+    const char *tr = arg_after(json_array_get(cmd, 0), "--masks"), *va = arg_after(json_array_get(cmd, 1), "--masks"),
+               *te = arg_after(json_array_get(cmd, 2), "--masks");
+    cr_assert(tr && va && te, "%s: a split without --masks", j->label);
+    char k[16];
+    snprintf(k, sizeof k, "%lld", (long long)json_integer_value(m));
+    cr_assert_str_eq(va, k, "%s", j->label);
+    cr_assert_str_eq(te, k, "%s", j->label);
+    cr_assert_str_eq(tr, "1", "%s: the train split's masks beyond mask 0 are never read", j->label);
+    for (int q = 0; q < 3; q++)
+      cr_assert_str_eq(arg_after(json_array_get(cmd, q), "--seed"), arg_after(json_array_get(cmd, 1), "--seed"),
+                       "%s: one mask seed on every split", j->label);
+    if (json_integer_value(m) > 1) {
+      ensembles++;
+      cr_assert_not_null(json_object_get(j->params, "train_masks"));
+    } else {
+      single++;
+      cr_assert_null(json_object_get(j->params, "train_masks"), "%s: a single-mask job's key would change", j->label);
+    }
+    json_decref(argv);
+  }
+  cr_assert_geq(ensembles, 2, "the model's and the untrained baseline's ensembles");
+  cr_assert_geq(single, 1);
+  runner_free(&r);
+  graph_free(&g);
+  suite_free(&s);
+  free(dir);
+}

@@ -223,6 +223,9 @@ static json_t *probe_params(const ctx *c, json_t *row, bool model, bool concat_o
 static job_t *features_job(ctx *c, const char *ds, job_t *model, int seed, bool bert, long masks, bool untrained) {
   json_t *fp = json_pack("{s:O, s:i}", "batch", jget(jget(c->scale, "features"), "batch"), "seed", seed);
   if (bert) json_object_set_new(fp, "masks", json_integer(masks));
+  // the probe fits on mask 0 of the train split and ensembles only val and test (igpt probe), so
+  // the train split's other masks would be computed and never read: 4/5 of a 5-mask job's work
+  if (bert && masks > 1) json_object_set_new(fp, "train_masks", json_integer(1));
   job_t *in[2] = {model, tokenize_job(c, ds)};
   char *label = xasprintf("features %s%s%s", ds, masks > 1 ? " ensemble" : "", untrained ? " untrained" : "");
   job_t *feat = graph_add(c->g, "features", fp, 2, (const char *[]){"model", "tokens"}, in, label);

@@ -74,6 +74,10 @@ static void add_runs(json_t *runs, const graph_t *g, const job_t *j, const char 
   }
   json_t *bl = first_path(metrics, json_object_get(paths, "best_layer"), "best_layer");
   if (json_is_integer(bl)) json_object_set(run, "best_layer", bl);
+  // the run's number is a concatenation of this many layers, not the best layer's (a claim with
+  // one_layer then reads the best layer's own numbers below)
+  json_t *cat = at_path(metrics, "concat.layers");
+  if (json_array_size(cat)) json_object_set_new(run, "concat_layers", json_integer((json_int_t)json_array_size(cat)));
   json_t *layers = first_path(metrics, json_object_get(paths, "layers"), "layers");
   const char *acc_key = json_string_value(json_object_get(paths, "layer_accuracy")) ?: "val_acc";
   if (json_is_array(layers) && json_array_size(layers)) {

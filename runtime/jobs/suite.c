@@ -31,7 +31,7 @@ static const job_vocab vocab[] = {
     {"samples", (const char *const[]){"model", "palette", "images", NULL},
      (const char *const[]){"n", "seed", "rows", "completions", NULL}},
     {"features", (const char *const[]){"model", "tokens", NULL},
-     (const char *const[]){"batch", "seed", "masks", "checkpoint", NULL}},
+     (const char *const[]){"batch", "seed", "masks", "train_masks", "checkpoint", NULL}},
     {"probe", (const char *const[]){"features", NULL},
      (const char *const[]){"seed", "labels_per_class", "subsets", "concat_layers", "concat", "layers", "masks", NULL}},
     {"finetune", (const char *const[]){"model", "tokens", "images", "palette", "features", NULL},
@@ -123,8 +123,8 @@ static const char *const baseline_kinds[] = {"pixels", "untrained", "probe", NUL
 // test and what that test needs, rows by their ids in this table.
 static int check_claims(const jp *tc, json_t *ids) {
   static const char *const tests[] = {"baseline", "best-layer-not-last", "rows", "increasing", "checkpoints", NULL};
-  static const char *const keys[] = {"id", "test", "claim", "source", "baseline", "eval", "min_blocks", "rows", "a",
-                                     "b", "relation", "tolerance", NULL};
+  static const char *const keys[] = {"id", "test", "claim", "source", "baseline", "eval", "min_blocks", "one_layer", "rows",
+                                     "a", "b", "relation", "tolerance", NULL};
   static const char *const evals[] = {"probe", "finetune", NULL};
   static const char *const rels[] = {"below", "above", "equal", "not_below", NULL};
   jp cl = jp_key(tc, "claims");
@@ -142,6 +142,7 @@ static int check_claims(const jp *tc, json_t *ids) {
     if (!strcmp(t, "baseline")) {  // of the rows of one kind: probe rows (the default) or fine-tune rows
       jp_enum(&c, "baseline", JP_REQUIRED, baseline_kinds);
       jp_enum(&c, "eval", JP_OPTIONAL, evals);
+      jp_get(&c, "one_layer", JP_BOOL, JP_OPTIONAL);
     }
     if (!strcmp(t, "best-layer-not-last")) jp_int(&c, "min_blocks", JP_REQUIRED, 1, 1000);
     if (!strcmp(t, "rows")) {
