@@ -147,30 +147,37 @@ static const char *not_run_reason(const json_t *res, const char *id) {
 
 static bool is_probe(const json_t *row) { const char *e = str(row, "eval"); return !e || !strcmp(e, "probe"); }
 
+// Appends a run's layer `layer` as a point of s: that layer's own test number and per-image
+// outcomes (the probe's layer_test_accuracy and layer_test_correct). false when it has none.
+static bool side_add_layer(side_t *s, const json_t *run, size_t layer) {
+  json_t *v = json_array_get(json_object_get(run, "layer_test_accuracy"), layer);
+  if (!json_is_number(v) || s->n == SIDE_MAX) return false;
+  s->seed[s->n] = (int)json_integer_value(json_object_get(run, "seed"));
+  s->subset[s->n] = -1;
+  s->value[s->n] = json_number_value(v);
+  s->hex[s->n] = json_string_value(json_array_get(json_object_get(run, "layer_test_correct"), layer));
+  s->n_test[s->n++] = json_integer_value(json_object_get(run, "n_test"));
+  return true;
+}
+
 // The probe side at its validation-chosen single layer (the paper's probe) where the runs'
-// numbers concatenate layers: each run's best layer's own test number and outcomes. 0; -1 when a
-// run is one layer already or recorded no layer's test numbers, with why in `why`.
+// numbers concatenate layers. 0; -1 when a run is one layer already or recorded no test number
+// of its best layer, with why in `why`.
 static int side_best_layer(side_t *s, const json_t *runs, char *why, size_t nwhy) {
   s->n = 0;
   size_t i; json_t *run;
   json_array_foreach(runs, i, run) {
     if (!json_is_number(json_object_get(run, "value")) || s->n == SIDE_MAX) continue;
-    json_t *bl = json_object_get(run, "best_layer"), *lt = json_object_get(run, "layer_test_accuracy");
     if (!json_is_integer(json_object_get(run, "concat_layers"))) {
       snprintf(why, nwhy, "the probe here is one layer already, the validation-chosen one: the same claim without "
                "one_layer tests it");
       return -1;
     }
-    json_t *v = json_is_integer(bl) ? json_array_get(lt, (size_t)json_integer_value(bl)) : NULL;
-    if (!json_is_number(v)) {
+    json_t *bl = json_object_get(run, "best_layer");
+    if (!json_is_integer(bl) || !side_add_layer(s, run, (size_t)json_integer_value(bl))) {
       snprintf(why, nwhy, "the probe recorded no test accuracy of its best single layer");
       return -1;
     }
-    s->seed[s->n] = (int)json_integer_value(json_object_get(run, "seed"));
-    s->subset[s->n] = -1;
-    s->value[s->n] = json_number_value(v);
-    s->hex[s->n] = json_string_value(json_array_get(json_object_get(run, "layer_test_correct"), (size_t)json_integer_value(bl)));
-    s->n_test[s->n++] = json_integer_value(json_object_get(run, "n_test"));
   }
   return 0;
 }
@@ -225,22 +232,15 @@ static void claim_best_layer(json_t *out, const json_t *def, const json_t *res) 
     char ev[256] = "";
     size_t k; json_t *run;
     json_array_foreach(json_object_get(row, "runs"), k, run) {
-      json_t *lt = json_object_get(run, "layer_test_accuracy"), *lc = json_object_get(run, "layer_test_correct");
+      size_t nl = json_array_size(json_object_get(run, "layer_test_accuracy"));
       json_t *b = json_object_get(run, "best_layer");
-      if (!json_array_size(lt) || !json_is_integer(b) || sa.n == SIDE_MAX) continue;
-      L = (int)json_array_size(lt) - 1;
+      if (!nl || !json_is_integer(b) || sa.n == SIDE_MAX) continue;
+      L = (int)nl - 1;
       int bl = (int)json_integer_value(b);
       votes_last += bl == L;
       best_sum += bl;
-      int s = (int)json_integer_value(json_object_get(run, "seed"));
-      long long nt = json_integer_value(json_object_get(run, "n_test"));
-      sa.seed[sa.n] = sb.seed[sb.n] = s;
-      sa.subset[sa.n] = sb.subset[sb.n] = -1;
-      sa.value[sa.n] = json_number_value(json_array_get(lt, bl));
-      sb.value[sb.n] = json_number_value(json_array_get(lt, L));
-      sa.hex[sa.n] = json_string_value(json_array_get(lc, bl));
-      sb.hex[sb.n] = json_string_value(json_array_get(lc, L));
-      sa.n_test[sa.n++] = sb.n_test[sb.n++] = nt;
+      side_add_layer(&sa, run, (size_t)bl);  // jobs_results.c: every layer has its test number
+      side_add_layer(&sb, run, (size_t)L);
     }
     if (L < 0) {
       json_array_append_new(out, verdict(o, "cannot-test", "the probe recorded no per-layer test accuracy"));

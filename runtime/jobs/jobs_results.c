@@ -269,10 +269,6 @@ static json_t *row_of_group(const graph_t *g, json_t *const *group, int n, const
   job_t *e0 = job_of(g, job0);
   json_t *lpc = e0 ? json_object_get(e0->params, "labels_per_class") : NULL;  // after the scale's cap
   if (json_is_integer(lpc)) json_object_set(o, "labels_per_class", lpc);
-  // the row's number is not one layer's: as many layers as its probe concatenated (the row's
-  // probe.concat_layers or the scale's probe.concat_blocks)
-  json_t *cat = e0 && e0->done ? at_path(json_object_get(e0->done, "metrics"), "concat.layers") : NULL;
-  if (json_array_size(cat)) json_object_set_new(o, "concat_layers", json_integer((json_int_t)json_array_size(cat)));
   if (json_object_get(row, "masks")) json_object_set(o, "masks", json_object_get(row, "masks"));
   char note[2048] = "";
   if (stand_in) {
@@ -337,6 +333,10 @@ static json_t *row_of_group(const graph_t *g, json_t *const *group, int n, const
   const char *metric = json_string_value(json_object_get(row, "metric"));
   if (!strcmp(json_string_value(json_object_get(row, "eval")), "probe")) json_object_set_new(o, "layer_split", json_string("val"));
   json_object_set_new(o, "runs", runs_of(g, json_object_get(rr, "jobs"), metric));
+  // the row's number is not one layer's: as many layers as its probe concatenated (the row's
+  // probe.concat_layers or the scale's probe.concat_blocks), as its first run records
+  json_t *cat = json_object_get(json_array_get(json_object_get(o, "runs"), 0), "concat_layers");
+  if (cat) json_object_set(o, "concat_layers", cat);
   json_t *cp = json_object_get(rr, "checkpoint_jobs");
   if (cp) {  // the probe and the test loss at each kept checkpoint of seed 0's pretraining
     json_t *pts = json_array(), *pt;
