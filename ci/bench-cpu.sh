@@ -20,6 +20,7 @@ cat >"$tmp/config.json" <<JSON
 JSON
 
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
+. "$root/ci/blas-env.sh" "$bin"
 # Ours: the median step time `igpt train` reports (it leaves out the first step, which allocates).
 ours=$("$bin" train --config "$tmp/config.json" --tokens "$tmp/tokens.safetensors" --out "$tmp/run" \
          --steps $((STEPS + 3)) --batch "$BATCH" --lr 1e-3 --warmup 0 --checkpoint-every 0 --quiet --json)
@@ -32,6 +33,7 @@ torch_v=$($py -c 'import json,sys; print(json.loads(sys.argv[1])["torch"])' "$to
 ratio() { $py -c "print('%.2fx' % ($1 / $2))"; }
 
 echo "training step: $LAYERS layers, d $D, $HEADS heads, T $CTX, batch $BATCH, vocab $VOCAB; $THREADS threads"
+blas_kernels_line "$bin"
 printf '%-30s %10s %10s %14s %10s\n' "implementation" "ms/step" "vs torch" "CPU ms/step" "vs torch"
 printf '%-30s %10s %10s %14s %10s\n' "PyTorch $torch_v (CPU)" "$torch_ms" "1.00x" "$torch_cpu" "1.00x"
 printf '%-30s %10s %10s %14s %10s\n' "igpt (OpenBLAS + OpenMP)" "$ours_ms" "$(ratio "$torch_ms" "$ours_ms")" \

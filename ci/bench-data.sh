@@ -21,7 +21,9 @@ export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
 [ -x "$IGPT" ] || { echo "bench-data: $IGPT not built (run make)"; exit 1; }
 $PY -c 'import numpy, sklearn, threadpoolctl' 2>/dev/null ||
   { echo "bench-data: /usr/bin/python3 lacks numpy/sklearn/threadpoolctl (make bench-deps)"; exit 1; }
-PYENV=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
+. "$ROOT/ci/blas-env.sh" "$IGPT"
+# igpt's own choice of kernels (ci/blas-env.sh) is the peers' too: it replaces a fallback.
+if [ -n "$IGPT_BLAS_CHOSEN" ]; then PYENV=(env -u OPENBLAS_L2_SIZE); else PYENV=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE); fi
 
 # A small safetensors reader/writer shared by the Python steps.
 cat >"$WORK/st.py" <<'EOF'

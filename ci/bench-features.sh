@@ -12,8 +12,11 @@ bin=$root/build/ci/bench_engine
 make -s -C "$root" build/ci/bench_engine >/dev/null || { echo "bench-features: cannot build $bin" >&2; exit 1; }
 $py -c "import torch" 2>/dev/null || { echo "bench-features: $py lacks torch; run make bench-deps" >&2; exit 1; }
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+igpt=${IGPT_BIN:-$root/build/igpt}
+. "$root/ci/blas-env.sh" "$igpt"
 get() { $py -c 'import json,sys; print("%.1f" % json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 echo "every-layer features, CPU, $THREADS threads ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
+blas_kernels_line "$igpt"
 printf '%-8s %-20s %6s %14s %14s %8s\n' shape "L/d/heads, T" batch "igpt img/s" "torch img/s" ratio
 for s in $shapes; do
   IFS=: read -r name L D H T B <<<"$s"

@@ -14,12 +14,15 @@ $py -c "import torch" 2>/dev/null || { echo "bench-model: $py lacks torch; run m
 tmp=$(mktemp -d /tmp/igpt-bench-model-XXXXXX); trap 'rm -rf "$tmp"' EXIT
 
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
+igpt=${IGPT_BIN:-$root/build/igpt}
+. "$root/ci/blas-env.sh" "$igpt"
 ours=$("$bin" "$LAYERS" "$D" "$HEADS" "$CTX" "$BATCH" "$VOCAB" "$STEPS")
 torch=$($py "$root/ci/bench_torch_model.py" --layers "$LAYERS" --d "$D" --heads "$HEADS" --ctx "$CTX" \
           --batch "$BATCH" --vocab "$VOCAB" --threads "$THREADS" --steps "$STEPS")
 get() { $py -c 'import json,sys; print("%.1f" % json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 tv=$($py -c 'import json,sys; print(json.loads(sys.argv[1])["torch"])' "$torch")
 echo "model: $LAYERS layers, d $D, $HEADS heads, T $CTX, batch $BATCH, vocab $VOCAB; $THREADS threads"
+blas_kernels_line "$igpt"
 printf '%-28s %12s %12s %14s %10s\n' implementation "fwd ms" "fwd+bwd ms" "fwd vs torch" "f+b vs torch"
 printf '%-28s %12s %12s %14s %10s\n' "PyTorch $tv" "$(get "$torch" fwd_ms)" "$(get "$torch" fwdbwd_ms)" 1.00x 1.00x
 printf '%-28s %12s %12s %14s %10s\n' "igpt (OpenBLAS + OpenMP)" "$(get "$ours" fwd_ms)" "$(get "$ours" fwdbwd_ms)" \

@@ -8,4 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x build/igpt ] || make -j2 all >/dev/null
 /usr/bin/python3 -c 'import sklearn, numpy' 2>/dev/null || { echo "needs python3-sklearn (make bench-deps)"; exit 1; }
-IGPT_BIN="${IGPT_BIN:-$PWD/build/igpt}" exec /usr/bin/python3 ci/bench_probe.py
+export IGPT_BIN="${IGPT_BIN:-$PWD/build/igpt}"
+. ci/blas-env.sh "$IGPT_BIN"
+blas_kernels_line "$IGPT_BIN"
+exec /usr/bin/python3 ci/bench_probe.py

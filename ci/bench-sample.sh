@@ -10,6 +10,7 @@ igpt=${IGPT_BIN:-$root/build/igpt}
 [ -x "$igpt" ] || { echo "bench-sample: build first (make)" >&2; exit 1; }
 threads=${THREADS:-$(nproc)}
 export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
+. "$root/ci/blas-env.sh" "$igpt"
 # passive: on a shared, loaded machine spinning OpenMP threads make each step 10-100x slower
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 # name:n_layer:n_embd:n_head:side:n_vocab:batch ; the no-cache run is skipped above side 16 (O(T^2))
@@ -51,6 +52,7 @@ rate() {  # model palette batch [--no-cache] -> sampled tokens/s
 }
 
 echo "igpt sample, CPU, $threads threads, OMP_WAIT_POLICY=$OMP_WAIT_POLICY ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
+blas_kernels_line "$igpt"
 printf '%-10s %-22s %5s %12s %12s %8s %12s %9s\n' shape "L/C/heads, T, V" batch "KV tok/s" "no-KV tok/s" ratio \
   "torch tok/s" "vs torch"
 for s in $shapes; do

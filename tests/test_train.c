@@ -4,6 +4,8 @@
 #include "testutil.h"
 #include "base/safetensors.h"
 #include "base/rng.h"
+#include "cli/cli.h"
+#include <cblas.h>
 
 #define T_CTX 32
 #define VOCAB 16
@@ -454,6 +456,50 @@ Test(train, openmp_threads_sleep_unless_the_user_chose) {
   cr_assert_eq(dflt, 0, "igpt's OpenMP threads spin %lld times before they sleep", dflt);
   cr_assert_gt(spin_count("OMP_WAIT_POLICY=active"), 1000000, "the user's OMP_WAIT_POLICY=active was overridden");
   cr_assert_eq(spin_count("GOMP_SPINCOUNT=12345"), 12345, "the user's GOMP_SPINCOUNT was overridden");
+}
+
+// The OpenBLAS kernel set `igpt --version` names for the process that runs, under env (after
+// env -u OPENBLAS_CORETYPE), into buf; empty when it names none.
+static void blas_kernels(const char *env, char *buf, size_t n) {
+  char *bin = igpt_bin();
+  char *cmd = xasprintf("env -u OPENBLAS_CORETYPE %s %s --version 2>/dev/null | "
+                        "sed -n 's/^blas: .*(kernels: \\(.*\\))$/\\1/p'", env, bin);
+  FILE *p = popen(cmd, "r");
+  cr_assert_not_null(p);
+  if (!fgets(buf, (int)n, p)) buf[0] = 0;
+  buf[strcspn(buf, "\n")] = 0;
+  pclose(p);
+  free(cmd);
+  free(bin);
+}
+
+// Debian 12's OpenBLAS chose its Prescott (SSE3) kernels on an Emerald Rapids Xeon and a training
+// step ran 3x slower (runtime/cli/blas_core.c). The decision: a set without AVX2 on a CPU with it is
+// replaced by the best the CPU runs; a known set, a one-set build and an older CPU are left alone.
+Test(train, blas_kernels_without_avx2_are_replaced_where_the_cpu_has_it) {
+  const char *dyn = "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Prescott MAX_THREADS=64";
+  blas_cpu_t spr = {1, 1, 1}, skx = {1, 1, 0}, hsw = {1, 0, 0}, old = {0, 0, 0};
+  cr_assert_str_eq(blas_core_pick("Prescott", dyn, spr), "Cooperlake");
+  cr_assert_str_eq(blas_core_pick("Prescott", dyn, skx), "SkylakeX");
+  cr_assert_str_eq(blas_core_pick("Sandybridge", dyn, hsw), "Haswell");
+  cr_assert_null(blas_core_pick("Prescott", dyn, old), "a CPU without AVX2 keeps the library's choice");
+  cr_assert_null(blas_core_pick("Haswell", dyn, spr), "a set with AVX2 is the library's to choose");
+  cr_assert_null(blas_core_pick("Zen", dyn, spr));
+  cr_assert_null(blas_core_pick("skylakex", dyn, spr), "names compare without case");
+  cr_assert_null(blas_core_pick("Prescott", "OpenBLAS 0.3.21 NO_LAPACKE Prescott MAX_THREADS=64", spr),
+                 "a build with one kernel set ignores OPENBLAS_CORETYPE");
+  // This machine, end to end: the process that runs has AVX2 kernels wherever the CPU has AVX2 and
+  // the library can switch, and a user's OPENBLAS_CORETYPE stands.
+  char set[64];
+  blas_kernels("", set, sizeof set);
+  cr_assert(set[0], "igpt --version names no OpenBLAS kernel set");
+  cr_assert_null(blas_core_pick(set, openblas_get_config(), blas_cpu_now()),
+                 "igpt runs OpenBLAS's %s kernels on a CPU with wider ones", set);
+#if defined(__x86_64__)
+  if (!strstr(openblas_get_config(), "DYNAMIC_ARCH")) return;  // one fixed set: nothing to force
+  blas_kernels("OPENBLAS_CORETYPE=Prescott", set, sizeof set);
+  cr_assert_str_eq(set, "Prescott", "the user's OPENBLAS_CORETYPE=Prescott was overridden");
+#endif
 }
 
 // The ETA leaves out the first step (its allocations would inflate it): the first progress line

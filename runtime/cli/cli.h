@@ -29,7 +29,15 @@ int device_flags(const char *verb, const char *device, const char *precision);
 // Parses integers and reals of flags with range checks; usage error message on failure.
 int parse_long(const char *verb, const char *flag, const char *s, long lo, long hi, long *out);
 int parse_double(const char *verb, const char *flag, const char *s, double lo, double hi, double *out);
-// Before anything else in main: OpenMP threads that sleep rather than spin when they wait, unless
-// the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT (cli/wait_policy.c says why and how). May not return
-// (it executes the program again with the policy set).
-void wait_policy_choose(char **argv);
+// Before anything else in main, what igpt needs in the environment of the libraries it loads; each
+// returns 1 when it set a variable, and main then executes the program again, once, so that the
+// libraries read it. wait_policy: OpenMP threads that sleep rather than spin when they wait, unless
+// the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT (cli/wait_policy.c says why).
+int wait_policy_choose(void);
+// blas_core: OpenBLAS's AVX2 or AVX-512 kernels where it fell back to older ones on a CPU it does
+// not know, unless the user set OPENBLAS_CORETYPE (cli/blas_core.c says why). blas_core_pick is the
+// decision alone: the set to name, or NULL to keep the library's choice.
+typedef struct { int avx2_fma, avx512, avx512_bf16; } blas_cpu_t;
+blas_cpu_t blas_cpu_now(void);
+const char *blas_core_pick(const char *chosen, const char *config, blas_cpu_t cpu);
+int blas_core_choose(void);

@@ -5,6 +5,8 @@
 #include "base/util.h"
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <cblas.h>
 
 typedef struct { const char *name, *summary; int (*fn)(int, char **); } verb_t;
 static const verb_t verbs[] = {
@@ -24,12 +26,16 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
-  wait_policy_choose(argv);
+  int again = wait_policy_choose();
+  again |= blas_core_choose();
+  // No /proc (a bare container): this process keeps the libraries' defaults, its children do not.
+  if (again) execv("/proc/self/exe", argv);
   if (argc < 2) { usage(stderr); return EXIT_USAGE; }
   const char *v = argv[1];
   if (!strcmp(v, "--help") || !strcmp(v, "-h") || !strcmp(v, "help")) { usage(stdout); return 0; }
   if (!strcmp(v, "--version")) {
-    printf("igpt %s\ncommunicators: %s\n", IGPT_VERSION, comm_backends());
+    printf("igpt %s\ncommunicators: %s\nblas: %s (kernels: %s)\n", IGPT_VERSION, comm_backends(),
+           openblas_get_config(), openblas_get_corename());
     return 0;
   }
   for (int i = 0; i < NVERBS; i++)

@@ -4,15 +4,12 @@
 // regions (the probe's, a small model's training step) run many times slower than the load
 // explains (measured in ci/bench-load.sh). Sleeping threads (OMP_WAIT_POLICY=passive) degrade
 // in proportion to the load. libgomp reads its environment once, when it is loaded, before main:
-// a setenv in main comes too late for this process, so igpt sets passive and executes itself
-// again, once. A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is left alone.
+// a setenv in main comes too late for this process, so igpt sets passive and main executes igpt
+// again. A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is left alone.
 #include "cli/cli.h"
 #include <stdlib.h>
-#include <unistd.h>
 
-void wait_policy_choose(char **argv) {
-  if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;  // the user's choice (or done)
-  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
-  execv("/proc/self/exe", argv);
-  // No /proc (a bare container): this process keeps libgomp's default, its children get passive.
+int wait_policy_choose(void) {
+  if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return 0;  // the user's choice (or done)
+  return setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0;
 }
