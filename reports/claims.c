@@ -4,6 +4,7 @@
 #include "base/util.h"
 #include <math.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 // One side of a comparison: a number per seed (and label subset, for low-data rows: -1 when none)
@@ -78,7 +79,8 @@ static json_t *compare(json_t *o, const side_t *a, const side_t *b, relation rel
   json_object_set_new(o, "a", json_real(ma));
   json_object_set_new(o, "b", json_real(mb));
   json_object_set_new(o, "difference", json_real(md));
-  char ev[640], how[256];
+  char ev[800], how[256], need[200] = "";
+  bool percent = unit && !strcmp(unit, "%");  // differences of percentages are points
   double p = NAN;
   json_t *test = NULL;
   if (np >= 3) {
@@ -97,6 +99,12 @@ static json_t *compare(json_t *o, const side_t *a, const side_t *b, relation rel
     if (subsets) snprintf(over, sizeof over, "label subsets of %d seed%s, the same labels on both sides", nseeds, nseeds == 1 ? "" : "s");
     else snprintf(over, sizeof over, "seeds");
     snprintf(how, sizeof how, "paired t over %d %s, difference %+.2f ± %.2f, p = %.2g", np, over, md, sd, p);
+    double need_d = stats_paired_t_min_difference(sd, np, CLAIMS_ALPHA);
+    if (isfinite(need_d)) {
+      json_object_set_new(test, "min_significant_difference", json_real(need_d));
+      snprintf(need, sizeof need, " (with this spread over %d pairs it takes a mean difference of %.2f%s)", np, need_d,
+               percent ? " points" : "");
+    }
   } else if (a->hex[first_a] && b->hex[first_b] && a->n_test[first_a] > 0 && a->n_test[first_a] == b->n_test[first_b]) {
     mcnemar_result m;
     if (stats_mcnemar(a->hex[first_a], b->hex[first_b], a->n_test[first_a], &m) == 0) {
@@ -105,6 +113,19 @@ static json_t *compare(json_t *o, const side_t *a, const side_t *b, relation rel
                        (json_int_t)m.n, "only_a", (json_int_t)m.b, "only_b", (json_int_t)m.c, "seed", a->seed[first_a]);
       snprintf(how, sizeof how, "McNemar on the same %lld test images (seed %d): %lld right only by %s, %lld only by "
                "%s, p = %.2g", (long long)m.n, a->seed[first_a], (long long)m.b, what_a, (long long)m.c, what_b, p);
+      // the gap, in images, these discordant images would need; in points where the unit is percent
+      int64_t gap = stats_mcnemar_min_gap(m.b + m.c, CLAIMS_ALPHA);
+      double per = (percent ? 100.0 : 1.0) / (double)m.n;
+      json_object_set_new(test, "min_significant_gap", gap >= 0 ? json_integer(gap) : json_null());
+      if (gap >= 0) {
+        json_object_set_new(test, "min_significant_difference", json_real(gap * per));
+        snprintf(need, sizeof need, " (with %lld images right on one side only it takes a gap of %lld, %.2f%s; here "
+                 "%lld)", (long long)(m.b + m.c), (long long)gap, gap * per, percent ? " points" : "",
+                 (long long)llabs(m.b - m.c));
+      } else {
+        snprintf(need, sizeof need, " (with only %lld images right on one side only, no split of them is)",
+                 (long long)(m.b + m.c));
+      }
     } else {
       snprintf(how, sizeof how, "per-image results unusable: %s", igpt_errmsg());
     }
@@ -123,7 +144,7 @@ static json_t *compare(json_t *o, const side_t *a, const side_t *b, relation rel
     case REL_EQUAL: v = sig ? "does-not-hold" : fabs(md) <= tol ? "holds" : "inconclusive"; break;
     default: v = sig && md < 0 ? "does-not-hold" : md >= -tol ? "holds" : "inconclusive"; break;
   }
-  if (!sig) snprintf(ev + strlen(ev), sizeof ev - strlen(ev), "; not significant at %.2g", CLAIMS_ALPHA);
+  if (!sig) snprintf(ev + strlen(ev), sizeof ev - strlen(ev), "; not significant at %.2g%s", CLAIMS_ALPHA, need);
   return verdict(o, v, ev);
 }
 

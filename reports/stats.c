@@ -31,6 +31,24 @@ int stats_mcnemar(const char *a_hex, const char *b_hex, int64_t n, mcnemar_resul
   return 0;
 }
 
+int64_t stats_mcnemar_min_gap(int64_t m, double alpha) {
+  // p(k) = 2 P(X <= k), X ~ Binomial(m, 1/2), grows with the smaller count k; the widest split
+  // (k = 0) is the most significant, so find the largest k with p(k) < alpha by bisection.
+  if (m <= 0 || !(2 * gsl_cdf_binomial_P(0, 0.5, (unsigned)m) < alpha)) return -1;
+  int64_t lo = 0, hi = m / 2;  // p(lo) < alpha; p(hi) may be
+  while (lo < hi) {
+    int64_t mid = (lo + hi + 1) / 2;
+    if (2 * gsl_cdf_binomial_P((unsigned)mid, 0.5, (unsigned)m) < alpha) lo = mid;
+    else hi = mid - 1;
+  }
+  return m - 2 * lo;
+}
+
+double stats_paired_t_min_difference(double sd, int n, double alpha) {
+  if (n < 2) return NAN;
+  return gsl_cdf_tdist_Qinv(alpha / 2, n - 1) * sd / sqrt(n);
+}
+
 double stats_paired_t(const double *d, int n, double *t) {
   double m, s;
   stats_mean_std(d, n, &m, &s);

@@ -19,8 +19,16 @@ typedef struct {
 // is shorter than n or holds a non-hex digit.
 int stats_mcnemar(const char *a_hex, const char *b_hex, int64_t n, mcnemar_result *r);
 
+// The smallest gap |b - c| between the m discordant pairs that McNemar's exact test calls
+// significant at alpha (two-sided); -1 when no split of m is (m too small: 2 * 2^-m >= alpha).
+// Tells how far an inconclusive comparison is from deciding on these test images.
+int64_t stats_mcnemar_min_gap(int64_t m, double alpha);
+
 // Two-sided p of the paired t-test on d[n] (per-seed differences), n >= 2; *t the statistic.
 // A zero spread gives p 0 (all seeds agree on a non-zero difference) or 1 (no difference).
 double stats_paired_t(const double *d, int n, double *t);
+// The smallest |mean difference| the paired t-test over n >= 2 values of sample spread sd calls
+// significant at alpha (two-sided): t_{1-alpha/2, n-1} sd / sqrt(n). NAN for n < 2.
+double stats_paired_t_min_difference(double sd, int n, double alpha);
 // Welch's t-test for two independent samples (low-data subsets), each of n >= 2.
 double stats_welch_t(const double *a, int na, const double *b, int nb, double *t);

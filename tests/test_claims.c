@@ -47,6 +47,19 @@ Test(claims, paired_t_matches_the_closed_form_for_two_degrees_of_freedom) {
   cr_assert_float_eq(stats_paired_t(same, 3, &t), 0, 0, "seeds that agree on a gain: significant");
 }
 
+Test(claims, the_smallest_significant_gap_matches_the_binomial_and_t_quantiles) {
+  // expected values from scipy.stats 1.10: the widest k with binomtest(k, m, 0.5).pvalue < 0.05
+  // gives the gap m - 2k (12 -> 8: the 10-to-2 split of the test above, p = 0.039, is the
+  // narrowest; 9 to 3 gives p = 0.15); t.ppf(0.975, 2) / sqrt(3) for sd 1 over 3 seeds
+  const int64_t m[] = {12, 5, 6, 16, 17, 703}, gap[] = {8, -1, 6, 10, 9, 53};
+  for (int i = 0; i < 6; i++)
+    cr_assert_eq(stats_mcnemar_min_gap(m[i], 0.05), gap[i], "m %lld: gap %lld", (long long)m[i],
+                 (long long)stats_mcnemar_min_gap(m[i], 0.05));
+  cr_assert_eq(stats_mcnemar_min_gap(0, 0.05), -1, "no discordant image: nothing can be significant");
+  cr_assert_float_eq(stats_paired_t_min_difference(1.0, 3, 0.05), 2.484137711843753, 1e-9);
+  cr_assert(isnan(stats_paired_t_min_difference(1.0, 1, 0.05)), "one seed has no spread");
+}
+
 // results with one stand-in probe row: ours right on `ours` of 40 test images, the pixel baseline
 // on `pix` of them (the first ones), one seed; the untrained baseline absent.
 static json_t *results_with(int ours, int pix, int n_layer) {
@@ -75,6 +88,14 @@ static json_t *results_with(int ours, int pix, int n_layer) {
   return json_pack("{s:s, s:[o], s:o}", "table", "t", "rows", row, "claims", claims);
 }
 
+static json_t *claim_of(json_t *ev, const char *id) {
+  size_t i; json_t *c;
+  json_array_foreach(ev, i, c)
+    if (!strcmp(json_string_value(json_object_get(c, "id")), id)) return c;
+  cr_assert_fail("claim %s absent", id);
+  return NULL;
+}
+
 static const char *verdict_of(const json_t *ev, const char *id) {
   size_t i; json_t *c;
   json_array_foreach(ev, i, c)
@@ -94,6 +115,22 @@ Test(claims, verdicts_follow_the_evidence) {
   r = results_with(21, 20, 6);
   ev = claims_evaluate(r);
   cr_assert_str_eq(verdict_of(ev, "px"), "inconclusive");
+  json_decref(ev); json_decref(r);
+  // 25 against 20: 5 discordant images, all ours, p = 1/16: no split of 5 could decide it, and
+  // the evidence says so; 36 against 20 says what the 16 needed: a gap of 10 (25 points of 40)
+  r = results_with(25, 20, 6);
+  ev = claims_evaluate(r);
+  json_t *c = claim_of(ev, "px"), *test = json_object_get(c, "test");
+  cr_assert_str_eq(json_string_value(json_object_get(c, "verdict")), "inconclusive");
+  cr_assert(json_is_null(json_object_get(test, "min_significant_gap")));
+  const char *evd = json_string_value(json_object_get(c, "evidence"));
+  cr_assert(strstr(evd, "with only 5 images right on one side only, no split of them is"), "%s", evd);
+  json_decref(ev); json_decref(r);
+  r = results_with(36, 20, 6);
+  ev = claims_evaluate(r);
+  test = json_object_get(claim_of(ev, "px"), "test");
+  cr_assert_eq(json_integer_value(json_object_get(test, "min_significant_gap")), 10);
+  cr_assert_float_eq(json_real_value(json_object_get(test, "min_significant_difference")), 25.0, 1e-9);
   json_decref(ev); json_decref(r);
   // the pixels far ahead: does not hold; a 2-block model has no middle
   r = results_with(20, 36, 2);
@@ -204,6 +241,8 @@ Test(claims, low_data_runs_pair_by_label_subset) {
   const char *evd = json_string_value(json_object_get(c, "evidence"));
   cr_assert(evd && strstr(evd, "label subsets") && !strstr(evd, "4 seeds"), "%s", evd ? evd : "(none)");
   cr_assert_float_eq(json_real_value(json_object_get(c, "difference")), 4.25, 1e-9);
+  // differences 5, 4, 4, 4: sd 0.5 over 4 pairs, so t.ppf(0.975, 3) * 0.5 / 2 (scipy 1.10)
+  cr_assert_float_eq(json_real_value(json_object_get(test, "min_significant_difference")), 0.7956115763211, 1e-9);
   json_decref(ev);
   json_decref(r);
 }
