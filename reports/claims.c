@@ -58,6 +58,23 @@ static json_t *verdict(json_t *o, const char *v, const char *evidence) {
   return o;
 }
 
+// The verdict of a difference md with two-sided p under the claimed relation: significant in the
+// claimed direction holds, against it does not; "equal" holds when not significant and within tol.
+// Appends to ev (of size nev) why it is not significant, and `need`: how far from deciding.
+static json_t *decide(json_t *o, relation rel, double tol, double p, double md, char *ev, size_t nev, const char *need) {
+  if (!isfinite(p)) return verdict(o, "inconclusive", ev);
+  bool sig = p < CLAIMS_ALPHA;
+  const char *v;
+  switch (rel) {
+    case REL_ABOVE: v = !sig ? "inconclusive" : md > 0 ? "holds" : "does-not-hold"; break;
+    case REL_BELOW: v = !sig ? "inconclusive" : md < 0 ? "holds" : "does-not-hold"; break;
+    case REL_EQUAL: v = sig ? "does-not-hold" : fabs(md) <= tol ? "holds" : "inconclusive"; break;
+    default: v = sig && md < 0 ? "does-not-hold" : md >= -tol ? "holds" : "inconclusive"; break;
+  }
+  if (!sig) snprintf(ev + strlen(ev), nev - strlen(ev), "; not significant at %.2g%s", CLAIMS_ALPHA, need);
+  return verdict(o, v, ev);
+}
+
 // A against B (what the claim says of A, relative to B). Sets verdict, evidence and test.
 static json_t *compare(json_t *o, const side_t *a, const side_t *b, relation rel, double tol, const char *what_a,
                        const char *what_b, const char *unit) {
@@ -135,17 +152,7 @@ static json_t *compare(json_t *o, const side_t *a, const side_t *b, relation rel
   if (test) json_object_set_new(o, "test", test);
   const char *u = unit ? unit : "";
   snprintf(ev, sizeof ev, "%s %.2f%s vs %s %.2f%s (%s)", what_a, ma, u, what_b, mb, u, how);
-  if (!isfinite(p)) return verdict(o, "inconclusive", ev);
-  bool sig = p < CLAIMS_ALPHA;
-  const char *v;
-  switch (rel) {
-    case REL_ABOVE: v = !sig ? "inconclusive" : md > 0 ? "holds" : "does-not-hold"; break;
-    case REL_BELOW: v = !sig ? "inconclusive" : md < 0 ? "holds" : "does-not-hold"; break;
-    case REL_EQUAL: v = sig ? "does-not-hold" : fabs(md) <= tol ? "holds" : "inconclusive"; break;
-    default: v = sig && md < 0 ? "does-not-hold" : md >= -tol ? "holds" : "inconclusive"; break;
-  }
-  if (!sig) snprintf(ev + strlen(ev), sizeof ev - strlen(ev), "; not significant at %.2g%s", CLAIMS_ALPHA, need);
-  return verdict(o, v, ev);
+  return decide(o, rel, tol, p, md, ev, sizeof ev, need);
 }
 
 // The results row a paper row id ran as (its own id, or a stand-in row listing it); NULL.
@@ -315,6 +322,115 @@ static void claim_rows(json_t *out, const json_t *def, const json_t *res) {
   json_array_append_new(out, o);
 }
 
+// "gap": a difference of differences, (a - b) against (c - d): the paper's "fine-tuning closes
+// BERT's gap" is (BERT fine-tune - AR fine-tune) above (BERT probe - AR probe). Over 3 or more
+// seeds a paired t on the per-seed values; else a one-sample t over the test images of each
+// image's (a_i - b_i) - (c_i - d_i), a value in -2..2 (right 1, wrong 0), the four scored on the
+// same images by the first seed they share (McNemar does not apply to four classifiers; with
+// thousands of images the mean of these bounded values is normal to good approximation).
+static void claim_gap(json_t *out, const json_t *def, const json_t *res) {
+  const char *const names[4] = {"a", "b", "c", "d"};
+  const char *id[4];
+  const json_t *row[4];
+  json_t *o = item(def, str(def, "a"));
+  relation rel;
+  for (int k = 0; k < 4; k++) id[k] = str(def, names[k]);
+  if (!id[0] || !id[1] || !id[2] || !id[3] || relation_of(str(def, "relation") ?: "above", &rel) ||
+      rel == REL_EQUAL || rel == REL_NOT_BELOW) {
+    json_array_append_new(out, verdict(o, "cannot-test", "the claim's definition lacks a, b, c, d or an above|below relation"));
+    return;
+  }
+  char ev[900], how[320], need[200] = "";
+  for (int k = 0; k < 4; k++) {
+    if ((row[k] = find_row(res, id[k]))) continue;
+    const char *why = not_run_reason(res, id[k]);
+    snprintf(ev, sizeof ev, "row %s did not run%s%s", id[k], why ? ": " : "", why ? why : "");
+    json_array_append_new(out, verdict(o, "cannot-test", ev));
+    return;
+  }
+  if (row[0] == row[1] || row[2] == row[3]) {
+    int k = row[0] == row[1] ? 0 : 2;
+    snprintf(ev, sizeof ev, "rows %s and %s ran as the same job at this scale", id[k], id[k + 1]);
+    json_array_append_new(out, verdict(o, "cannot-test", ev));
+    return;
+  }
+  side_t sd[4];
+  for (int k = 0; k < 4; k++) side_from_runs(&sd[k], json_object_get(row[k], "runs"));
+  double after[SIDE_MAX], before[SIDE_MAX], dd[SIDE_MAX];
+  int np = 0, first[4] = {-1, -1, -1, -1};
+  for (int i = 0; i < sd[0].n; i++) {  // the seeds all four ran
+    int at[4] = {i, -1, -1, -1};
+    for (int k = 1; k < 4; k++)
+      for (int j = 0; j < sd[k].n && at[k] < 0; j++)
+        if (sd[k].seed[j] == sd[0].seed[i]) at[k] = j;
+    if (at[1] < 0 || at[2] < 0 || at[3] < 0) continue;
+    after[np] = sd[0].value[at[0]] - sd[1].value[at[1]];
+    before[np] = sd[2].value[at[2]] - sd[3].value[at[3]];
+    dd[np] = after[np] - before[np];
+    if (!np) memcpy(first, at, sizeof first);
+    np++;
+  }
+  if (!np) {
+    json_array_append_new(out, verdict(o, "cannot-test", "no seed produced all four numbers"));
+    return;
+  }
+  double ma, mb, md, sa, sb, sdd;
+  stats_mean_std(after, np, &ma, &sa);
+  stats_mean_std(before, np, &mb, &sb);
+  stats_mean_std(dd, np, &md, &sdd);
+  json_object_set_new(o, "a", json_real(ma));
+  json_object_set_new(o, "b", json_real(mb));
+  json_object_set_new(o, "difference", json_real(md));
+  const char *unit = str(row[0], "unit");
+  bool percent = unit && !strcmp(unit, "%");
+  double p = NAN, t = NAN, need_d = NAN;
+  json_t *test = NULL;
+  long long n = sd[0].n_test[first[0]];
+  bool images = n > 0;
+  for (int k = 0; k < 4; k++) images &= sd[k].hex[first[k]] && sd[k].n_test[first[k]] == n;
+  if (np >= 3) {
+    p = stats_paired_t(dd, np, &t);
+    need_d = stats_paired_t_min_difference(sdd, np, CLAIMS_ALPHA);
+    test = json_pack("{s:s, s:f, s:f, s:i}", "name", "paired t over seeds", "p", p, "alpha", CLAIMS_ALPHA, "n", np);
+    snprintf(how, sizeof how, "paired t over %d seeds, difference %+.2f ± %.2f, p = %.2g", np, md, sdd, p);
+  } else if (images) {
+    double *z = malloc((size_t)n * sizeof *z), mz, sz;
+    bool ok = z != NULL;
+    for (long long i = 0; ok && i < n; i++) {
+      int r[4];
+      for (int k = 0; k < 4; k++) ok &= (r[k] = correct_bit(sd[k].hex[first[k]], i)) >= 0;
+      if (ok) z[i] = (double)(r[0] - r[1]) - (double)(r[2] - r[3]);
+    }
+    if (ok) {
+      double per = percent ? 100.0 : 1.0;  // a mean over images is a fraction; the rows' unit may be %
+      p = stats_paired_t(z, (int)n, &t);
+      stats_mean_std(z, (int)n, &mz, &sz);
+      need_d = per * stats_paired_t_min_difference(sz, (int)n, CLAIMS_ALPHA);
+      test = json_pack("{s:s, s:f, s:f, s:I, s:i}", "name", "t over test images of the per-image difference of differences",
+                       "p", p, "alpha", CLAIMS_ALPHA, "n", (json_int_t)n, "seed", sd[0].seed[first[0]]);
+      snprintf(how, sizeof how, "t over the same %lld test images (seed %d) of each image's (%s - %s) - (%s - %s), "
+               "t = %.2f, p = %.2g", n, sd[0].seed[first[0]], id[0], id[1], id[2], id[3], t, p);
+    } else {
+      snprintf(how, sizeof how, "per-image results of the four rows break before image %lld: no test", n);
+    }
+    free(z);
+  } else {
+    snprintf(how, sizeof how, "%d seed%s and no per-image results of all four rows on the same images: no test", np,
+             np == 1 ? "" : "s");
+  }
+  if (test) {
+    if (isfinite(t)) json_object_set_new(test, "t", json_real(t));
+    if (isfinite(need_d)) json_object_set_new(test, "min_significant_difference", json_real(need_d));
+    json_object_set_new(o, "test", test);
+  }
+  if (isfinite(need_d))
+    snprintf(need, sizeof need, " (this test takes a change of %.2f%s)", need_d, percent ? " points" : "");
+  const char *u = percent ? " points" : "";
+  snprintf(ev, sizeof ev, "%s - %s %+.2f%s against %s - %s %+.2f%s: the gap moved %+.2f%s (%s)", id[0], id[1], ma, u,
+           id[2], id[3], mb, u, md, u, how);
+  json_array_append_new(out, decide(o, rel, 0, p, md, ev, sizeof ev, need));
+}
+
 static int by_labels(const void *x, const void *y) {
   const json_t *a = *(const json_t *const *)x, *b = *(const json_t *const *)y;
   json_int_t la = json_integer_value(json_object_get(a, "labels_per_class")), lb = json_integer_value(json_object_get(b, "labels_per_class"));
@@ -433,9 +549,10 @@ json_t *claims_evaluate(const json_t *res) {
     else if (!strcmp(t, "rows")) claim_rows(out, def, res);
     else if (!strcmp(t, "increasing")) claim_increasing(out, def, res);
     else if (!strcmp(t, "checkpoints")) claim_checkpoints(out, def, res);
+    else if (!strcmp(t, "gap")) claim_gap(out, def, res);
     else {
       char ev[160];
-      snprintf(ev, sizeof ev, "unknown test \"%s\" (known: baseline, best-layer-not-last, rows, increasing, checkpoints)", t);
+      snprintf(ev, sizeof ev, "unknown test \"%s\" (known: baseline, best-layer-not-last, rows, increasing, checkpoints, gap)", t);
       json_array_append_new(out, verdict(item(def, NULL), "cannot-test", ev));
     }
   }

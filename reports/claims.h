@@ -17,7 +17,10 @@
 // least "min_blocks" blocks), "rows" (row "a" in "relation" above|below|equal|not_below to row
 // "b", with "tolerance" points for equal/not_below), "increasing" (the "rows" rise with labels),
 // "checkpoints" (lower generative loss, better probe: the checkpoint with the lowest test loss
-// against the one with the highest, from the checkpoints seed 0's pretraining kept).
+// against the one with the highest, from the checkpoints seed 0's pretraining kept), "gap" (a
+// difference of differences: (a - b) in "relation" above|below to (c - d), e.g. BERT's deficit to
+// AR after fine-tuning against after probing; paired t over seeds, else t over the test images of
+// each image's (a_i - b_i) - (c_i - d_i)).
 #pragma once
 #include <jansson.h>
 

@@ -247,6 +247,59 @@ Test(claims, low_data_runs_pair_by_label_subset) {
   json_decref(r);
 }
 
+// A row of one seed right on the first `right` of 40 test images (per-image outcomes included).
+static json_t *row_right(const char *id, int right) {
+  uint8_t r[40] = {0};
+  for (int i = 0; i < right; i++) r[i] = 1;
+  char hex[16];
+  correct_hex(r, 40, hex);
+  return json_pack("{s:s, s:s, s:[{s:i, s:f, s:s, s:i}]}", "id", id, "unit", "%", "runs", "seed", 0, "value",
+                   100.0 * right / 40, "test_correct", hex, "n_test", 40);
+}
+
+// "gap": (a - b) against (c - d) on the same images. BERT probed right on 20 of 40 against AR's
+// 36, fine-tuned on 34 against 36: on 14 images (20..33) only the fine-tune closed the gap, so
+// each image's (a - b) - (c - d) is 1 there and 0 elsewhere. Expected t and p from scipy 1.10's
+// ttest_1samp of those 40 values against 0: t = 4.58257569495584, p = 4.629107098940451e-05.
+Test(claims, a_gap_claim_tests_the_difference_of_differences_per_image) {
+  json_t *claims = json_pack("[{s:s, s:s, s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s, s:s, s:s}]",
+                             "id", "closes", "test", "gap", "a", "ft-bert", "b", "ft-ar", "c", "pr-bert", "d", "pr-ar",
+                             "relation", "above",
+                             "id", "same", "test", "gap", "a", "ft-bert", "b", "ft-ar", "c", "pr-bert", "d", "pr-bert",
+                             "relation", "above");
+  json_t *r = json_pack("{s:s, s:[o, o, o, o], s:o}", "table", "t", "rows", row_right("ft-bert", 34), row_right("ft-ar", 36),
+                        row_right("pr-bert", 20), row_right("pr-ar", 36), "claims", claims);
+  json_t *ev = claims_evaluate(r), *c = claim_of(ev, "closes"), *test = json_object_get(c, "test");
+  cr_assert_str_eq(json_string_value(json_object_get(c, "verdict")), "holds", "%s",
+                   json_string_value(json_object_get(c, "evidence")));
+  cr_assert_float_eq(json_real_value(json_object_get(c, "a")), -5.0, 1e-9, "fine-tuned: 34 - 36 of 40");
+  cr_assert_float_eq(json_real_value(json_object_get(c, "b")), -40.0, 1e-9, "probed: 20 - 36 of 40");
+  cr_assert_float_eq(json_real_value(json_object_get(c, "difference")), 35.0, 1e-9);
+  cr_assert_float_eq(json_real_value(json_object_get(test, "t")), 4.58257569495584, 1e-9);
+  cr_assert_float_eq(json_real_value(json_object_get(test, "p")), 4.629107098940451e-05, 1e-10);
+  cr_assert_eq(json_integer_value(json_object_get(test, "n")), 40);
+  cr_assert_str_eq(verdict_of(ev, "same"), "cannot-test", "c and d one row");
+  json_decref(ev); json_decref(r);
+  // the fine-tune widening it instead (BERT fine-tuned on 6 of 40): does not hold
+  claims = json_pack("[{s:s, s:s, s:s, s:s, s:s, s:s, s:s}]", "id", "closes", "test", "gap", "a", "ft-bert", "b", "ft-ar",
+                     "c", "pr-bert", "d", "pr-ar", "relation", "above");
+  r = json_pack("{s:s, s:[o, o, o, o], s:o}", "table", "t", "rows", row_right("ft-bert", 6), row_right("ft-ar", 36),
+                row_right("pr-bert", 20), row_right("pr-ar", 36), "claims", claims);
+  ev = claims_evaluate(r);
+  cr_assert_str_eq(verdict_of(ev, "closes"), "does-not-hold");
+  json_decref(ev); json_decref(r);
+  // a row that did not run: cannot test, naming it
+  claims = json_pack("[{s:s, s:s, s:s, s:s, s:s, s:s, s:s}]", "id", "closes", "test", "gap", "a", "ft-bert", "b", "ft-ar",
+                     "c", "pr-bert", "d", "pr-ar", "relation", "above");
+  r = json_pack("{s:s, s:[o, o, o], s:o}", "table", "t", "rows", row_right("ft-bert", 6), row_right("ft-ar", 36),
+                row_right("pr-bert", 20), "claims", claims);
+  ev = claims_evaluate(r);
+  c = claim_of(ev, "closes");
+  cr_assert_str_eq(json_string_value(json_object_get(c, "verdict")), "cannot-test");
+  cr_assert(strstr(json_string_value(json_object_get(c, "evidence")), "pr-ar did not run"));
+  json_decref(ev); json_decref(r);
+}
+
 // A baseline can require a claim only where it holds; then a change that breaks it is a regression
 // of igpt check even though no number has a baseline entry that moved past its tolerance.
 #include "reports/check.h"

@@ -501,6 +501,18 @@ Test(jobs, real_suite_data_sets_and_image_sizes_are_checked) {
   free(real);
 }
 
+// A gap claim names four rows of its table and a direction: a fifth-row typo or an "equal" (which
+// a difference of differences has no tolerance for) is refused at load, naming the path.
+Test(jobs, gap_claims_are_checked_when_the_suite_loads) {
+  char *real = repo_path("suite");
+  expect_error_in(real, "tables.json", "\"d\": \"cifar10-probe-ar\"", "\"d\": \"cifar10-probe-arr\"", "claims[5].d",
+                  "\"cifar10-probe-arr\" is no row of this table");
+  expect_error_in(real, "tables.json", "\"test\": \"gap\",\n     \"a\": \"cifar10-finetune-bert\",\n     \"b\": \"cifar10-finetune-ar\",\n     \"relation\": \"above\"",
+                  "\"test\": \"gap\",\n     \"a\": \"cifar10-finetune-bert\",\n     \"b\": \"cifar10-finetune-ar\",\n     \"relation\": \"equal\"",
+                  "claims[5].relation", "\"equal\"");
+  free(real);
+}
+
 // A missing suite file says so, not Jansson's "line -1 column -1"; a duplicate key is refused.
 Test(jobs, missing_suite_file_and_duplicate_keys) {
   char *dir = test_tmpdir("suite-missing");

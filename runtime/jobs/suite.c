@@ -122,9 +122,10 @@ static const char *const baseline_kinds[] = {"pixels", "untrained", "probe", NUL
 // "claims": the paper's findings the table tests (reports/claims.c evaluates them): each names its
 // test and what that test needs, rows by their ids in this table.
 static int check_claims(const jp *tc, json_t *ids) {
-  static const char *const tests[] = {"baseline", "best-layer-not-last", "rows", "increasing", "checkpoints", NULL};
+  static const char *const tests[] = {"baseline", "best-layer-not-last", "rows", "increasing", "checkpoints", "gap", NULL};
   static const char *const keys[] = {"id", "test", "claim", "source", "baseline", "eval", "min_blocks", "one_layer", "rows",
-                                     "a", "b", "relation", "tolerance", NULL};
+                                     "a", "b", "c", "d", "relation", "tolerance", NULL};
+  static const char *const directions[] = {"above", "below", NULL};
   static const char *const evals[] = {"probe", "finetune", NULL};
   static const char *const rels[] = {"below", "above", "equal", "not_below", NULL};
   jp cl = jp_key(tc, "claims");
@@ -145,11 +146,15 @@ static int check_claims(const jp *tc, json_t *ids) {
       jp_get(&c, "one_layer", JP_BOOL, JP_OPTIONAL);
     }
     if (!strcmp(t, "best-layer-not-last")) jp_int(&c, "min_blocks", JP_REQUIRED, 1, 1000);
-    if (!strcmp(t, "rows")) {
-      jp_enum(&c, "relation", JP_REQUIRED, rels);
-      jp_get(&c, "tolerance", JP_NUMBER, JP_OPTIONAL);
-      const char *ab[] = {"a", "b"};
-      for (int k = 0; k < 2; k++) {
+    bool gap = !strcmp(t, "gap");  // (a - b) against (c - d)
+    if (!strcmp(t, "rows") || gap) {
+      if (gap) jp_enum(&c, "relation", JP_REQUIRED, directions);
+      else {
+        jp_enum(&c, "relation", JP_REQUIRED, rels);
+        jp_get(&c, "tolerance", JP_NUMBER, JP_OPTIONAL);
+      }
+      const char *ab[] = {"a", "b", "c", "d"};
+      for (int k = 0; k < (gap ? 4 : 2); k++) {
         const char *id = jp_string(&c, ab[k], JP_REQUIRED);
         if (id && !json_object_get(ids, id)) {
           jp e = jp_key(&c, ab[k]);
