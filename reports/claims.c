@@ -408,8 +408,8 @@ static void claim_gap(json_t *out, const json_t *def, const json_t *res) {
       need_d = per * stats_paired_t_min_difference(sz, (int)n, CLAIMS_ALPHA);
       test = json_pack("{s:s, s:f, s:f, s:I, s:i}", "name", "t over test images of the per-image difference of differences",
                        "p", p, "alpha", CLAIMS_ALPHA, "n", (json_int_t)n, "seed", sd[0].seed[first[0]]);
-      snprintf(how, sizeof how, "t over the same %lld test images (seed %d) of each image's (%s - %s) - (%s - %s), "
-               "t = %.2f, p = %.2g", n, sd[0].seed[first[0]], id[0], id[1], id[2], id[3], t, p);
+      snprintf(how, sizeof how, "t over the same %lld test images (seed %d) of each image's difference of the "
+               "differences, t = %.2f, p = %.2g", n, sd[0].seed[first[0]], t, p);
     } else {
       snprintf(how, sizeof how, "per-image results of the four rows break before image %lld: no test", n);
     }
