@@ -57,6 +57,34 @@ Test(reproduce, all_tables_at_tiny_smoke_then_rerun_does_no_work, .timeout = 300
     json_decref(r);
     free(p);
   }
+  {  // bert-comparison: the row one job stands in for twice keeps the protocol both share in its label,
+     // and its note each part once; the gap claim finds its four rows and tests them
+    char *p = xasprintf("%s/results/bert-comparison/smoke/results.json", dir);
+    json_t *r = json_load_file(p, 0, NULL);
+    size_t i; json_t *row;
+    int merged = 0;
+    json_array_foreach(json_object_get(r, "rows"), i, row) {
+      if (json_array_size(json_object_get(row, "stands_in_for")) != 2) continue;
+      merged++;
+      const char *label = json_string_value(json_object_get(row, "label")), *note = json_string_value(json_object_get(row, "note"));
+      cr_assert(label && strstr(label, "(CIFAR-10, BERT fine-tune)"), "label: %s", label);
+      const char *once = note ? strstr(note, "fine-tuned for at most") : NULL;
+      cr_assert(once && !strstr(once + 1, "fine-tuned for at most"), "note: %s", note);
+    }
+    cr_assert_eq(merged, 1, "one row stands in for the BERT fine-tune with and without ensembling");
+    json_decref(r);
+    free(p);
+    p = xasprintf("%s/results/bert-comparison/smoke/report.json", dir);
+    r = json_load_file(p, 0, NULL);
+    json_t *c;
+    const char *gap = NULL;
+    json_array_foreach(json_object_get(r, "claims"), i, c)
+      if (!strcmp(json_string_value(json_object_get(c, "id")), "finetune-closes-bert-gap"))
+        gap = json_string_value(json_object_get(c, "verdict"));
+    cr_assert(gap && strcmp(gap, "cannot-test"), "finetune-closes-bert-gap: %s", gap ? gap : "(absent)");
+    json_decref(r);
+    free(p);
+  }
   {
     char *html = xasprintf("grep -q 'label subsets' %s/results/low-data-cifar/smoke/report.html", dir);
     cr_assert_eq(run_cmd(html), 0, "the low-data report does not say its runs are label subsets");

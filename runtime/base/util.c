@@ -86,6 +86,11 @@ char *xstrdup(const char *s) {
   if (!p) igpt_die("out of memory");
   return p;
 }
+char *xstrndup(const char *s, size_t n) {
+  char *p = strndup(s, n);
+  if (!p) igpt_die("out of memory");
+  return p;
+}
 char *xasprintf(const char *fmt, ...) {
   va_list ap;
   char *s = NULL;

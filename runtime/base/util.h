@@ -28,6 +28,7 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);  // at most n bytes of s, terminated
 char *xasprintf(const char *fmt, ...) IGPT_PRINTF(1, 2);
 
 // files

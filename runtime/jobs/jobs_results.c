@@ -188,6 +188,42 @@ static char *and_list(json_t *names) {
   return out;
 }
 
+// The leading ", "-separated parts all labels share: "CIFAR-10, BERT fine-tune" of it and of
+// "CIFAR-10, BERT fine-tune, 5-mask ensemble" (rows one job stands in for at a scale); "" of
+// "CIFAR-10" and "CIFAR-100".
+static char *common_label(json_t *labels) {
+  const char *first = json_string_value(json_array_get(labels, 0));
+  if (!first) return xstrdup("");
+  size_t keep = 0;  // the length of first's shared leading parts
+  for (size_t end = 0;; end++) {
+    if (first[end] && strncmp(first + end, ", ", 2)) continue;
+    size_t i; json_t *v;
+    bool all = true;
+    json_array_foreach(labels, i, v) {
+      const char *l = json_string_value(v);
+      all &= l && !strncmp(l, first, end) && (!l[end] || !strncmp(l + end, ", ", 2));
+    }
+    if (!all) break;
+    keep = end;
+    if (!first[end]) break;
+  }
+  return xstrndup(first, keep);
+}
+
+// Appends each "; "-separated part of add that note lacks: the rows one job stands in for share
+// most of their notes, and one may add a part of its own (the ensemble's "one mask").
+static void note_add_parts(char *note, size_t size, const char *add) {
+  while (add && *add) {
+    const char *end = strstr(add, "; ");
+    size_t len = end ? (size_t)(end - add) : strlen(add);
+    char *part = xstrndup(add, len);
+    if (len && !strstr(note, part))
+      snprintf(note + strlen(note), size - strlen(note), "%s%s", note[0] ? "; " : "", part);
+    free(part);
+    add = end ? end + 2 : NULL;
+  }
+}
+
 // What ran, for the report's first lines: per data set that ran its size and split counts (from
 // its prepare job), per model its shape and training (from its pretrain jobs), the seeds, devices.
 static json_t *what_ran(const runner_t *r, const graph_t *g, json_t *scale) {
@@ -290,13 +326,14 @@ static json_t *row_of_group(const graph_t *g, json_t *const *group, int n, const
     int side = prep ? (int)json_integer_value(json_object_get(prep->params, "image_size")) : 0;
     char *label = xasprintf("%s %dx%d", dataset_title(ds_run), side, side);
     json_t *pr0 = row;
-    const char *paper_label = json_string_value(json_object_get(pr0, "label"));
+    char *shared = common_label(labels);
+    const char *paper_label = shared;
     // rows of one data set that differ in their protocol keep it in the label (labels, masks, eval)
     if (json_is_integer(lpc)) {
       char *l2 = xasprintf("%s, %lld labels per class", label, (long long)json_integer_value(lpc));
       free(label);
       label = l2;
-    } else if (paper_label && n == 1 && strcmp(paper_label, dataset_title(json_string_value(json_object_get(pr0, "dataset"))))) {
+    } else if (*paper_label && strcmp(paper_label, dataset_title(json_string_value(json_object_get(pr0, "dataset"))))) {
       char *l2 = xasprintf("%s (%s)", label, paper_label);
       free(label);
       label = l2;
@@ -308,7 +345,7 @@ static json_t *row_of_group(const graph_t *g, json_t *const *group, int n, const
     json_object_set_new(o, "stands_in_for", sf);
     json_object_set_new(o, "published", json_null());
     json_object_del(o, "rule");
-    free(id); free(label); free(who);
+    free(id); free(label); free(who); free(shared);
     json_decref(labels);
   } else {
     json_t *pub = json_object_get(row, "published");
@@ -325,9 +362,7 @@ static json_t *row_of_group(const graph_t *g, json_t *const *group, int n, const
                json_object_get(rel, "min_gap") ? " by the gap the paper describes" : "");
   }
   for (int k = 0; k < n; k++) {  // the expansion's notes (the fallback data set, a cap), each once
-    const char *exp_note = json_string_value(json_object_get(group[k], "note"));
-    if (exp_note && !strstr(note, exp_note))
-      snprintf(note + strlen(note), sizeof note - strlen(note), "%s%s", note[0] ? "; " : "", exp_note);
+    note_add_parts(note, sizeof note, json_string_value(json_object_get(group[k], "note")));
   }
   if (note[0]) json_object_set_new(o, "note", json_string(note));
   const char *metric = json_string_value(json_object_get(row, "metric"));
