@@ -42,7 +42,8 @@ static void extend(double v, double *lo, double *hi) {
 }
 
 void svg_line_chart(FILE *out, const svg_chart *c, const svg_series *s, int ns) {
-  const int W = c->width, H = c->height, legend_w = 190;
+  const int W = c->width, H = c->height, legend_w = c->legend_w > 0 ? c->legend_w : 190;
+  const int legend_chars = (legend_w - 34) / 6;  // the legend's text at about 6 px a character
   const double L = 64, R = W - legend_w - 12, T = 34, B = H - 46;
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
   for (int k = 0; k < ns; k++)
@@ -118,7 +119,7 @@ void svg_line_chart(FILE *out, const svg_chart *c, const svg_series *s, int ns) 
     double ly = T + 8 + 18 * k;
     fprintf(out, "<line x1=\"%g\" x2=\"%g\" y1=\"%g\" y2=\"%g\" stroke=\"%s\" stroke-width=\"3\"/>"
                  "<text x=\"%g\" y=\"%g\" class=\"lg\">", R + 14, R + 34, ly, ly, col, R + 40, ly + 4);
-    write_clipped(out, q->name, 26);
+    write_clipped(out, q->name, legend_chars);
     fputs("<title>", out);
     html_escape(out, q->name);
     fputs("</title></text>\n", out);

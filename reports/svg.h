@@ -15,6 +15,7 @@ typedef struct {
 typedef struct {
   const char *title, *xlabel, *ylabel;
   int width, height;          // pixels, including legend and labels
+  int legend_w;               // pixels for the legend at the right (0: 190, about 26 characters)
 } svg_chart;
 
 void svg_line_chart(FILE *out, const svg_chart *c, const svg_series *s, int ns);

@@ -130,6 +130,32 @@ Test(report, a_concatenated_probe_is_drawn_on_the_layer_chart) {
   free(dir);
 }
 
+// The layer chart's legend names rows by what tells them apart (the shared "Fashion-MNIST 16x16
+// (CIFAR-10, " left out, where it used to clip every entry to the same 26 characters), and draws
+// the raw pixels, which no model's row owns, once.
+Test(report, the_layer_legend_names_rows_by_their_difference) {
+  json_t *res = fixture(), *rows = json_object_get(res, "rows");
+  const char *labels[2] = {"Fashion-MNIST 16x16 (CIFAR-10, AR linear probe)", "Fashion-MNIST 16x16 (CIFAR-10, BERT linear probe)"};
+  for (int i = 0; i < 2; i++) {
+    json_t *row = json_array_get(rows, i);
+    json_object_set_new(row, "label", json_string(labels[i]));
+    json_object_set_new(row, "baselines", json_pack("{s:{s:s, s:[{s:i, s:f, s:s, s:s}]}}", "pixels", "label", "raw pixels",
+                                                    "runs", "seed", 0, "value", 40.0, "status", "done", "job", "pixjob"));
+  }
+  char *dir = write_results("rep-legend", res);
+  cr_assert_eq(report_render_dir(dir, NULL), 0, "%s", igpt_errmsg());
+  char *html = slurp(dir, "report.html");
+  cr_assert_not_null(strstr(html, "class=\"lg\">AR linear probe<"), "no short AR entry");
+  cr_assert_not_null(strstr(html, "class=\"lg\">BERT linear probe<"), "no short BERT entry");
+  cr_assert_not_null(strstr(html, "class=\"lg\">STL-10<"), "a label sharing nothing is kept whole");
+  const char *px = strstr(html, "class=\"lg\">raw pixels<");
+  cr_assert(px && !strstr(px + 1, "class=\"lg\">raw pixels<"), "the raw pixels must be drawn once");
+  free(html);
+  json_decref(res);
+  rm_rf(dir);
+  free(dir);
+}
+
 Test(report, strings_from_data_are_escaped) {
   json_t *res = fixture();
   const char *evil = "<script>alert('x')</script>&\"";
