@@ -58,6 +58,19 @@ static json_t *verdict(json_t *o, const char *v, const char *evidence) {
   return o;
 }
 
+// The means of a comparison's two sides and of their paired differences (n of each), into the
+// claim as a, b and difference; *sd the differences' spread.
+static void set_means(json_t *o, const double *a, const double *b, const double *d, int n, double *ma, double *mb,
+                      double *md, double *sd) {
+  double s;
+  stats_mean_std(a, n, ma, &s);
+  stats_mean_std(b, n, mb, &s);
+  stats_mean_std(d, n, md, sd);
+  json_object_set_new(o, "a", json_real(*ma));
+  json_object_set_new(o, "b", json_real(*mb));
+  json_object_set_new(o, "difference", json_real(*md));
+}
+
 // The verdict of a difference md with two-sided p under the claimed relation: significant in the
 // claimed direction holds, against it does not; "equal" holds when not significant and within tol.
 // Appends to ev (of size nev) why it is not significant, and `need`: how far from deciding.
@@ -89,13 +102,8 @@ static json_t *compare(json_t *o, const side_t *a, const side_t *b, relation rel
         if (first_a < 0) { first_a = i; first_b = j; }
       }
   if (!np) return verdict(o, "cannot-test", "no seed produced both numbers");
-  double ma, sa, mb, sb, md, sd;
-  stats_mean_std(va, np, &ma, &sa);
-  stats_mean_std(vb, np, &mb, &sb);
-  stats_mean_std(d, np, &md, &sd);
-  json_object_set_new(o, "a", json_real(ma));
-  json_object_set_new(o, "b", json_real(mb));
-  json_object_set_new(o, "difference", json_real(md));
+  double ma, mb, md, sd;
+  set_means(o, va, vb, d, np, &ma, &mb, &md, &sd);
   char ev[800], how[256], need[200] = "";
   bool percent = unit && !strcmp(unit, "%");  // differences of percentages are points
   double p = NAN;
@@ -374,13 +382,8 @@ static void claim_gap(json_t *out, const json_t *def, const json_t *res) {
     json_array_append_new(out, verdict(o, "cannot-test", "no seed produced all four numbers"));
     return;
   }
-  double ma, mb, md, sa, sb, sdd;
-  stats_mean_std(after, np, &ma, &sa);
-  stats_mean_std(before, np, &mb, &sb);
-  stats_mean_std(dd, np, &md, &sdd);
-  json_object_set_new(o, "a", json_real(ma));
-  json_object_set_new(o, "b", json_real(mb));
-  json_object_set_new(o, "difference", json_real(md));
+  double ma, mb, md, sdd;
+  set_means(o, after, before, dd, np, &ma, &mb, &md, &sdd);
   const char *unit = str(row[0], "unit");
   bool percent = unit && !strcmp(unit, "%");
   double p = NAN, t = NAN, need_d = NAN;
