@@ -301,27 +301,38 @@ static void claim_best_layer(json_t *out, const json_t *def, const json_t *res) 
   if (!n) json_array_append_new(out, verdict(item(def, NULL), "cannot-test", "no full-data probe row ran in this table"));
 }
 
+// The results rows of a claim's ids (pairs: a and b, then c and d) into row[n]; false, with o's
+// cannot-test verdict appended to out, when one did not run or a pair ran as one job.
+static bool claim_find_rows(json_t *out, json_t *o, const json_t *res, const char *const *id, int n, const json_t **row) {
+  char ev[512];
+  for (int k = 0; k < n; k++) {
+    if ((row[k] = find_row(res, id[k]))) continue;
+    const char *why = not_run_reason(res, id[k]);
+    snprintf(ev, sizeof ev, "row %s did not run%s%s", id[k], why ? ": " : "", why ? why : "");
+    json_array_append_new(out, verdict(o, "cannot-test", ev));
+    return false;
+  }
+  for (int k = 0; k + 1 < n; k += 2)
+    if (row[k] == row[k + 1]) {
+      snprintf(ev, sizeof ev, "rows %s and %s ran as the same job at this scale", id[k], id[k + 1]);
+      json_array_append_new(out, verdict(o, "cannot-test", ev));
+      return false;
+    }
+  return true;
+}
+
 static void claim_rows(json_t *out, const json_t *def, const json_t *res) {
-  const char *ia = str(def, "a"), *ib = str(def, "b");
+  const char *id[2] = {str(def, "a"), str(def, "b")};
+  const json_t *row[2];
   relation rel;
-  json_t *o = item(def, ia);
-  if (!ia || !ib || relation_of(str(def, "relation"), &rel)) {
+  json_t *o = item(def, id[0]);
+  if (!id[0] || !id[1] || relation_of(str(def, "relation"), &rel)) {
     json_array_append_new(out, verdict(o, "cannot-test", "the claim's definition lacks a, b or a known relation"));
     return;
   }
-  const json_t *ra = find_row(res, ia), *rb = find_row(res, ib);
-  char ev[512];
-  if (!ra || !rb) {
-    const char *miss = !ra ? ia : ib, *why = not_run_reason(res, miss);
-    snprintf(ev, sizeof ev, "row %s did not run%s%s", miss, why ? ": " : "", why ? why : "");
-    json_array_append_new(out, verdict(o, "cannot-test", ev));
-    return;
-  }
-  if (ra == rb) {
-    snprintf(ev, sizeof ev, "rows %s and %s ran as the same job at this scale", ia, ib);
-    json_array_append_new(out, verdict(o, "cannot-test", ev));
-    return;
-  }
+  if (!claim_find_rows(out, o, res, id, 2, row)) return;
+  const char *ia = id[0], *ib = id[1];
+  const json_t *ra = row[0], *rb = row[1];
   side_t sa, sb;
   side_from_runs(&sa, json_object_get(ra, "runs"));
   side_from_runs(&sb, json_object_get(rb, "runs"));
@@ -348,20 +359,8 @@ static void claim_gap(json_t *out, const json_t *def, const json_t *res) {
     json_array_append_new(out, verdict(o, "cannot-test", "the claim's definition lacks a, b, c, d or an above|below relation"));
     return;
   }
+  if (!claim_find_rows(out, o, res, id, 4, row)) return;
   char ev[900], how[320], need[200] = "";
-  for (int k = 0; k < 4; k++) {
-    if ((row[k] = find_row(res, id[k]))) continue;
-    const char *why = not_run_reason(res, id[k]);
-    snprintf(ev, sizeof ev, "row %s did not run%s%s", id[k], why ? ": " : "", why ? why : "");
-    json_array_append_new(out, verdict(o, "cannot-test", ev));
-    return;
-  }
-  if (row[0] == row[1] || row[2] == row[3]) {
-    int k = row[0] == row[1] ? 0 : 2;
-    snprintf(ev, sizeof ev, "rows %s and %s ran as the same job at this scale", id[k], id[k + 1]);
-    json_array_append_new(out, verdict(o, "cannot-test", ev));
-    return;
-  }
   side_t sd[4];
   for (int k = 0; k < 4; k++) side_from_runs(&sd[k], json_object_get(row[k], "runs"));
   double after[SIDE_MAX], before[SIDE_MAX], dd[SIDE_MAX];

@@ -326,15 +326,14 @@ static json_t *row_of_group(const graph_t *g, json_t *const *group, int n, const
     int side = prep ? (int)json_integer_value(json_object_get(prep->params, "image_size")) : 0;
     char *label = xasprintf("%s %dx%d", dataset_title(ds_run), side, side);
     json_t *pr0 = row;
-    char *shared = common_label(labels);
-    const char *paper_label = shared;
+    char *shared = common_label(labels);  // the paper rows' protocol, where they share one
     // rows of one data set that differ in their protocol keep it in the label (labels, masks, eval)
     if (json_is_integer(lpc)) {
       char *l2 = xasprintf("%s, %lld labels per class", label, (long long)json_integer_value(lpc));
       free(label);
       label = l2;
-    } else if (*paper_label && strcmp(paper_label, dataset_title(json_string_value(json_object_get(pr0, "dataset"))))) {
-      char *l2 = xasprintf("%s (%s)", label, paper_label);
+    } else if (*shared && strcmp(shared, dataset_title(json_string_value(json_object_get(pr0, "dataset"))))) {
+      char *l2 = xasprintf("%s (%s)", label, shared);
       free(label);
       label = l2;
     }
