@@ -71,6 +71,17 @@ static void set_means(json_t *o, const double *a, const double *b, const double 
   json_object_set_new(o, "difference", json_real(*md));
 }
 
+// The 1 - alpha interval [lo, hi] of the difference into the test (in the claim's unit) and into
+// the test's text `how` (of size nhow); nothing when it has none (lo NAN).
+static void set_interval(json_t *test, double lo, double hi, bool percent, char *how, size_t nhow) {
+  if (!test || !isfinite(lo) || !isfinite(hi)) return;
+  json_object_set_new(test, "interval", json_pack("[f, f]", lo, hi));
+  json_object_set_new(test, "confidence", json_real(1 - CLAIMS_ALPHA));
+  size_t k = strlen(how);
+  snprintf(how + k, nhow - k, "; %g %% interval of the difference %+.2f to %+.2f%s", 100 * (1 - CLAIMS_ALPHA), lo, hi,
+           percent ? " points" : "");
+}
+
 // The verdict of a difference md with two-sided p under the claimed relation: significant in the
 // claimed direction holds, against it does not; "equal" holds when not significant and within tol.
 // Appends to ev (of size nev) why it is not significant, and `need`: how far from deciding.
@@ -104,9 +115,9 @@ static json_t *compare(json_t *o, const side_t *a, const side_t *b, relation rel
   if (!np) return verdict(o, "cannot-test", "no seed produced both numbers");
   double ma, mb, md, sd;
   set_means(o, va, vb, d, np, &ma, &mb, &md, &sd);
-  char ev[800], how[256], need[200] = "";
+  char ev[800], how[320], need[200] = "";
   bool percent = unit && !strcmp(unit, "%");  // differences of percentages are points
-  double p = NAN;
+  double p = NAN, lo = NAN, hi = NAN;
   json_t *test = NULL;
   if (np >= 3) {
     double t;
@@ -126,6 +137,8 @@ static json_t *compare(json_t *o, const side_t *a, const side_t *b, relation rel
     snprintf(how, sizeof how, "paired t over %d %s, difference %+.2f ± %.2f, p = %.2g", np, over, md, sd, p);
     double need_d = stats_paired_t_min_difference(sd, np, CLAIMS_ALPHA);
     if (isfinite(need_d)) {
+      lo = md - need_d;  // the threshold is the interval's half-width
+      hi = md + need_d;
       json_object_set_new(test, "min_significant_difference", json_real(need_d));
       snprintf(need, sizeof need, " (with this spread over %d pairs it takes a mean difference of %.2f%s)", np, need_d,
                percent ? " points" : "");
@@ -142,6 +155,10 @@ static json_t *compare(json_t *o, const side_t *a, const side_t *b, relation rel
       int64_t gap = stats_mcnemar_min_gap(m.b + m.c, CLAIMS_ALPHA);
       double per = (percent ? 100.0 : 1.0) / (double)m.n;
       json_object_set_new(test, "min_significant_gap", gap >= 0 ? json_integer(gap) : json_null());
+      if (!stats_mcnemar_interval(m.b, m.c, m.n, CLAIMS_ALPHA, &lo, &hi)) {
+        lo *= percent ? 100 : 1;
+        hi *= percent ? 100 : 1;
+      }
       if (gap >= 0) {
         json_object_set_new(test, "min_significant_difference", json_real(gap * per));
         snprintf(need, sizeof need, " (with %lld images right on one side only it takes a gap of %lld, %.2f%s; here "
@@ -157,6 +174,7 @@ static json_t *compare(json_t *o, const side_t *a, const side_t *b, relation rel
   } else {
     snprintf(how, sizeof how, "%d seed%s and no per-image results: no test", np, np == 1 ? "" : "s");
   }
+  set_interval(test, lo, hi, percent, how, sizeof how);
   if (test) json_object_set_new(o, "test", test);
   const char *u = unit ? unit : "";
   snprintf(ev, sizeof ev, "%s %.2f%s vs %s %.2f%s (%s)", what_a, ma, u, what_b, mb, u, how);
@@ -290,7 +308,8 @@ static void claim_best_layer(json_t *out, const json_t *def, const json_t *res) 
       continue;
     }
     char wa[64];
-    snprintf(wa, sizeof wa, "best layer (%.1f of %d on average)", (double)best_sum / sa.n, L);
+    if (sa.n == 1) snprintf(wa, sizeof wa, "best layer (%d of %d)", best_sum, L);  // one seed: no average
+    else snprintf(wa, sizeof wa, "best layer (%.1f of %d on average)", (double)best_sum / sa.n, L);
     if (votes_last * 2 > sa.n) {
       snprintf(ev, sizeof ev, "validation chose the last layer (%d) in %d of %d seeds", L, votes_last, sa.n);
       json_array_append_new(out, verdict(o, "does-not-hold", ev));
@@ -360,7 +379,7 @@ static void claim_gap(json_t *out, const json_t *def, const json_t *res) {
     return;
   }
   if (!claim_find_rows(out, o, res, id, 4, row)) return;
-  char ev[900], how[320], need[200] = "";
+  char ev[900], how[400], need[200] = "";
   side_t sd[4];
   for (int k = 0; k < 4; k++) side_from_runs(&sd[k], json_object_get(row[k], "runs"));
   double after[SIDE_MAX], before[SIDE_MAX], dd[SIDE_MAX];
@@ -423,6 +442,7 @@ static void claim_gap(json_t *out, const json_t *def, const json_t *res) {
   if (test) {
     if (isfinite(t)) json_object_set_new(test, "t", json_real(t));
     if (isfinite(need_d)) json_object_set_new(test, "min_significant_difference", json_real(need_d));
+    set_interval(test, md - need_d, md + need_d, percent, how, sizeof how);
     json_object_set_new(o, "test", test);
   }
   if (isfinite(need_d))

@@ -163,7 +163,9 @@ static void render_claims(FILE *o, const json_t *claims) {
         "run's numbers: <b>holds</b> or <b>does not hold</b> when the difference is significant at 5% (two-sided; "
         "paired t over 3 or more seeds, or label subsets of the same seeds, else McNemar's exact test on the same test images), <b>inconclusive</b> "
         "when it is not (its evidence then says how large a difference the same test, on these images or with this "
-        "spread over seeds, would have called significant), <b>cannot test</b> when this run lacks the evidence.</p>\n", o);
+        "spread over seeds, would have called significant), <b>cannot test</b> when this run lacks the evidence. Each "
+        "test gives the difference's 95% interval (McNemar's exact, from the binomial; t for the others): an "
+        "inconclusive claim's effect at this scale lies inside it.</p>\n", o);
   if (!json_array_size(claims)) { fputs("<p>This table lists no claims.</p>\n", o); return; }
   fputs("<table class=\"claims\"><tr><th>claim</th><th>row</th><th>evidence (this run)</th><th>verdict</th></tr>\n", o);
   size_t i;

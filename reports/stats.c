@@ -44,6 +44,17 @@ int64_t stats_mcnemar_min_gap(int64_t m, double alpha) {
   return m - 2 * lo;
 }
 
+int stats_mcnemar_interval(int64_t b, int64_t c, int64_t n, double alpha, double *lo, double *hi) {
+  int64_t m = b + c;
+  if (m <= 0 || n <= 0) { *lo = *hi = NAN; return -1; }
+  // Clopper-Pearson: the beta quantiles at which b's upper and lower binomial tails are alpha / 2
+  double pl = b ? gsl_cdf_beta_Pinv(alpha / 2, (double)b, (double)c + 1) : 0;
+  double pu = c ? gsl_cdf_beta_Qinv(alpha / 2, (double)b + 1, (double)c) : 1;
+  *lo = (2 * pl - 1) * (double)m / (double)n;
+  *hi = (2 * pu - 1) * (double)m / (double)n;
+  return 0;
+}
+
 double stats_paired_t_min_difference(double sd, int n, double alpha) {
   if (n < 2) return NAN;
   return gsl_cdf_tdist_Qinv(alpha / 2, n - 1) * sd / sqrt(n);

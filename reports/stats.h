@@ -24,11 +24,19 @@ int stats_mcnemar(const char *a_hex, const char *b_hex, int64_t n, mcnemar_resul
 // Tells how far an inconclusive comparison is from deciding on these test images.
 int64_t stats_mcnemar_min_gap(int64_t m, double alpha);
 
+// The exact conditional interval, at confidence 1 - alpha, of A's accuracy minus B's as a fraction
+// of the n images, from the discordant counts b (only A right) and c (only B right): given the
+// m = b + c discordant images, b ~ Binomial(m, pi) and the difference is (2 pi - 1) m / n, so the
+// Clopper-Pearson limits of pi bound it. It excludes 0 exactly when stats_mcnemar's p < alpha (both
+// invert the same binomial tails). -1 when m = 0: no image separates A from B.
+int stats_mcnemar_interval(int64_t b, int64_t c, int64_t n, double alpha, double *lo, double *hi);
+
 // Two-sided p of the paired t-test on d[n] (per-seed differences), n >= 2; *t the statistic.
 // A zero spread gives p 0 (all seeds agree on a non-zero difference) or 1 (no difference).
 double stats_paired_t(const double *d, int n, double *t);
 // The smallest |mean difference| the paired t-test over n >= 2 values of sample spread sd calls
-// significant at alpha (two-sided): t_{1-alpha/2, n-1} sd / sqrt(n). NAN for n < 2.
+// significant at alpha (two-sided): t_{1-alpha/2, n-1} sd / sqrt(n), the half-width of the mean
+// difference's 1 - alpha interval. NAN for n < 2.
 double stats_paired_t_min_difference(double sd, int n, double alpha);
 // Welch's t-test for two independent samples (low-data subsets), each of n >= 2.
 double stats_welch_t(const double *a, int na, const double *b, int nb, double *t);

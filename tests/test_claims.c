@@ -60,6 +60,38 @@ Test(claims, the_smallest_significant_gap_matches_the_binomial_and_t_quantiles) 
   cr_assert(isnan(stats_paired_t_min_difference(1.0, 1, 0.05)), "one seed has no spread");
 }
 
+Test(claims, the_difference_interval_matches_clopper_pearson_and_agrees_with_the_test) {
+  // expected: scipy.stats 1.10, binomtest(b, b + c).proportion_ci(0.95, method="exact") as
+  // (2 pi - 1) (b + c) / n. The cases: the 10-to-2 split above (p 0.039: the interval leaves out
+  // 0), the cpu scale's best layer against the last (377 vs 326, p 0.059) and fine-tune against
+  // the probe (308 vs 297), and one-sided splits, where a limit is the whole discordant share.
+  const int64_t b[] = {10, 377, 308, 0, 16}, c[] = {2, 326, 297, 5, 0}, n[] = {20, 10000, 10000, 40, 40};
+  const double lo[] = {0.01903470157670819, -0.0001951697223459235, -0.0038153636132319305, -0.125, 0.23527422863374153};
+  const double hi[] = {0.5749649694484058, 0.01035220044033802, 0.006004578323764678, 0.005455937526245347, 0.4};
+  for (int i = 0; i < 5; i++) {
+    double l, h;
+    cr_assert_eq(stats_mcnemar_interval(b[i], c[i], n[i], 0.05, &l, &h), 0);
+    // 1e-12: GSL's beta quantiles against scipy's, both to near double precision
+    cr_assert_float_eq(l, lo[i], 1e-12, "case %d: low %.17g", i, l);
+    cr_assert_float_eq(h, hi[i], 1e-12, "case %d: high %.17g", i, h);
+  }
+  double l, h;
+  cr_assert_eq(stats_mcnemar_interval(0, 0, 40, 0.05, &l, &h), -1, "no discordant image, no interval");
+  // the interval leaves out 0 exactly when McNemar's p < alpha, over every split of m = 30
+  for (int64_t k = 0; k <= 30; k++) {
+    uint8_t ra[40] = {0}, rb[40] = {0};
+    for (int i = 0; i < k; i++) ra[i] = 1;
+    for (int i = (int)k; i < 30; i++) rb[i] = 1;
+    char ha[16], hb[16];
+    correct_hex(ra, 40, ha);
+    correct_hex(rb, 40, hb);
+    mcnemar_result m;
+    cr_assert_eq(stats_mcnemar(ha, hb, 40, &m), 0);
+    stats_mcnemar_interval(m.b, m.c, 40, 0.05, &l, &h);
+    cr_assert_eq(m.p < 0.05, l > 0 || h < 0, "split %lld-%lld: p %g, interval %g..%g", (long long)m.b, (long long)m.c, m.p, l, h);
+  }
+}
+
 // results with one stand-in probe row: ours right on `ours` of 40 test images, the pixel baseline
 // on `pix` of them (the first ones), one seed; the untrained baseline absent.
 static json_t *results_with(int ours, int pix, int n_layer) {
@@ -131,6 +163,13 @@ Test(claims, verdicts_follow_the_evidence) {
   test = json_object_get(claim_of(ev, "px"), "test");
   cr_assert_eq(json_integer_value(json_object_get(test, "min_significant_gap")), 10);
   cr_assert_float_eq(json_real_value(json_object_get(test, "min_significant_difference")), 25.0, 1e-9);
+  // 16 to 0 of 40 in points: the interval above (scipy), in the test and in the evidence
+  json_t *iv = json_object_get(test, "interval");
+  cr_assert_float_eq(json_real_value(json_array_get(iv, 0)), 23.527422863374153, 1e-9);
+  cr_assert_float_eq(json_real_value(json_array_get(iv, 1)), 40.0, 1e-9);
+  cr_assert_float_eq(json_real_value(json_object_get(test, "confidence")), 0.95, 1e-12);
+  evd = json_string_value(json_object_get(claim_of(ev, "px"), "evidence"));
+  cr_assert(strstr(evd, "95 % interval of the difference +23.53 to +40.00 points"), "%s", evd);
   json_decref(ev); json_decref(r);
   // the pixels far ahead: does not hold; a 2-block model has no middle
   r = results_with(20, 36, 2);
@@ -243,6 +282,9 @@ Test(claims, low_data_runs_pair_by_label_subset) {
   cr_assert_float_eq(json_real_value(json_object_get(c, "difference")), 4.25, 1e-9);
   // differences 5, 4, 4, 4: sd 0.5 over 4 pairs, so t.ppf(0.975, 3) * 0.5 / 2 (scipy 1.10)
   cr_assert_float_eq(json_real_value(json_object_get(test, "min_significant_difference")), 0.7956115763211, 1e-9);
+  // the mean difference's interval: 4.25 -+ that half-width
+  cr_assert_float_eq(json_real_value(json_array_get(json_object_get(test, "interval"), 0)), 4.25 - 0.7956115763211, 1e-9);
+  cr_assert_float_eq(json_real_value(json_array_get(json_object_get(test, "interval"), 1)), 4.25 + 0.7956115763211, 1e-9);
   json_decref(ev);
   json_decref(r);
 }
@@ -278,6 +320,12 @@ Test(claims, a_gap_claim_tests_the_difference_of_differences_per_image) {
   cr_assert_float_eq(json_real_value(json_object_get(test, "t")), 4.58257569495584, 1e-9);
   cr_assert_float_eq(json_real_value(json_object_get(test, "p")), 4.629107098940451e-05, 1e-10);
   cr_assert_eq(json_integer_value(json_object_get(test, "n")), 40);
+  // ttest_1samp(z).confidence_interval(0.95) x 100 (scipy 1.10), z: 14 ones among 40; 1e-7 points:
+  // GSL's t quantile at 39 degrees of freedom and scipy's agree to about 4e-9 of the half-width
+  // (measured: 6.3e-8 of 15.45 points)
+  json_t *iv = json_object_get(test, "interval");
+  cr_assert_float_eq(json_real_value(json_array_get(iv, 0)), 19.55144298246061, 1e-7);
+  cr_assert_float_eq(json_real_value(json_array_get(iv, 1)), 50.448557017539386, 1e-7);
   cr_assert_str_eq(verdict_of(ev, "same"), "cannot-test", "c and d one row");
   json_decref(ev); json_decref(r);
   // the fine-tune widening it instead (BERT fine-tuned on 6 of 40): does not hold
