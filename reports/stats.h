@@ -1,6 +1,7 @@
 // stats: the statistics behind report numbers and claim verdicts: mean and sample std over
 // seeds, McNemar's exact test on two classifiers' right/wrong answers for the same test images,
-// and Student's t-test on paired per-seed differences. The distributions are GSL's.
+// Student's t-test on paired per-seed differences, and how far a comparison is from deciding (the
+// smallest significant gap, the difference's interval). The distributions are GSL's.
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
