@@ -350,13 +350,11 @@ static void claim_rows(json_t *out, const json_t *def, const json_t *res) {
     return;
   }
   if (!claim_find_rows(out, o, res, id, 2, row)) return;
-  const char *ia = id[0], *ib = id[1];
-  const json_t *ra = row[0], *rb = row[1];
   side_t sa, sb;
-  side_from_runs(&sa, json_object_get(ra, "runs"));
-  side_from_runs(&sb, json_object_get(rb, "runs"));
+  side_from_runs(&sa, json_object_get(row[0], "runs"));
+  side_from_runs(&sb, json_object_get(row[1], "runs"));
   json_t *tol = json_object_get(def, "tolerance");
-  compare(o, &sa, &sb, rel, json_is_number(tol) ? json_number_value(tol) : 1.0, ia, ib, str(ra, "unit"));
+  compare(o, &sa, &sb, rel, json_is_number(tol) ? json_number_value(tol) : 1.0, id[0], id[1], str(row[0], "unit"));
   json_array_append_new(out, o);
 }
 

@@ -209,9 +209,6 @@ static void render_context(FILE *o, const json_t *ctx) {
   fputs("</table>\n", o);
 }
 
-// Per-layer probe accuracy, one line per row: on test where the probe measured every layer there
-// (after the choice), else on validation; the ring marks the layer validation chose; each row's
-// baselines (raw pixels, untrained model: test accuracy) as flat lines across the layers.
 // How much of row `self`'s label the chart's legend leaves out: the beginning it shares with the
 // other rows' labels, cut back to just after a "(" or ", " (the shortest such part it shares with
 // any row), so that "Fashion-MNIST 16x16 (CIFAR-10, AR linear probe)" beside the BERT rows reads
@@ -242,6 +239,9 @@ static char *short_label(const char *label, size_t skip) {
   return xstrndup(label + skip, n);
 }
 
+// Per-layer probe accuracy, one line per row: on test where the probe measured every layer there
+// (after the choice), else on validation; the ring marks the layer validation chose; each row's
+// baselines (raw pixels, untrained model: test accuracy) as flat lines across the layers.
 static void render_probe_chart(FILE *o, const json_t *rows) {
   size_t i, ns = 0, nr = json_array_size(rows);
   const json_t *row;
